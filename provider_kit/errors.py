@@ -1,0 +1,168 @@
+"""The exception hierarchy of provider_kit; this module imports nothing from the package.
+
+::
+
+    ProviderKitError
+    ├── ConfigError                  bad configuration or bad arguments to the library
+    │   └── NoProvidersError         no provider could be registered
+    ├── UnknownProviderError         (also KeyError) a name the registry does not hold
+    └── ProviderError                a provider call failed (.provider, .status_code, .request_id)
+        ├── AuthenticationError      401, 403 (and 402 billing: a retry cannot fix it)
+        ├── RateLimitError           429 (.retry_after, .retryable)
+        ├── InvalidRequestError      400, 404, 413, 422, and other 4xx
+        ├── ServerError              5xx, 529, 408, 409, a mid-stream overload
+        ├── ProviderTimeoutError     (also TimeoutError) the call's deadline passed
+        ├── ProviderConnectionError  (also ConnectionError) no usable connection
+        └── ResponseFormatError      a 2xx body or stream that cannot be parsed
+
+``message`` is the only positional argument of every class and the extras are keyword
+attributes, so every error pickles and copies without extra code.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Type
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "InvalidRequestError",
+    "NoProvidersError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderKitError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "UnknownProviderError",
+    "error_for_status",
+]
+
+
+class ProviderKitError(Exception):
+    """Base class of every error raised by provider_kit."""
+
+
+class ConfigError(ProviderKitError):
+    """The configuration (a file, a dict, the environment or an argument) is invalid."""
+
+
+class NoProvidersError(ConfigError):
+    """No provider could be registered; the message lists every reason."""
+
+
+class UnknownProviderError(ProviderKitError, KeyError):
+    """The registry holds no provider of that name."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ quotes its argument; a message should read as a sentence.
+        return str(self.args[0]) if self.args else ""
+
+
+class ProviderError(ProviderKitError):
+    """A call to a provider failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: Optional[str] = None,
+        status_code: Optional[int] = None,
+        request_id: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.request_id = request_id
+
+    def __repr__(self) -> str:
+        extras = "".join(
+            f", {key}={value!r}"
+            for key, value in (
+                ("provider", self.provider),
+                ("status_code", self.status_code),
+                ("request_id", self.request_id),
+            )
+            if value is not None
+        )
+        return f"{type(self).__name__}({self.message!r}{extras})"
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused the credentials (401, 403) or the account (402)."""
+
+
+class RateLimitError(ProviderError):
+    """The provider answered 429; ``retry_after`` is its suggested wait in seconds, if any.
+
+    ``retryable`` is False when the body says waiting cannot help (an exhausted quota or a
+    spend cap); such an error is never retried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: Optional[str] = None,
+        status_code: Optional[int] = 429,
+        request_id: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message, provider=provider, status_code=status_code, request_id=request_id)
+        self.retry_after = retry_after
+        self.retryable = retryable
+
+
+class InvalidRequestError(ProviderError):
+    """The request cannot succeed as sent (400, 404, 413, 422): retrying or falling back won't help."""
+
+
+class ServerError(ProviderError):
+    """The provider failed or is overloaded (5xx, 529); a retry may succeed."""
+
+
+class ProviderTimeoutError(ProviderError, TimeoutError):
+    """The call's deadline passed before the provider answered."""
+
+
+class ProviderConnectionError(ProviderError, ConnectionError):
+    """No connection could be made or kept (refused, reset, DNS failure, redirect refused)."""
+
+
+class ResponseFormatError(ProviderError):
+    """A successful (2xx) body or stream that cannot be parsed, or that ended early."""
+
+
+def error_for_status(
+    status_code: int,
+    message: str,
+    *,
+    provider: Optional[str] = None,
+    request_id: Optional[str] = None,
+    retry_after: Optional[float] = None,
+    retryable: bool = True,
+) -> ProviderError:
+    """Return the error for an HTTP status: the one status-to-class table of provider_kit."""
+    if status_code == 429:
+        return RateLimitError(
+            message,
+            provider=provider,
+            status_code=status_code,
+            request_id=request_id,
+            retry_after=retry_after,
+            retryable=retryable,
+        )
+    cls: Type[ProviderError]
+    if status_code in (401, 402, 403):
+        cls = AuthenticationError
+    elif status_code in (408, 409) or status_code >= 500:
+        cls = ServerError
+    elif 400 <= status_code < 500:
+        cls = InvalidRequestError
+    else:
+        # A 1xx/3xx that reached here was not followed: a protocol surprise, not success.
+        cls = ResponseFormatError
+    return cls(message, provider=provider, status_code=status_code, request_id=request_id)
