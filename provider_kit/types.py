@@ -65,7 +65,7 @@ class _Value:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        return self._fields() == other._fields()
 
     def __hash__(self) -> int:
         try:
@@ -248,6 +248,7 @@ class HealthReport(Mapping):  # type: ignore[type-arg]
     """A read-only mapping of provider name to ``HealthStatus``, in name order."""
 
     __slots__ = ("_statuses",)
+    _statuses: Dict[str, HealthStatus]
 
     def __init__(self, statuses: Iterable[HealthStatus] = ()) -> None:
         ordered = sorted(statuses, key=lambda status: status.name)
@@ -257,7 +258,7 @@ class HealthReport(Mapping):  # type: ignore[type-arg]
         raise AttributeError("HealthReport is read-only")
 
     def __getitem__(self, name: str) -> HealthStatus:
-        return self._statuses[name]  # type: ignore[no-any-return]
+        return self._statuses[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._statuses)

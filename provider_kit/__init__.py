@@ -1,0 +1,58 @@
+"""provider_kit: LLM providers behind one plain, blocking, thread-safe interface."""
+
+from __future__ import annotations
+
+import logging
+
+from ._version import __version__
+from .errors import (
+    AuthenticationError,
+    ConfigError,
+    InvalidRequestError,
+    NoProvidersError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderKitError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    UnknownProviderError,
+)
+from .types import Completion, HealthReport, HealthStatus, Message, Provider, StreamChunk, Usage
+from .config import Config, ProviderSpec, load_config
+from .providers import AnthropicProvider, OllamaProvider, OpenAIProvider
+from .registry import ProviderFactory, ProviderRegistry
+
+logging.getLogger("provider_kit").addHandler(logging.NullHandler())
+
+__all__ = [
+    "AnthropicProvider",
+    "AuthenticationError",
+    "Completion",
+    "Config",
+    "ConfigError",
+    "HealthReport",
+    "HealthStatus",
+    "InvalidRequestError",
+    "Message",
+    "NoProvidersError",
+    "OllamaProvider",
+    "OpenAIProvider",
+    "Provider",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderFactory",
+    "ProviderKitError",
+    "ProviderRegistry",
+    "ProviderSpec",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "StreamChunk",
+    "UnknownProviderError",
+    "Usage",
+    "__version__",
+    "load_config",
+]

@@ -1,0 +1,230 @@
+"""Wire framing for streamed bodies: byte chunks in, lines, SSE events or NDJSON values out.
+
+Pure functions over an iterable of raw ``bytes`` chunks; no I/O and no ``requests``. Every
+decoder is incremental (an item is yielded as soon as the chunk completing it arrives) and
+linear in the input size, and raises only :class:`~provider_kit.errors.ResponseFormatError`.
+Reconnection (``Last-Event-ID``, ``retry``) is the caller's business, not this module's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
+
+from .errors import ResponseFormatError
+
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "SSEEvent", "iter_lines", "iter_ndjson", "iter_sse"]
+
+#: Longest line (terminator excluded) a decoder buffers before giving up on the stream.
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+
+_LF, _CR = 10, 13
+_BOM = "\ufeff"
+_EXCERPT_CHARS = 200
+
+
+class SSEEvent:
+    """One dispatched server-sent event; ``id`` is the last event id seen so far in the stream."""
+
+    __slots__ = ("event", "data", "id", "retry")
+
+    event: Optional[str]
+    data: str
+    id: Optional[str]
+    retry: Optional[int]
+
+    def __init__(
+        self,
+        event: Optional[str] = None,
+        data: str = "",
+        id: Optional[str] = None,
+        retry: Optional[int] = None,
+    ) -> None:
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "retry", retry)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _key(self) -> Tuple[Optional[str], str, Optional[str], Optional[int]]:
+        return (self.event, self.data, self.id, self.retry)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SSEEvent):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # The default slots protocol restores state through __setattr__, which refuses.
+        return (SSEEvent, self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"SSEEvent(event={self.event!r}, data={self.data!r}, "
+            f"id={self.id!r}, retry={self.retry!r})"
+        )
+
+
+def _excerpt(line: bytes) -> str:
+    # Bounded and printable whatever a hostile server sent.
+    text = repr(line[:_EXCERPT_CHARS].decode("utf-8", "replace"))
+    if len(text) > _EXCERPT_CHARS or len(line) > _EXCERPT_CHARS:
+        text = text[:_EXCERPT_CHARS] + "..."
+    return text
+
+
+def _too_long(max_line_bytes: int) -> ResponseFormatError:
+    return ResponseFormatError(f"stream line longer than {max_line_bytes} bytes")
+
+
+def _split(chunks: Iterable[bytes], max_line_bytes: int, lf_only: bool) -> Iterator[bytes]:
+    # Partial-line pieces are kept in a list and joined once, so a long line arriving in many
+    # small chunks costs O(n), not O(n^2) (the trap of ``buf += chunk; buf.find(...)``).
+    pending: List[bytes] = []
+    pending_len = 0
+    skip_lf = False  # the previous chunk ended in CR: a leading LF here ends no new line
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if lf_only:
+            lines = chunk.split(b"\n")
+            tail = lines.pop()
+        else:
+            if skip_lf and chunk[0] == _LF:
+                chunk = chunk[1:]
+                if not chunk:
+                    skip_lf = False
+                    continue
+            last = chunk[-1]
+            skip_lf = last == _CR
+            # bytes.splitlines breaks only on CR, LF and CRLF (str.splitlines would also
+            # break on U+2028 and friends, which JSON allows raw inside strings).
+            lines = chunk.splitlines()
+            tail = b"" if last == _LF or last == _CR else lines.pop()
+        if pending and lines:
+            if pending_len + len(lines[0]) > max_line_bytes:
+                raise _too_long(max_line_bytes)
+            pending.append(lines[0])
+            lines[0] = b"".join(pending)
+            pending = []
+            pending_len = 0
+        for line in lines:
+            if len(line) > max_line_bytes:
+                raise _too_long(max_line_bytes)
+            yield line
+        if tail:
+            pending.append(tail)
+            pending_len += len(tail)
+            if pending_len > max_line_bytes:
+                raise _too_long(max_line_bytes)
+    if pending:
+        yield b"".join(pending)
+
+
+def iter_lines(
+    chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[bytes]:
+    """Split byte chunks into lines ended by LF, CR or CRLF, yielding each without its ending.
+
+    A CR ending one chunk and an LF starting the next are one line end (psf/requests#3980).
+    A final line without an ending is yielded too.
+
+    :param chunks: raw body bytes, in any chunking.
+    :param max_line_bytes: longest line accepted, terminator excluded.
+    :raises ResponseFormatError: a line is longer than ``max_line_bytes``.
+    """
+    return _split(chunks, max_line_bytes, lf_only=False)
+
+
+def iter_sse(
+    chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[SSEEvent]:
+    """Decode a ``text/event-stream`` body into events, as the WHATWG algorithm does.
+
+    See https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation.
+    An event is dispatched by a blank line once it has set any of ``data``, ``event``, ``id``
+    or ``retry``; one left unterminated at the end of the stream is dropped.
+
+    :param chunks: raw body bytes, in any chunking.
+    :param max_line_bytes: longest line accepted, terminator excluded.
+    :raises ResponseFormatError: a line is not UTF-8 or is longer than ``max_line_bytes``.
+    """
+    event: Optional[str] = None
+    data: List[str] = []
+    last_id: Optional[str] = None
+    retry: Optional[int] = None
+    dirty = False  # a field of the pending event was set since the last dispatch
+    first = True
+    for raw in _split(chunks, max_line_bytes, lf_only=False):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ResponseFormatError(f"event stream line is not UTF-8: {_excerpt(raw)}") from exc
+        if first:
+            first = False
+            if line.startswith(_BOM):
+                line = line[1:]
+        if not line:
+            if dirty:
+                yield SSEEvent(event, "\n".join(data), last_id, retry)
+                event, data, retry, dirty = None, [], None, False
+            continue
+        if line[0] == ":":
+            continue
+        name, _, value = line.partition(":")
+        if value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+            dirty = True
+        elif name == "event":
+            event = value
+            dirty = True
+        elif name == "id":
+            if "\0" not in value:
+                last_id = value
+                dirty = True
+        elif name == "retry":
+            # ASCII digits only (str.isdigit also admits "²"); int() may still refuse
+            # a value past sys.get_int_max_str_digits().
+            if value.isascii() and value.isdigit():
+                try:
+                    retry = int(value)
+                except ValueError:
+                    pass
+                else:
+                    dirty = True
+
+
+def iter_ndjson(
+    chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[Any]:
+    """Decode newline-delimited JSON: one value per LF- or CRLF-ended line.
+
+    Blank lines are skipped; a final line without an ending is still decoded.
+
+    :param chunks: raw body bytes, in any chunking.
+    :param max_line_bytes: longest line accepted, terminator excluded.
+    :raises ResponseFormatError: a line is not UTF-8, not JSON, or longer than ``max_line_bytes``.
+    """
+    loads = json.loads
+    # Only LF ends a line: a lone CR is JSON whitespace and may sit between tokens.
+    for raw in _split(chunks, max_line_bytes, lf_only=True):
+        if not raw or raw.isspace():
+            continue
+        try:
+            # Decode first: json.loads(bytes) would guess UTF-16/32 from NUL bytes.
+            value = loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers JSONDecodeError, UnicodeDecodeError and the int digit limit.
+            reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+            raise ResponseFormatError(f"NDJSON line is {reason}: {_excerpt(raw)}") from exc
+        yield value

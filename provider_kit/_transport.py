@@ -1,0 +1,647 @@
+"""The one module that talks HTTP: a connection pool per provider, deadlines, retries, errors.
+
+It owns everything provider-independent about a call: credentials (attached so that ``.netrc``
+cannot replace them and never sent across a redirect), a *deadline* for the whole call (requests'
+own ``timeout`` only limits each socket read, psf/requests#1928), the retry loop with
+``Retry-After`` handling, the translation of every ``requests``/``urllib3`` exception into
+``provider_kit.errors``, and reading bodies as soon as bytes arrive. It knows nothing of any
+provider's JSON shapes.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import urllib.parse
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+
+import requests
+import requests.adapters
+import requests.auth
+import requests.utils
+import urllib3.exceptions
+
+from ._version import __version__
+from .errors import (
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ResponseFormatError,
+    error_for_status,
+)
+
+logger = logging.getLogger("provider_kit")
+
+#: Statuses worth another attempt; the official SDKs retry the same set (plus every other 5xx).
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+#: Markers in a 429 body meaning waiting cannot help (OpenAI quota, Anthropic spend cap).
+NON_RETRYABLE_429_MARKERS = ("insufficient_quota", "enforced_spend_limit_reached")
+#: A server-requested delay above this is not waited for: the error is raised at once.
+MAX_RETRY_AFTER_S = 60.0
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+#: Error bodies are only read for their message; anything longer is cut off.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+DEFAULT_POOL_MAXSIZE = 32
+READ_SIZE = 65536
+USER_AGENT = f"provider_kit/{__version__}"
+
+
+class Deadline:
+    """A wall-clock limit: ``seconds`` from creation (or from the last ``restart``)."""
+
+    __slots__ = ("seconds", "expires_at")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expires_at = time.monotonic() + seconds
+
+    def restart(self) -> None:
+        self.expires_at = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        return self.expires_at - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+class RetryPolicy:
+    """How many times to retry and how long to wait: immutable, like urllib3's ``Retry``.
+
+    The backoff is the official SDKs' one: ``min(0.5 * 2**n, 8)`` seconds shortened by up to 25 %
+    at random, ``n`` being the retries made so far.
+    """
+
+    __slots__ = ("max_retries", "backoff_base", "backoff_max", "max_retry_after")
+    max_retries: int
+    backoff_base: float
+    backoff_max: float
+    max_retry_after: float
+
+    def __init__(
+        self,
+        max_retries: int = 2,
+        *,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        max_retry_after: float = MAX_RETRY_AFTER_S,
+    ) -> None:
+        for name, value in (
+            ("max_retries", max_retries),
+            ("backoff_base", backoff_base),
+            ("backoff_max", backoff_max),
+            ("max_retry_after", max_retry_after),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("RetryPolicy is immutable")
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild_policy, (self.max_retries, self.backoff_base, self.backoff_max, self.max_retry_after))
+
+    def __repr__(self) -> str:
+        return f"RetryPolicy(max_retries={self.max_retries})"
+
+    def delay(self, retries_done: int, retry_after: Optional[float]) -> Optional[float]:
+        """Seconds to wait before the next attempt, or None when the server's wait is too long."""
+        if retry_after is not None and retry_after > 0:
+            return retry_after if retry_after <= self.max_retry_after else None
+        backoff = min(self.backoff_base * 2.0**retries_done, self.backoff_max)
+        return backoff * (1.0 - 0.25 * random.random())
+
+
+def _rebuild_policy(max_retries: int, base: float, cap: float, max_after: float) -> RetryPolicy:
+    return RetryPolicy(max_retries, backoff_base=base, backoff_max=cap, max_retry_after=max_after)
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> Optional[float]:
+    """Seconds the server asks us to wait: ``retry-after-ms``, else ``Retry-After`` (seconds or HTTP-date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    import email.utils  # already loaded by http.client; imported here for clarity
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+class HeaderAuth(requests.auth.AuthBase):
+    """Attaches secret headers to each request.
+
+    Credentials set as an ``auth`` object, not as session headers, cannot be replaced by a
+    ``~/.netrc`` entry (psf/requests#3929).
+    """
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = dict(headers)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._headers)
+        return request
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth({sorted(self._headers)!r})"
+
+
+def is_loopback_host(host: Optional[str]) -> bool:
+    """True for localhost, 127.0.0.0/8, ::1 and 0.0.0.0 (a server bound to all interfaces)."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+class HTTPResult:
+    """A decoded non-streamed 2xx response."""
+
+    __slots__ = ("status_code", "headers", "data", "request_id")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], data: Any, request_id: Optional[str]) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.data = data
+        self.request_id = request_id
+
+
+class Transport:
+    """One provider's HTTP client: a pooled ``requests.Session`` shared by every thread.
+
+    Nothing per call is stored on ``self``, so one instance serves many threads at once. Proxy
+    and CA-bundle settings from the environment are resolved once, when the pool is created,
+    instead of on every request (``trust_env`` scans the environment and ``.netrc`` each time).
+    Proxies are never used for loopback hosts: no proxy can reach the caller's own machine.
+    Redirects are never followed: an API that answers 3xx is misconfigured, and following it
+    would forward secrets or turn a POST into a GET.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        headers: Optional[Mapping[str, str]] = None,
+        secret_headers: Optional[Mapping[str, str]] = None,
+        retry: Optional[RetryPolicy] = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers or {})
+        self._secret_headers = dict(secret_headers or {})
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.max_response_bytes = max_response_bytes
+        self.pool_maxsize = pool_maxsize
+        self._session: Optional[requests.Session] = None
+        self._lock = threading.Lock()
+        self._secrets = tuple(v for v in self._secret_headers.values() if len(v) >= 4)
+        # Also hide the bare key inside a "Bearer <key>" value.
+        self._secrets += tuple(
+            v.split(" ", 1)[1] for v in self._secrets if " " in v and len(v.split(" ", 1)[1]) >= 4
+        )
+
+    def __repr__(self) -> str:
+        return f"Transport(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    # -- pickling: the pool and its lock are rebuilt lazily in the new process
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_session"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        session = self._session
+        if session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = self._new_session()
+                session = self._session
+        return session
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        session.headers.update(self.headers)
+        if self._secret_headers:
+            session.auth = HeaderAuth(self._secret_headers)
+        host = urllib.parse.urlsplit(self.base_url).hostname
+        if not is_loopback_host(host):
+            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret this transport holds replaced by ``***``."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    # -- calls
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        deadline: Deadline,
+        max_retries: Optional[int] = None,
+    ) -> HTTPResult:
+        """Send a request and decode its JSON answer, retrying within ``deadline``.
+
+        :param max_retries: overrides the policy's count (health checks make one attempt).
+        :raises ProviderError: a subclass for each failure; see ``provider_kit.errors``.
+        """
+        response = self._send_with_retries(method, path, body, deadline, max_retries)
+        try:
+            with self._translating(deadline):
+                raw = self._read_body(response, deadline, self.max_response_bytes)
+        finally:
+            response.close()
+        request_id = _request_id(response.headers)
+        return HTTPResult(
+            response.status_code, response.headers, self._decode_json(raw, request_id), request_id
+        )
+
+    def open_stream(
+        self, method: str, path: str, *, body: Any = None, deadline: Deadline
+    ) -> "StreamBody":
+        """Send a streaming request; retries happen only before the first byte of a 2xx body."""
+        response = self._send_with_retries(method, path, body, deadline, None)
+        return StreamBody(self, response, deadline)
+
+    def _send_with_retries(
+        self, method: str, path: str, body: Any, deadline: Deadline, max_retries: Optional[int]
+    ) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        allowed = self.retry.max_retries if max_retries is None else max_retries
+        retries_done = 0
+        while True:
+            try:
+                return self._send_once(method, url, body, deadline)
+            except ProviderError as error:
+                delay = self._retry_delay(error, retries_done, allowed)
+                if delay is None:
+                    raise
+                if delay >= deadline.remaining():
+                    logger.debug(
+                        "%s: not retrying %s %s: waiting %.2f s would pass the deadline",
+                        self.provider, method, path, delay,
+                    )
+                    raise
+                retries_done += 1
+                logger.debug(
+                    "%s: %s; retrying %s %s in %.2f s (retry %d of %d)",
+                    self.provider, type(error).__name__, method, path, delay,
+                    retries_done, allowed,
+                )
+                time.sleep(delay)
+
+    def _retry_delay(self, error: ProviderError, retries_done: int, allowed: int) -> Optional[float]:
+        if retries_done >= allowed:
+            return None
+        should_retry = getattr(error, "_should_retry", None)
+        if should_retry is None:
+            if isinstance(error, ProviderConnectionError):
+                should_retry = True
+            elif isinstance(error, RateLimitError):
+                should_retry = error.retryable
+            else:
+                should_retry = error.status_code in RETRY_STATUSES
+        if not should_retry:
+            return None
+        retry_after = error.retry_after if isinstance(error, RateLimitError) else getattr(error, "_retry_after", None)
+        return self.retry.delay(retries_done, retry_after)
+
+    def _send_once(self, method: str, url: str, body: Any, deadline: Deadline) -> requests.Response:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise self._timeout_error(deadline)
+        data = None
+        headers = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            headers = {"Content-Type": "application/json"}
+        with self._translating(deadline):
+            response = self.session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=(remaining, remaining),
+                stream=True,
+                allow_redirects=False,
+            )
+        if response.status_code < 300:
+            return response
+        try:
+            raise self._status_error(response, deadline)
+        finally:
+            response.close()
+
+    def _status_error(self, response: requests.Response, deadline: Deadline) -> ProviderError:
+        status = response.status_code
+        request_id = _request_id(response.headers)
+        if 300 <= status < 400:
+            location = response.headers.get("location", "?")
+            return InvalidRequestError(
+                f"{self.provider}: HTTP {status} redirect to {location} refused; "
+                "set base_url to the address the API is served at",
+                provider=self.provider,
+                status_code=status,
+                request_id=request_id,
+            )
+        try:
+            with self._translating(deadline):
+                raw = self._read_body(response, deadline, MAX_ERROR_BODY_BYTES, truncate=True)
+        except ProviderTimeoutError:
+            raise
+        except ProviderError:
+            raw = b""
+        text = raw.decode("utf-8", "replace")
+        detail = self.redact(error_message(text) or http.client.responses.get(status, "error"))
+        if request_id is None:
+            request_id = _body_request_id(text)
+        suffix = f"HTTP {status}" + (f", request id {request_id}" if request_id else "")
+        retry_after = parse_retry_after(response.headers)
+        error = error_for_status(
+            status,
+            f"{self.provider}: {detail} ({suffix})",
+            provider=self.provider,
+            request_id=request_id,
+            retry_after=retry_after,
+            retryable=not any(marker in text for marker in NON_RETRYABLE_429_MARKERS),
+        )
+        # The SDKs let the server overrule the status: x-should-retry: true/false.
+        should_retry = response.headers.get("x-should-retry")
+        if should_retry in ("true", "false"):
+            error._should_retry = should_retry == "true"  # type: ignore[attr-defined]
+        error._retry_after = retry_after  # type: ignore[attr-defined]
+        return error
+
+    def _read_body(
+        self, response: requests.Response, deadline: Deadline, limit: int, *, truncate: bool = False
+    ) -> bytes:
+        parts = []
+        size = 0
+        for chunk in iter_raw(response, deadline):
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    parts.append(chunk[: limit - (size - len(chunk))])
+                    break
+                raise ResponseFormatError(
+                    f"{self.provider}: response body larger than {limit} bytes; refusing to read it",
+                    provider=self.provider,
+                    status_code=response.status_code,
+                    request_id=_request_id(response.headers),
+                )
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _decode_json(self, raw: bytes, request_id: Optional[str]) -> Any:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            excerpt = self.redact(raw[:120].decode("utf-8", "replace"))
+            what = "an empty body" if not raw.strip() else f"not JSON: {excerpt!r}"
+            raise ResponseFormatError(
+                f"{self.provider}: expected a JSON response, got {what}",
+                provider=self.provider,
+                request_id=request_id,
+            ) from None
+
+    def _timeout_error(self, deadline: Deadline) -> ProviderTimeoutError:
+        return ProviderTimeoutError(
+            f"{self.provider}: no complete answer within the {deadline.seconds:g} s deadline",
+            provider=self.provider,
+        )
+
+    def _translating(self, deadline: Deadline) -> "_Translating":
+        return _Translating(self, deadline)
+
+    def translate(self, exc: BaseException, deadline: Deadline) -> Optional[ProviderError]:
+        """The provider_kit error for a ``requests``/``urllib3``/socket exception, or None."""
+        if isinstance(exc, ProviderError):
+            return None
+        if not isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError, http.client.HTTPException)):
+            return None
+        host = urllib.parse.urlsplit(self.base_url).netloc
+        if deadline.expired() or _is_read_timeout(exc):
+            return self._timeout_error(deadline)
+        if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
+            return ResponseFormatError(
+                f"{self.provider}: could not decode the response body", provider=self.provider
+            )
+        if isinstance(exc, requests.exceptions.SSLError):
+            reason = "TLS handshake or certificate verification failed"
+        elif _caused_by(exc, socket.gaierror) or _caused_by(exc, urllib3.exceptions.NameResolutionError):
+            reason = "host name could not be resolved"
+        elif _caused_by(exc, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(exc, requests.exceptions.ConnectTimeout):
+            reason = "connect timed out"
+        elif isinstance(
+            exc,
+            (
+                requests.exceptions.ChunkedEncodingError,
+                urllib3.exceptions.ProtocolError,
+                http.client.IncompleteRead,
+            ),
+        ) or _caused_by(exc, ConnectionResetError):
+            reason = "connection closed or reset before the response was complete"
+        else:
+            reason = type(exc).__name__
+        return ProviderConnectionError(
+            f"{self.provider}: cannot reach {host}: {reason}", provider=self.provider
+        )
+
+
+class _Translating:
+    """Context manager turning foreign exceptions into provider_kit errors (``raise ... from``)."""
+
+    __slots__ = ("transport", "deadline")
+
+    def __init__(self, transport: Transport, deadline: Deadline) -> None:
+        self.transport = transport
+        self.deadline = deadline
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        error = self.transport.translate(exc, self.deadline) if exc is not None else None
+        if error is not None:
+            raise error from exc
+
+
+class StreamBody:
+    """The body of a streaming 2xx response, read as bytes arrive, within a gap deadline.
+
+    The deadline limits the wait for each piece; the consumer calls ``deadline.restart()``
+    whenever a whole event has arrived, so it bounds the first event and every gap between
+    events rather than the whole stream.
+    """
+
+    def __init__(self, transport: Transport, response: requests.Response, deadline: Deadline) -> None:
+        self.transport = transport
+        self.response = response
+        self.deadline = deadline
+        self.request_id = _request_id(response.headers)
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self.transport._translating(self.deadline):
+            yield from iter_raw(self.response, self.deadline)
+
+    def close(self) -> None:
+        self.response.close()
+
+    def __enter__(self) -> "StreamBody":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+def iter_raw(response: requests.Response, deadline: Deadline) -> Iterator[bytes]:
+    """Yield body bytes as soon as they arrive, never reading past ``deadline``.
+
+    ``raw.read1`` returns whatever is available, where ``iter_content`` waits for a full buffer
+    on a close-delimited body. Before each read the socket's timeout is cut to the time left,
+    so a server trickling one byte at a time cannot stretch the call past its deadline.
+    """
+    raw = response.raw
+    read1: Optional[Callable[..., bytes]] = getattr(raw, "read1", None)
+    while True:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise socket.timeout("deadline passed while reading the body")
+        _limit_next_read(raw, remaining)
+        chunk = read1(READ_SIZE, decode_content=True) if read1 is not None else raw.read(READ_SIZE, decode_content=True)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _limit_next_read(raw: Any, seconds: float) -> None:
+    connection = getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(max(seconds, 0.001))
+        except OSError:
+            pass
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, socket.timeout)):
+        return True
+    # requests wraps a read timeout during body iteration in ConnectionError (psf/requests#4882).
+    return _caused_by(exc, urllib3.exceptions.ReadTimeoutError) or _caused_by(exc, socket.timeout)
+
+
+def _caused_by(exc: BaseException, cls: type) -> bool:
+    """True when ``exc`` or anything it wraps (args, cause, context, reason) is a ``cls``."""
+    seen = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, cls):
+            return True
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        stack.extend(item for item in linked if isinstance(item, BaseException))
+    return False
+
+
+def _request_id(headers: Mapping[str, str]) -> Optional[str]:
+    return headers.get("x-request-id") or headers.get("request-id")
+
+
+def _body_request_id(text: str) -> Optional[str]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    value = data.get("request_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def error_message(text: str) -> str:
+    """The human message of an error body, whatever its shape (PROTOCOLS.md §D.11).
+
+    ``error.message`` (OpenAI, Anthropic, vLLM, OpenRouter), else ``error`` as a string (Ollama),
+    else a top-level ``message`` (old vLLM), else the start of the raw text (an HTML page from a
+    proxy, say).
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if isinstance(data.get("message"), str):
+            return str(data["message"])
+    squashed = " ".join(text.split())
+    return squashed[:200]

@@ -1,0 +1,483 @@
+"""What every HTTP provider shares: settings and their precedence, the call flow, health checks.
+
+A provider subclass only describes its protocol: how to build the request body, how to read
+a response, a stream event and the health answer. Settings resolve as call argument >
+provider config > environment > built-in default, and ``None`` always means "inherit".
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.parse
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+)
+
+from .._streaming import iter_ndjson, iter_sse
+from .._transport import Deadline, RetryPolicy, Transport, is_loopback_host
+from ..config import (
+    as_bool,
+    as_non_negative_int,
+    as_positive_int,
+    as_positive_number,
+    as_str,
+    as_str_dict,
+    as_url,
+    check_options,
+)
+from ..errors import (
+    AuthenticationError,
+    ConfigError,
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    ResponseFormatError,
+)
+from ..types import Completion, HealthStatus, Message, MessagesInput, StreamChunk, Usage, as_messages
+
+#: Seconds a whole ``complete()`` call (retries included) may take unless configured otherwise.
+DEFAULT_TIMEOUT = 120.0
+#: Seconds a health check may take when the caller gives no timeout.
+DEFAULT_HEALTH_TIMEOUT = 10.0
+DEFAULT_MAX_RETRIES = 2
+
+_P = TypeVar("_P", bound="HTTPProvider")
+Validator = Callable[[Any], Any]
+
+
+class StreamState:
+    """Turns one provider's stream events into ``StreamChunk``s; subclassed per protocol."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.finish_reason: Optional[str] = None
+        self.usage: Optional[Usage] = None
+
+    def feed(self, event: Any) -> Iterable[StreamChunk]:
+        raise NotImplementedError
+
+    def final_chunk(self) -> StreamChunk:
+        return StreamChunk("", finish_reason=self.finish_reason, usage=self.usage or Usage())
+
+
+class HTTPProvider:
+    """Base class of the built-in providers; a plain class satisfying ``provider_kit.Provider``.
+
+    One instance holds one connection pool and may be shared by any number of threads.
+    """
+
+    #: The ``type`` name used in configuration files.
+    TYPE: ClassVar[str] = ""
+    DEFAULT_BASE_URL: ClassVar[str] = ""
+    #: Environment variable read for ``base_url`` when the config sets none.
+    BASE_URL_ENV: ClassVar[Optional[str]] = None
+    #: Environment variable read for the key when the config names none.
+    API_KEY_ENV: ClassVar[Optional[str]] = None
+    DEFAULT_MODEL: ClassVar[str] = ""
+    COMPLETE_PATH: ClassVar[str] = ""
+    HEALTH_PATH: ClassVar[str] = ""
+    #: "sse" or "ndjson".
+    STREAM_FORMAT: ClassVar[str] = "sse"
+    #: Options every HTTP provider accepts, with their validators.
+    COMMON_OPTIONS: ClassVar[Dict[str, Validator]] = {
+        "model": as_str,
+        "api_key": as_str,
+        "api_key_env": as_str,
+        "base_url": as_url,
+        "timeout": as_positive_number,
+        "max_retries": as_non_negative_int,
+        "headers": as_str_dict,
+        "require_api_key": as_bool,
+        "max_response_bytes": as_positive_int,
+    }
+    #: Options of one provider type only; subclasses extend this.
+    EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {}
+
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        *,
+        model: Optional[str] = None,
+        api_key: Optional[str] = None,
+        api_key_env: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        require_api_key: Optional[bool] = None,
+        max_response_bytes: Optional[int] = None,
+        **extra: Any,
+    ) -> None:
+        self.name = name or self.TYPE
+        where = f"{self.TYPE} provider {self.name!r}"
+        given = {
+            key: value
+            for key, value in (
+                ("model", model),
+                ("api_key", api_key),
+                ("api_key_env", api_key_env),
+                ("base_url", base_url),
+                ("timeout", timeout),
+                ("max_retries", max_retries),
+                ("headers", headers),
+                ("require_api_key", require_api_key),
+                ("max_response_bytes", max_response_bytes),
+            )
+            if value is not None
+        }
+        given.update((key, value) for key, value in extra.items() if value is not None)
+        options = check_options(given, self.option_schema(), where=where)
+        self.model: str = options.get("model") or self.DEFAULT_MODEL
+        self.api_key_env: Optional[str] = options.get("api_key_env") or self.API_KEY_ENV
+        key = options.get("api_key")
+        if key is None and self.api_key_env:
+            key = os.environ.get(self.api_key_env) or None
+        self._api_key: Optional[str] = key
+        env_base = os.environ.get(self.BASE_URL_ENV) if self.BASE_URL_ENV else None
+        self.base_url: str = options.get("base_url") or self._normalise_base_url(env_base) or self.DEFAULT_BASE_URL
+        self.timeout: float = options.get("timeout", DEFAULT_TIMEOUT)
+        self.max_retries: int = options.get("max_retries", DEFAULT_MAX_RETRIES)
+        self.extra_headers: Dict[str, str] = options.get("headers", {})
+        required = options.get("require_api_key")
+        if required is None:
+            required = self._key_required_by_default()
+        self.require_api_key: bool = required
+        self._configure(options)
+        self._transport = Transport(
+            provider=self.name,
+            base_url=self.base_url,
+            headers={**self._protocol_headers(), **self.extra_headers},
+            secret_headers=self._auth_headers(self._api_key) if self._api_key else {},
+            retry=RetryPolicy(self.max_retries),
+            **({"max_response_bytes": options["max_response_bytes"]} if "max_response_bytes" in options else {}),
+        )
+
+    # -- construction hooks
+
+    @classmethod
+    def option_schema(cls) -> Dict[str, Validator]:
+        return {**cls.COMMON_OPTIONS, **cls.EXTRA_OPTIONS}
+
+    @classmethod
+    def from_config(cls: type[_P], name: str, options: Mapping[str, Any], *, where: str) -> _P:
+        """Build a provider from a config table (``where`` names it in error messages).
+
+        :raises ConfigError: for an unknown key or a value of the wrong type or range.
+        """
+        checked = check_options(options, cls.option_schema(), where=where)
+        return cls(name, **checked)
+
+    def _configure(self, options: Mapping[str, Any]) -> None:
+        """Read the options of ``EXTRA_OPTIONS``; called before the transport is built."""
+
+    def _normalise_base_url(self, value: Optional[str]) -> Optional[str]:
+        return value.rstrip("/") if value else None
+
+    def _key_required_by_default(self) -> bool:
+        return True
+
+    def _protocol_headers(self) -> Dict[str, str]:
+        return {}
+
+    def _auth_headers(self, api_key: str) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    # -- protocol hooks
+
+    def _completion_body(
+        self,
+        messages: List[Message],
+        model: str,
+        max_tokens: Optional[int],
+        temperature: Optional[float],
+        stop: Optional[List[str]],
+        stream: bool,
+    ) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
+        """(text, model, normalised finish reason, usage) from a completion body."""
+        raise NotImplementedError
+
+    def _new_stream_state(self) -> StreamState:
+        raise NotImplementedError
+
+    def _health_problem(self, data: Any) -> Optional[str]:
+        """A reason the provider is unusable although its health endpoint answered, or None."""
+        return None
+
+    # -- the Provider protocol
+
+    @property
+    def has_api_key(self) -> bool:
+        return self._api_key is not None
+
+    def validate_config(self) -> None:
+        """:raises ConfigError: when the provider cannot work as configured (no key, no model)."""
+        where = f"{self.TYPE} provider {self.name!r}"
+        if self.require_api_key and not self._api_key:
+            source = f"${self.api_key_env}" if self.api_key_env else "api_key"
+            raise ConfigError(
+                f"{where}: no API key (set {source}, or api_key_env / api_key in its config)"
+            )
+        if not self.model:
+            raise ConfigError(f"{where}: no model configured")
+
+    def complete(
+        self,
+        prompt_or_messages: MessagesInput,
+        *,
+        model: Optional[str] = None,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        stop: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> Completion:
+        """Send one chat completion and wait for the whole answer.
+
+        :param prompt_or_messages: a user prompt, or a list of ``Message`` / role-content dicts.
+        :param timeout: deadline in seconds for the whole call, retries and waits included
+            (default: the provider's ``timeout``).
+        :raises ProviderError: a subclass per failure (see ``provider_kit.errors``).
+        :raises ConfigError: for arguments of the wrong type or range.
+        """
+        started = time.monotonic()
+        body, deadline = self._prepare(
+            prompt_or_messages, model, system, max_tokens, temperature, stop, timeout, stream=False
+        )
+        result = self._transport.request_json("POST", self.COMPLETE_PATH, body=body, deadline=deadline)
+        with self._shape_errors(result.request_id):
+            text, answered_model, finish_reason, usage = self._parse_completion(result.data)
+        return Completion(
+            text=text,
+            model=answered_model or body.get("model"),
+            provider=self.name,
+            finish_reason=finish_reason,
+            usage=usage,
+            raw=result.data,
+            latency_s=time.monotonic() - started,
+        )
+
+    def stream(
+        self,
+        prompt_or_messages: MessagesInput,
+        *,
+        model: Optional[str] = None,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        stop: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> Iterator[StreamChunk]:
+        """Stream a chat completion: an iterator of ``StreamChunk`` yielded as tokens arrive.
+
+        Arguments are checked at once; the request is sent when iteration starts. ``timeout``
+        bounds the wait for the first chunk (retries included) and every gap between chunks.
+        The last chunk carries ``finish_reason`` and ``usage``. A stream that ends before the
+        protocol's terminator raises ``ResponseFormatError``.
+        """
+        body, deadline = self._prepare(
+            prompt_or_messages, model, system, max_tokens, temperature, stop, timeout, stream=True
+        )
+        return self._iter_stream(body, deadline)
+
+    def _iter_stream(self, body: Dict[str, Any], deadline: Deadline) -> Iterator[StreamChunk]:
+        stream_body = self._transport.open_stream("POST", self.COMPLETE_PATH, body=body, deadline=deadline)
+        with stream_body:
+            decode = iter_sse if self.STREAM_FORMAT == "sse" else iter_ndjson
+            state = self._new_stream_state()
+            events = decode(stream_body)
+            while not state.done:
+                try:
+                    event = next(events)
+                except StopIteration:
+                    break
+                except ResponseFormatError as error:
+                    raise self._stream_format_error(str(error), stream_body.request_id) from error
+                with self._shape_errors(stream_body.request_id):
+                    chunks = list(state.feed(event))
+                for chunk in chunks:
+                    yield chunk
+                # The gap deadline runs from here, not from the last byte: time the caller
+                # spent on the previous chunk is not the server's delay.
+                deadline.restart()
+            if not state.done:
+                raise self._stream_format_error(
+                    f"{self.name}: the stream ended before its end marker; the reply is incomplete",
+                    stream_body.request_id,
+                )
+            yield state.final_chunk()
+
+    def _stream_format_error(self, message: str, request_id: Optional[str]) -> ResponseFormatError:
+        if not message.startswith(f"{self.name}:"):
+            message = f"{self.name}: {message}"
+        return ResponseFormatError(message, provider=self.name, request_id=request_id)
+
+    def health_check(self, timeout: Optional[float] = None) -> HealthStatus:
+        """Check that the provider answers and accepts the credentials; never raises.
+
+        :param timeout: deadline in seconds (default 10 s, or the provider's timeout if lower).
+        """
+        started = time.monotonic()
+        try:
+            seconds = self._check_timeout(timeout) if timeout is not None else min(self.timeout, DEFAULT_HEALTH_TIMEOUT)
+            self.validate_config()
+            # One attempt: a health check reports the state now, it does not wait for recovery.
+            result = self._transport.request_json(
+                "GET", self.HEALTH_PATH, deadline=Deadline(seconds), max_retries=0
+            )
+            with self._shape_errors(result.request_id):
+                problem = self._health_problem(result.data)
+        except ConfigError as error:
+            return HealthStatus(self.name, False, time.monotonic() - started, f"misconfigured: {error}")
+        except ProviderError as error:
+            return HealthStatus(self.name, False, time.monotonic() - started, self._health_reason(error))
+        if problem:
+            return HealthStatus(self.name, False, time.monotonic() - started, problem)
+        return HealthStatus(self.name, True, time.monotonic() - started)
+
+    def _health_reason(self, error: ProviderError) -> str:
+        detail = str(error)
+        if detail.startswith(f"{self.name}: "):
+            detail = detail[len(self.name) + 2 :]
+        if isinstance(error, ProviderTimeoutError):
+            kind = "timeout"
+        elif isinstance(error, ProviderConnectionError):
+            kind = "unreachable"
+        elif isinstance(error, AuthenticationError):
+            kind = "unauthorised"
+        elif isinstance(error, InvalidRequestError) and error.status_code == 404:
+            kind = "not found"
+        else:
+            kind = "error"
+        return f"{kind}: {detail}"
+
+    def close(self) -> None:
+        """Close the connection pool; the provider reopens one if it is used again."""
+        self._transport.close()
+
+    def __enter__(self: _P) -> _P:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        key = "'***'" if self._api_key else "None"
+        return (
+            f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, "
+            f"base_url={self.base_url!r}, api_key={key})"
+        )
+
+    def describe(self) -> Dict[str, Any]:
+        """Secret-free settings, for listings such as ``provider-kit providers``."""
+        return {
+            "name": self.name,
+            "type": self.TYPE,
+            "model": self.model,
+            "base_url": self.base_url,
+            "api_key": "set" if self._api_key else "not set",
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+        }
+
+    # -- helpers
+
+    def _prepare(
+        self,
+        prompt_or_messages: MessagesInput,
+        model: Optional[str],
+        system: Optional[str],
+        max_tokens: Optional[int],
+        temperature: Optional[float],
+        stop: Optional[Sequence[str]],
+        timeout: Optional[float],
+        *,
+        stream: bool,
+    ) -> Tuple[Dict[str, Any], Deadline]:
+        where = f"{self.name}: argument"
+        messages = as_messages(prompt_or_messages, system)
+        if model is not None and (not isinstance(model, str) or not model):
+            raise ConfigError(f"{where} model must be a non-empty string, got {model!r}")
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise ConfigError(f"{where} max_tokens must be a positive integer, got {max_tokens!r}")
+        if temperature is not None and (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or not 0 <= temperature <= 2
+        ):
+            raise ConfigError(f"{where} temperature must be a number from 0 to 2, got {temperature!r}")
+        stop_list: Optional[List[str]] = None
+        if stop is not None:
+            stop_list = [stop] if isinstance(stop, str) else list(stop) if isinstance(stop, (list, tuple)) else None
+            if stop_list is None or not all(isinstance(item, str) and item for item in stop_list):
+                raise ConfigError(f"{where} stop must be a string or a list of non-empty strings, got {stop!r}")
+        seconds = self._check_timeout(timeout) if timeout is not None else self.timeout
+        self.validate_config()
+        body = self._completion_body(
+            messages, model or self.model, max_tokens, temperature, stop_list or None, stream
+        )
+        return body, Deadline(seconds)
+
+    def _check_timeout(self, timeout: Any) -> float:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigError(f"{self.name}: argument timeout must be a positive number of seconds, got {timeout!r}")
+        return float(timeout)
+
+    def _shape_errors(self, request_id: Optional[str]) -> "_ShapeErrors":
+        return _ShapeErrors(self.name, request_id)
+
+
+class _ShapeErrors:
+    """Turns a KeyError/TypeError/... from reading a well-formed-JSON-but-wrong-shape body
+    into ``ResponseFormatError``; provider_kit never lets those escape."""
+
+    __slots__ = ("provider", "request_id")
+
+    def __init__(self, provider: str, request_id: Optional[str]) -> None:
+        self.provider = provider
+        self.request_id = request_id
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        if isinstance(exc, (KeyError, TypeError, IndexError, AttributeError, ValueError)) and not isinstance(
+            exc, ProviderError
+        ):
+            raise ResponseFormatError(
+                f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})",
+                provider=self.provider,
+                request_id=self.request_id,
+            ) from exc
+
+
+def base_url_host(url: str) -> Optional[str]:
+    return urllib.parse.urlsplit(url).hostname
+
+
+def url_is_loopback(url: str) -> bool:
+    return is_loopback_host(base_url_host(url))
+
+
+def error_from_event(provider: str, status: int, message: str, request_id: Optional[str]) -> ProviderError:
+    """The error for an error reported inside a 200 stream, classed as if it had that status."""
+    from ..errors import error_for_status
+
+    return error_for_status(status, f"{provider}: {message} (in stream)", provider=provider, request_id=request_id)

@@ -1,0 +1,200 @@
+"""Anthropic's Messages API. Wire format: PROTOCOLS.md §B."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from ..config import as_positive_int, as_str
+from ..errors import InvalidRequestError
+from ..types import Message, StreamChunk, Usage
+from ._base import HTTPProvider, StreamState, error_from_event
+
+#: The API version sent unless configured: the one every model and parameter still accepts.
+DEFAULT_API_VERSION = "2023-06-01"
+#: API versions that removed sampling parameters (temperature, top_p, top_k).
+_NO_SAMPLING_VERSIONS = frozenset({"2026-10-21"})
+#: ``max_tokens`` is required by the API; this is sent when the caller gives none.
+DEFAULT_MAX_TOKENS = 4096
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+#: Error ``type`` of an in-stream error event -> the HTTP status it stands for.
+ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def _usage(data: Any) -> Usage:
+    """Anthropic reports no total, and cached input is counted apart from ``input_tokens``."""
+    if not isinstance(data, dict):
+        return Usage()
+    inputs = data.get("input_tokens")
+    if isinstance(inputs, int):
+        inputs += (data.get("cache_creation_input_tokens") or 0) + (data.get("cache_read_input_tokens") or 0)
+    return Usage(inputs, data.get("output_tokens"))
+
+
+def _finish_reason(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    return FINISH_REASONS.get(value, str(value))
+
+
+class AnthropicProvider(HTTPProvider):
+    """Anthropic's ``POST {base_url}/v1/messages``; ``base_url`` has no ``/v1``.
+
+    Options beyond the common ones: ``anthropic_version`` (default ``2023-06-01``; under
+    ``2026-10-21`` a ``temperature`` is refused before sending, as the API would refuse it) and
+    ``default_max_tokens`` (default 4096), sent when a call gives no ``max_tokens``.
+    """
+
+    TYPE = "anthropic"
+    DEFAULT_BASE_URL = "https://api.anthropic.com"
+    BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+    API_KEY_ENV = "ANTHROPIC_API_KEY"
+    DEFAULT_MODEL = "claude-sonnet-4-5"
+    COMPLETE_PATH = "/v1/messages"
+    HEALTH_PATH = "/v1/models"
+    STREAM_FORMAT = "sse"
+    EXTRA_OPTIONS = {"anthropic_version": as_str, "default_max_tokens": as_positive_int}
+
+    def _configure(self, options: Mapping[str, Any]) -> None:
+        self.anthropic_version: str = options.get("anthropic_version", DEFAULT_API_VERSION)
+        self.default_max_tokens: int = options.get("default_max_tokens", DEFAULT_MAX_TOKENS)
+
+    def _protocol_headers(self) -> Dict[str, str]:
+        return {"anthropic-version": self.anthropic_version}
+
+    def _auth_headers(self, api_key: str) -> Dict[str, str]:
+        return {"x-api-key": api_key}
+
+    def _completion_body(
+        self,
+        messages: List[Message],
+        model: str,
+        max_tokens: Optional[int],
+        temperature: Optional[float],
+        stop: Optional[List[str]],
+        stream: bool,
+    ) -> Dict[str, Any]:
+        system = [m.content for m in messages if m.role == "system"]
+        chat = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+        unsupported = sorted({m["role"] for m in chat} - {"user", "assistant"})
+        if unsupported:
+            raise InvalidRequestError(
+                f"{self.name}: Anthropic messages take the roles user and assistant (and system, "
+                f"sent as the top-level system prompt), not {', '.join(unsupported)}",
+                provider=self.name,
+            )
+        if not chat:
+            raise InvalidRequestError(
+                f"{self.name}: Anthropic needs at least one user message besides the system prompt",
+                provider=self.name,
+            )
+        body: Dict[str, Any] = {
+            "max_tokens": max_tokens if max_tokens is not None else self.default_max_tokens,
+            "messages": chat,
+            "model": model,
+        }
+        if system:
+            body["system"] = "\n\n".join(system)
+        if temperature is not None:
+            if self.anthropic_version in _NO_SAMPLING_VERSIONS:
+                raise InvalidRequestError(
+                    f"{self.name}: anthropic-version {self.anthropic_version} does not accept "
+                    "temperature; leave it out or configure anthropic_version = \"2023-06-01\"",
+                    provider=self.name,
+                )
+            # Anthropic's range is 0-1, OpenAI's 0-2: refuse rather than silently clamp.
+            if temperature > 1:
+                raise InvalidRequestError(
+                    f"{self.name}: Anthropic's temperature ranges from 0 to 1, got {temperature}",
+                    provider=self.name,
+                )
+            body["temperature"] = temperature
+        if stop is not None:
+            body["stop_sequences"] = stop
+        if stream:
+            body["stream"] = True
+        return body
+
+    def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
+        blocks = data["content"]
+        if not isinstance(blocks, list):
+            raise TypeError("content is not a list of blocks")
+        text = "".join(str(block["text"]) for block in blocks if block.get("type") == "text")
+        return text, data.get("model"), _finish_reason(data.get("stop_reason")), _usage(data.get("usage"))
+
+    def _new_stream_state(self) -> StreamState:
+        return _AnthropicStream(self.name)
+
+    def _health_problem(self, data: Any) -> Optional[str]:
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            return "error: the models endpoint did not answer with a model list"
+        return None
+
+
+class _AnthropicStream(StreamState):
+    """Named events from message_start to message_stop; pings and unknown events are skipped."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__()
+        self.provider = provider
+        self.input_tokens: Optional[int] = None
+        self.output_tokens: Optional[int] = None
+        self.request_id: Optional[str] = None
+
+    def feed(self, event: Any) -> Iterable[StreamChunk]:
+        if not event.data:
+            return ()
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            raise ValueError(f"stream event is not JSON: {event.data[:120]!r}") from None
+        if not isinstance(data, dict):
+            raise TypeError("stream event is not a JSON object")
+        kind = event.event or data.get("type")
+        if kind == "content_block_delta":
+            delta = data["delta"]
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return (StreamChunk(str(delta["text"])),)
+        elif kind == "message_start":
+            message = data["message"]
+            usage = _usage(message.get("usage"))
+            self.input_tokens, self.output_tokens = usage.input_tokens, usage.output_tokens
+            self.request_id = message.get("id")
+        elif kind == "message_delta":
+            stop_reason = (data.get("delta") or {}).get("stop_reason")
+            if stop_reason is not None:
+                self.finish_reason = _finish_reason(stop_reason)
+            # Counts in message_delta are cumulative: the last one wins.
+            usage = _usage(data.get("usage"))
+            if usage.input_tokens is not None:
+                self.input_tokens = usage.input_tokens
+            if usage.output_tokens is not None:
+                self.output_tokens = usage.output_tokens
+        elif kind == "message_stop":
+            self.done = True
+            self.usage = Usage(self.input_tokens, self.output_tokens)
+        elif kind == "error":
+            error = data.get("error") or {}
+            status = ERROR_TYPE_STATUS.get(str(error.get("type")), 500) if isinstance(error, dict) else 500
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise error_from_event(self.provider, status, str(message or "stream error"), None)
+        return ()

@@ -1,0 +1,158 @@
+"""Ollama's native chat API. Wire format: PROTOCOLS.md §C."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from ..config import as_str
+from ..errors import ConfigError
+from ..types import Message, StreamChunk, Usage
+from ._base import HTTPProvider, StreamState, error_from_event
+
+DEFAULT_PORT = 11434
+FINISH_REASONS = {"stop": "stop", "length": "length"}
+
+
+def normalise_ollama_host(value: str) -> str:
+    """``OLLAMA_HOST`` as a base URL, the way ollama-python reads it.
+
+    ``0.0.0.0`` -> ``http://0.0.0.0:11434``, ``:5000`` -> ``http://127.0.0.1:5000``,
+    ``https://h`` -> ``https://h:443``, ``http://h`` -> ``http://h:80``.
+    """
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "http", value
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"OLLAMA_HOST {value!r}: the scheme must be http or https")
+    hostport, _, path = rest.partition("/")
+    default_port = DEFAULT_PORT if not sep else (443 if scheme == "https" else 80)
+    if hostport.startswith("["):  # IPv6: [::1]:port
+        host, _, port = hostport[1:].partition("]")
+        port = port.lstrip(":")
+        host = f"[{host}]"
+    elif hostport.count(":") > 1:  # a bare IPv6 address
+        host, port = f"[{hostport}]", ""
+    else:
+        host, _, port = hostport.partition(":")
+    host = host or "127.0.0.1"
+    port = port or str(default_port)
+    path = path.rstrip("/")
+    return f"{scheme}://{host}:{port}" + (f"/{path}" if path else "")
+
+
+def _usage(data: Mapping[str, Any]) -> Usage:
+    # Every metric is omitempty: prompt_eval_count is absent when the prompt came from cache.
+    prompt = data.get("prompt_eval_count")
+    output = data.get("eval_count")
+    return Usage(prompt if prompt is not None else (0 if output is not None else None), output)
+
+
+def _finish_reason(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    return FINISH_REASONS.get(value, str(value))
+
+
+def _tagged(model: str) -> str:
+    """``llama3.2`` -> ``llama3.2:latest``: Ollama's default tag."""
+    last = model.rsplit("/", 1)[-1]
+    return model if ":" in last else f"{model}:latest"
+
+
+class OllamaProvider(HTTPProvider):
+    """Ollama's ``POST {base_url}/api/chat``; ``base_url`` as ``OLLAMA_HOST`` (default
+    ``http://localhost:11434``). No key is needed; ``$OLLAMA_API_KEY`` is sent as a bearer token
+    when set (for ollama.com). Option ``keep_alive`` (e.g. ``"5m"``) is passed through.
+    The health check also reports whether the configured model is pulled.
+    """
+
+    TYPE = "ollama"
+    DEFAULT_BASE_URL = f"http://localhost:{DEFAULT_PORT}"
+    BASE_URL_ENV = "OLLAMA_HOST"
+    API_KEY_ENV = "OLLAMA_API_KEY"
+    DEFAULT_MODEL = "llama3.2"
+    COMPLETE_PATH = "/api/chat"
+    HEALTH_PATH = "/api/tags"
+    STREAM_FORMAT = "ndjson"
+    EXTRA_OPTIONS = {"keep_alive": as_str}
+
+    def _configure(self, options: Mapping[str, Any]) -> None:
+        self.keep_alive: Optional[str] = options.get("keep_alive")
+
+    def _key_required_by_default(self) -> bool:
+        return False
+
+    def _normalise_base_url(self, value: Optional[str]) -> Optional[str]:
+        return normalise_ollama_host(value) if value else None
+
+    def _completion_body(
+        self,
+        messages: List[Message],
+        model: str,
+        max_tokens: Optional[int],
+        temperature: Optional[float],
+        stop: Optional[List[str]],
+        stream: bool,
+    ) -> Dict[str, Any]:
+        # The server streams unless told otherwise, so "stream" is always sent.
+        body: Dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": stream,
+        }
+        options: Dict[str, Any] = {}
+        if temperature is not None:
+            options["temperature"] = temperature
+        if max_tokens is not None:
+            options["num_predict"] = max_tokens
+        if stop is not None:
+            options["stop"] = stop
+        if options:
+            body["options"] = options
+        if self.keep_alive is not None:
+            body["keep_alive"] = self.keep_alive
+        return body
+
+    def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
+        if isinstance(data, dict) and data.get("error"):
+            raise error_from_event(self.name, 500, str(data["error"]), None)
+        content = data["message"].get("content") or ""
+        if not isinstance(content, str):
+            raise TypeError("message content is not a string")
+        return content, data.get("model"), _finish_reason(data.get("done_reason")), _usage(data)
+
+    def _new_stream_state(self) -> StreamState:
+        return _OllamaStream(self.name)
+
+    def _health_problem(self, data: Any) -> Optional[str]:
+        models = data["models"]
+        if not isinstance(models, list):
+            raise TypeError("models is not a list")
+        wanted = _tagged(self.model)
+        names = {_tagged(str(m.get(key))) for m in models for key in ("name", "model") if m.get(key)}
+        if wanted not in names:
+            return f"model missing: {self.model!r} is not pulled (run: ollama pull {self.model})"
+        return None
+
+
+class _OllamaStream(StreamState):
+    """NDJSON lines until one with ``"done": true``; an ``{"error": ...}`` line is an error."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def feed(self, event: Any) -> Iterable[StreamChunk]:
+        if not isinstance(event, dict):
+            raise TypeError("stream line is not a JSON object")
+        if event.get("error"):
+            raise error_from_event(self.provider, 500, str(event["error"]), None)
+        message = event.get("message") or {}
+        content = message.get("content")
+        pieces = (StreamChunk(str(content)),) if content else ()
+        if event.get("done"):
+            self.done = True
+            self.finish_reason = _finish_reason(event.get("done_reason"))
+            self.usage = _usage(event)
+        return pieces

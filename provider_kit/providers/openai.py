@@ -1,0 +1,181 @@
+"""OpenAI Chat Completions, also for any OpenAI-compatible server (vLLM, LM Studio, Ollama's /v1,
+Groq, OpenRouter...). Wire format: PROTOCOLS.md §A."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from ..config import as_choice, as_str
+from ..types import Message, StreamChunk, Usage
+from ._base import HTTPProvider, StreamState, base_url_host, error_from_event, url_is_loopback
+
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+OPENAI_HOST = "api.openai.com"
+#: Model families that reject ``max_tokens`` and need ``max_completion_tokens`` (o1, o3, gpt-5...).
+_REASONING_MODEL = re.compile(r"(^|/)(o\d|gpt-5)", re.IGNORECASE)
+
+
+def _usage(data: Any) -> Usage:
+    if not isinstance(data, dict):
+        return Usage()
+    return Usage(data.get("prompt_tokens"), data.get("completion_tokens"), data.get("total_tokens"))
+
+
+class OpenAIProvider(HTTPProvider):
+    """OpenAI's ``POST {base_url}/chat/completions``; ``base_url`` includes ``/v1``.
+
+    Options beyond the common ones: ``organization`` and ``project`` (sent as
+    ``OpenAI-Organization`` / ``OpenAI-Project``; read from ``$OPENAI_ORG_ID`` /
+    ``$OPENAI_PROJECT_ID`` only for api.openai.com), and ``max_tokens_field``: ``"auto"`` sends
+    ``max_completion_tokens`` to api.openai.com and to reasoning models (o-series, gpt-5), and
+    ``max_tokens`` to other servers, many of which know only that field.
+    No API key is required for a loopback ``base_url`` (a local vLLM, LM Studio or Ollama).
+    """
+
+    TYPE = "openai"
+    DEFAULT_BASE_URL = "https://api.openai.com/v1"
+    BASE_URL_ENV = "OPENAI_BASE_URL"
+    API_KEY_ENV = "OPENAI_API_KEY"
+    DEFAULT_MODEL = "gpt-4o-mini"
+    COMPLETE_PATH = "/chat/completions"
+    HEALTH_PATH = "/models"
+    STREAM_FORMAT = "sse"
+    EXTRA_OPTIONS = {
+        "organization": as_str,
+        "project": as_str,
+        "max_tokens_field": as_choice("auto", "max_tokens", "max_completion_tokens"),
+    }
+
+    def _configure(self, options: Mapping[str, Any]) -> None:
+        is_openai = base_url_host(self.base_url) == OPENAI_HOST
+        self.organization: Optional[str] = options.get("organization") or (
+            os.environ.get("OPENAI_ORG_ID") if is_openai else None
+        )
+        self.project: Optional[str] = options.get("project") or (
+            os.environ.get("OPENAI_PROJECT_ID") if is_openai else None
+        )
+        self.max_tokens_field: str = options.get("max_tokens_field", "auto")
+
+    def _key_required_by_default(self) -> bool:
+        return not url_is_loopback(self.base_url)
+
+    def _protocol_headers(self) -> Dict[str, str]:
+        headers = {}
+        if self.organization:
+            headers["OpenAI-Organization"] = self.organization
+        if self.project:
+            headers["OpenAI-Project"] = self.project
+        return headers
+
+    def _max_tokens_key(self, model: str) -> str:
+        if self.max_tokens_field != "auto":
+            return self.max_tokens_field
+        if base_url_host(self.base_url) == OPENAI_HOST or _REASONING_MODEL.search(model):
+            return "max_completion_tokens"
+        return "max_tokens"
+
+    def _completion_body(
+        self,
+        messages: List[Message],
+        model: str,
+        max_tokens: Optional[int],
+        temperature: Optional[float],
+        stop: Optional[List[str]],
+        stream: bool,
+    ) -> Dict[str, Any]:
+        body: Dict[str, Any] = {
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "model": model,
+        }
+        # Only what the caller set: reasoning models reject a non-default temperature or stop.
+        if max_tokens is not None:
+            body[self._max_tokens_key(model)] = max_tokens
+        if temperature is not None:
+            body["temperature"] = temperature
+        if stop is not None:
+            body["stop"] = stop
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
+        choice = data["choices"][0]
+        message = choice["message"]
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise TypeError(f"message content is {type(content).__name__}, not a string")
+        finish = choice.get("finish_reason")
+        return content or "", data.get("model"), _finish_reason(finish), _usage(data.get("usage"))
+
+    def _new_stream_state(self) -> StreamState:
+        return _OpenAIStream(self.name)
+
+    def _health_problem(self, data: Any) -> Optional[str]:
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            return "error: the models endpoint did not answer with a model list"
+        return None
+
+
+def _finish_reason(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    return FINISH_REASONS.get(value, str(value))
+
+
+class _OpenAIStream(StreamState):
+    """``data: {chunk}`` events up to ``data: [DONE]``; usage arrives in a last, choice-less chunk."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def feed(self, event: Any) -> Iterable[StreamChunk]:
+        data = event.data
+        if data.startswith("[DONE]"):
+            self.done = True
+            return ()
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise ValueError(f"stream event is not JSON: {data[:120]!r}") from None
+        if not isinstance(chunk, dict):
+            raise TypeError("stream event is not a JSON object")
+        error = chunk.get("error")
+        if error:
+            raise _stream_error(self.provider, error)
+        pieces: List[StreamChunk] = []
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                pieces.append(StreamChunk(str(content)))
+            if choice.get("finish_reason") is not None:
+                self.finish_reason = _finish_reason(choice["finish_reason"])
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        return pieces
+
+
+def _stream_error(provider: str, error: Any) -> Exception:
+    """An error object sent inside a 200 stream (OpenRouter sends integer codes as statuses)."""
+    if isinstance(error, dict):
+        message = str(error.get("message") or "an error occurred during streaming")
+        code = error.get("code")
+        status = code if isinstance(code, int) and 400 <= code < 600 else 500
+        if error.get("type") == "invalid_request_error" and status == 500:
+            status = 400
+    else:
+        message, status = str(error), 500
+    return error_from_event(provider, status, message, None)

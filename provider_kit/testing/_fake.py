@@ -1,0 +1,334 @@
+"""``FakeProvider``: a scripted, in-memory provider for tests of code that uses provider_kit.
+
+It satisfies the ``Provider`` protocol without inheriting from anything, so it exercises the
+same duck-typed path as a third-party provider. It imports only ``config``, ``errors`` and
+``types`` from the package, and does no I/O.
+
+Example::
+
+    from provider_kit.testing import FakeProvider
+
+    fake = FakeProvider(replies=["hello", RateLimitError("slow down", provider="fake")])
+    assert fake.complete("hi").text == "hello"
+    with pytest.raises(RateLimitError):
+        fake.complete("again")
+    assert fake.complete("third").text == "echo: third"   # the script is exhausted
+    assert [call.method for call in fake.calls] == ["complete"] * 3
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+
+from ..config import (
+    as_bool,
+    as_non_negative_number,
+    as_positive_number,
+    as_str,
+    as_str_list,
+    check_options,
+    mask_secret,
+)
+from ..errors import ConfigError, ProviderTimeoutError
+from ..types import Completion, HealthStatus, Message, MessagesInput, StreamChunk, Usage, as_messages
+
+__all__ = ["FakeCall", "FakeProvider"]
+
+#: What a scripted reply may be.
+Reply = Union[str, Completion, BaseException]
+
+#: The deadline used when a call passes ``timeout=None``.
+DEFAULT_TIMEOUT_S = 60.0
+
+_OPTIONS_SCHEMA = {
+    "replies": as_str_list,
+    "model": as_str,
+    "latency": as_non_negative_number,
+    "hang": as_bool,
+    "hang_seconds": as_positive_number,
+    "healthy": as_bool,
+    "health_error": as_str,
+    "invalid": as_str,
+    "api_key": as_str,
+    "timeout": as_positive_number,
+}
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class FakeCall:
+    """One recorded call: ``method`` ("complete", "stream", "health_check"), the coerced
+    ``messages`` (empty for health checks) and the keyword arguments as passed."""
+
+    __slots__ = ("kwargs", "messages", "method")
+
+    def __init__(self, method: str, messages: List[Message], kwargs: Dict[str, Any]) -> None:
+        self.method = method
+        self.messages = messages
+        self.kwargs = kwargs
+
+    @property
+    def prompt(self) -> str:
+        """The content of the last user message (the prompt of a one-string call)."""
+        return _last_user_content(self.messages)
+
+    def __repr__(self) -> str:
+        return f"FakeCall({self.method!r}, messages={self.messages!r}, kwargs={self.kwargs!r})"
+
+
+def _last_user_content(messages: Sequence[Message]) -> str:
+    for message in reversed(messages):
+        if message.role == "user":
+            return message.content
+    return messages[-1].content if messages else ""
+
+
+class FakeProvider:
+    """A provider that answers from a script, for tests.
+
+    :param name: the provider's name.
+    :param replies: replies consumed in order by ``complete`` and ``stream``: a ``str`` (wrapped
+        in a ``Completion``), a ``Completion`` (returned as is) or an exception instance (raised).
+        When the script is exhausted, or when it is None, the reply is
+        ``"echo: <last user message>"``, so concurrent callers can match replies to requests.
+    :param model: the model reported when a call passes none.
+    :param latency: simulated seconds per call. A call whose ``timeout`` is shorter waits
+        ``timeout`` and raises ``ProviderTimeoutError`` (``health_check`` returns a not-ok
+        status instead).
+    :param hang: make every call block, ignoring its timeout, until ``release()`` or
+        ``close()`` (or ``hang_seconds``, a safety cap): a misbehaving provider.
+    :param healthy: when False, ``health_check`` reports not ok.
+    :param health_error: the error ``health_check`` reports (implies not healthy).
+    :param health_raises: an exception ``health_check`` raises instead of returning.
+    :param invalid: a reason for ``validate_config()`` to raise ``ConfigError`` with.
+    :param api_key: a pretend secret; it is masked in ``repr``.
+    :param timeout: the deadline for calls that pass ``timeout=None``.
+
+    Calls are recorded in ``calls`` (a list of ``FakeCall``), thread-safely.
+    """
+
+    def __init__(
+        self,
+        name: str = "fake",
+        *,
+        replies: Optional[Iterable[Reply]] = None,
+        model: str = "fake-model",
+        latency: float = 0.0,
+        hang: bool = False,
+        hang_seconds: float = 60.0,
+        healthy: bool = True,
+        health_error: Optional[str] = None,
+        health_raises: Optional[BaseException] = None,
+        invalid: Optional[str] = None,
+        api_key: Optional[str] = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.latency = float(latency)
+        self.hang = hang
+        self.hang_seconds = float(hang_seconds)
+        self.healthy = healthy and health_error is None
+        self.health_error = health_error
+        self.health_raises = health_raises
+        self.invalid = invalid
+        self.api_key = api_key
+        self.timeout = float(timeout)
+        self.closed = False
+        self._replies: Deque[Reply] = deque(replies or ())
+        self._calls: List[FakeCall] = []
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+
+    @classmethod
+    def from_config(cls, name: str, options: Mapping[str, Any], *, where: str) -> FakeProvider:
+        """Build from a ``[providers.NAME]`` table with ``type = "fake"``.
+
+        :raises ConfigError: for an unknown option or a bad value (``replies`` may only be
+            strings there).
+        """
+        return cls(name, **check_options(options, _OPTIONS_SCHEMA, where=where))
+
+    # ----------------------------------------------------------------- script
+
+    @property
+    def calls(self) -> List[FakeCall]:
+        """A copy of the calls made so far, in order."""
+        with self._lock:
+            return list(self._calls)
+
+    def add_replies(self, *replies: Reply) -> None:
+        """Append replies to the script."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def release(self) -> None:
+        """End every current and future hang (``hang`` stays off for this instance)."""
+        self._released.set()
+
+    def _record(self, method: str, messages: List[Message], kwargs: Dict[str, Any]) -> None:
+        with self._lock:
+            self._calls.append(FakeCall(method, messages, kwargs))
+
+    def _next_reply(self, messages: List[Message]) -> Reply:
+        with self._lock:
+            if self._replies:
+                return self._replies.popleft()
+        return "echo: " + _last_user_content(messages)
+
+    def _wait(self, timeout: Optional[float]) -> Optional[float]:
+        """Simulate the call's duration; the deadline that passed, or None when on time."""
+        if self.hang and not self._released.is_set():
+            self._released.wait(self.hang_seconds)  # deliberately ignores ``timeout``
+        deadline = self.timeout if timeout is None else timeout
+        if self.latency > deadline:
+            time.sleep(deadline)
+            return deadline
+        if self.latency > 0:
+            time.sleep(self.latency)
+        return None
+
+    def _prepare(
+        self,
+        method: str,
+        prompt_or_messages: MessagesInput,
+        system: Optional[str],
+        kwargs: Dict[str, Any],
+    ) -> Union[Completion, BaseException]:
+        """Record the call, wait, and return the scripted completion or exception."""
+        started = time.monotonic()
+        messages = as_messages(prompt_or_messages, system)
+        self._record(method, messages, dict(kwargs, system=system))
+        missed = self._wait(kwargs.get("timeout"))
+        if missed is not None:
+            return ProviderTimeoutError(f"{self.name}: no answer within {missed!r} s", provider=self.name)
+        reply = self._next_reply(messages)
+        if isinstance(reply, (BaseException, Completion)):
+            return reply
+        text = str(reply)
+        return Completion(
+            text,
+            model=kwargs.get("model") or self.model,
+            provider=self.name,
+            finish_reason="stop",
+            usage=Usage(sum(_words(m.content) for m in messages), _words(text)),
+            raw={"fake": True},
+            latency_s=time.monotonic() - started,
+        )
+
+    # ----------------------------------------------------------------- Provider
+
+    def complete(
+        self,
+        prompt_or_messages: MessagesInput,
+        *,
+        model: Optional[str] = None,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        stop: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> Completion:
+        """The next scripted reply (or raise it).
+
+        :raises ConfigError: for a malformed prompt.
+        :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
+        """
+        kwargs = {
+            "model": model,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stop": stop,
+            "timeout": timeout,
+        }
+        result = self._prepare("complete", prompt_or_messages, system, kwargs)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def stream(
+        self,
+        prompt_or_messages: MessagesInput,
+        *,
+        model: Optional[str] = None,
+        system: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        stop: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> Iterator[StreamChunk]:
+        """The next scripted reply, word by word; the last chunk has ``finish_reason`` and usage.
+
+        The call is recorded, and waits or fails, before the iterator is returned, as a real
+        provider opens its connection.
+
+        :raises ConfigError: for a malformed prompt.
+        :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
+        """
+        kwargs = {
+            "model": model,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stop": stop,
+            "timeout": timeout,
+        }
+        result = self._prepare("stream", prompt_or_messages, system, kwargs)
+        if isinstance(result, BaseException):
+            raise result
+        return self._chunks(result)
+
+    @staticmethod
+    def _chunks(completion: Completion) -> Iterator[StreamChunk]:
+        pieces = [piece for piece in re.split(r"(?<= )", completion.text) if piece] or [""]
+        for piece in pieces[:-1]:
+            yield StreamChunk(piece)
+        yield StreamChunk(pieces[-1], finish_reason=completion.finish_reason, usage=completion.usage)
+
+    def health_check(self, timeout: Optional[float] = None) -> HealthStatus:
+        """Not ok when ``healthy`` is False or ``latency`` exceeds ``timeout``.
+
+        :raises BaseException: ``health_raises``, when set (a misbehaving provider).
+        """
+        started = time.monotonic()
+        self._record("health_check", [], {"timeout": timeout})
+        missed = self._wait(timeout)
+        if self.health_raises is not None:
+            raise self.health_raises
+        elapsed = time.monotonic() - started
+        if missed is not None:
+            return HealthStatus(self.name, False, elapsed, f"timed out after {missed!r} s")
+        if not self.healthy:
+            return HealthStatus(self.name, False, elapsed, self.health_error or "unhealthy")
+        return HealthStatus(self.name, True, elapsed)
+
+    def validate_config(self) -> None:
+        """:raises ConfigError: when built with ``invalid="reason"``."""
+        if self.invalid is not None:
+            raise ConfigError(f"fake provider {self.name!r}: {self.invalid}")
+
+    def close(self) -> None:
+        """Mark closed and end any hang."""
+        self.closed = True
+        self._released.set()
+
+    def __enter__(self) -> FakeProvider:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        extras = ""
+        if self.api_key is not None:
+            extras += f", api_key={mask_secret(self.api_key)!r}"
+        if self.hang:
+            extras += ", hang=True"
+        if self.latency:
+            extras += f", latency={self.latency!r}"
+        return f"FakeProvider(name={self.name!r}, model={self.model!r}{extras})"

@@ -1,0 +1,499 @@
+"""load_config: search order, shape checks, option validators and secret masking."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from provider_kit.config import (
+    BUILTIN_TYPE_NAMES,
+    ENV_PROVIDERS,
+    Config,
+    ProviderSpec,
+    as_bool,
+    as_choice,
+    as_non_negative_int,
+    as_non_negative_number,
+    as_number_range,
+    as_positive_int,
+    as_positive_number,
+    as_str,
+    as_str_dict,
+    as_str_list,
+    as_url,
+    check_options,
+    is_secret_name,
+    load_config,
+    mask_options,
+    mask_secret,
+)
+from provider_kit.errors import ConfigError
+
+SECRET = "sk-test-abcdefghijklmnop-SECRETVALUE-9876"
+SHORT_SECRET = "sk-short"
+
+EXAMPLE = """\
+default_provider = "anthropic"
+
+[providers.openai]
+api_key_env = "OPENAI_API_KEY"
+model = "gpt-4o-mini"
+base_url = "https://api.openai.com/v1"
+timeout = 60
+max_retries = 2
+
+[providers.anthropic]
+model = "claude-sonnet-4-5"
+
+[providers.local]
+type = "ollama"
+base_url = "http://localhost:11434"
+
+[providers.groq]
+type = "openai"
+base_url = "https://api.groq.com/openai/v1"
+api_key_env = "GROQ_API_KEY"
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- the example file
+
+
+def test_example_file_loads_with_types_defaulted(tmp_path: Path) -> None:
+    path = write(tmp_path / "example.toml", EXAMPLE)
+    config = load_config(path)
+    assert config.source == path
+    assert config.origin == str(path)
+    assert config.default_provider == "anthropic"
+    assert list(config.providers) == ["openai", "anthropic", "local", "groq"]
+    types = {name: spec.type for name, spec in config.providers.items()}
+    assert types == {"openai": "openai", "anthropic": "anthropic", "local": "ollama", "groq": "openai"}
+    groq = config.providers["groq"]
+    assert groq.options == {"base_url": "https://api.groq.com/openai/v1", "api_key_env": "GROQ_API_KEY"}
+    assert groq.where == f"{path}: [providers.groq]"
+    openai = config.providers["openai"]
+    assert openai.options["timeout"] == 60 and "type" not in openai.options
+
+
+def test_str_path_and_pathlike_both_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[providers.openai]\nmodel = "m"\n')
+    assert list(load_config(str(path)).providers) == ["openai"]
+    assert list(load_config(path).providers) == ["openai"]
+
+
+def test_dict_source_has_the_same_shape() -> None:
+    config = load_config({"default_provider": "x", "providers": {"x": {"type": "openai", "model": "m"}}})
+    assert config.origin == "dict"
+    assert config.source is None
+    assert config.default_provider == "x"
+    spec = config.providers["x"]
+    assert (spec.type, spec.options, spec.where) == ("openai", {"model": "m"}, "config dict: [providers.x]")
+
+
+def test_a_config_object_is_returned_unchanged() -> None:
+    config = load_config({"providers": {}})
+    assert load_config(config) is config
+
+
+def test_type_is_none_for_an_unknown_table_name_without_type() -> None:
+    # The registry, not load_config, decides whether "mystery" is a type (entry points).
+    config = load_config({"providers": {"mystery": {"model": "m"}}})
+    assert config.providers["mystery"].type is None
+
+
+def test_known_types_parameter_extends_the_defaulting() -> None:
+    config = load_config({"providers": {"fake": {}}}, known_types=("fake",))
+    assert config.providers["fake"].type == "fake"
+    assert set(BUILTIN_TYPE_NAMES) == {"openai", "anthropic", "ollama"}
+
+
+def test_config_and_specs_are_read_only_copies() -> None:
+    config = load_config({"providers": {"openai": {"model": "m"}}})
+    config.providers.clear()
+    config.providers["openai"].options["model"] = "changed"
+    assert config.providers["openai"].options == {"model": "m"}
+    with pytest.raises(AttributeError):
+        config.default_provider = "x"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- search order
+
+
+def test_search_uses_the_env_var_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    named = write(tmp_path / "elsewhere.toml", '[providers.named]\ntype = "openai"\n')
+    write(Path("provider_kit.toml"), '[providers.local]\ntype = "openai"\n')
+    monkeypatch.setenv("PROVIDER_KIT_CONFIG", str(named))
+    config = load_config()
+    assert list(config.providers) == ["named"]
+    assert config.source == named
+
+
+def test_env_var_naming_a_missing_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(Path("provider_kit.toml"), '[providers.local]\ntype = "openai"\n')
+    missing = tmp_path / "nope.toml"
+    monkeypatch.setenv("PROVIDER_KIT_CONFIG", str(missing))
+    with pytest.raises(ConfigError, match="PROVIDER_KIT_CONFIG") as info:
+        load_config()
+    assert str(missing) in str(info.value)
+
+
+def test_search_uses_the_local_file_before_the_user_file() -> None:
+    write(Path("provider_kit.toml"), '[providers.local]\ntype = "openai"\n')
+    write(Path.home() / ".config/provider_kit/config.toml", '[providers.user]\ntype = "openai"\n')
+    config = load_config()
+    assert list(config.providers) == ["local"]
+    assert config.providers["local"].where == "provider_kit.toml: [providers.local]"
+
+
+def test_search_uses_the_user_file_when_there_is_no_local_one() -> None:
+    user = write(Path.home() / ".config/provider_kit/config.toml", '[providers.user]\ntype = "openai"\n')
+    config = load_config()
+    assert list(config.providers) == ["user"]
+    assert config.source == user
+
+
+def test_search_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:11434")
+    config = load_config()
+    assert config.origin == "environment"
+    assert config.source is None
+    assert list(config.providers) == ["openai", "ollama"]
+    assert config.providers["openai"].type == "openai"
+    assert config.providers["openai"].options == {}
+    assert config.providers["openai"].where == "environment: OPENAI_API_KEY"
+    assert SECRET not in repr(config) and SECRET not in str(config.as_dict())
+
+
+def test_each_env_variable_adds_its_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ENV_PROVIDERS == {
+        "openai": "OPENAI_API_KEY",
+        "anthropic": "ANTHROPIC_API_KEY",
+        "ollama": "OLLAMA_HOST",
+    }
+    for type_name, variable in ENV_PROVIDERS.items():
+        monkeypatch.setenv(variable, "value-for-" + type_name)
+        assert type_name in load_config().providers
+        monkeypatch.delenv(variable)
+
+
+def test_empty_env_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "")
+    monkeypatch.setenv("PROVIDER_KIT_CONFIG", "")
+    config = load_config()
+    assert config.providers == {}
+    searched = " ".join(config.searched)
+    assert "provider_kit.toml" in searched and "config.toml" in searched
+    assert "ANTHROPIC_API_KEY" in searched and "PROVIDER_KIT_CONFIG" in searched
+
+
+# --------------------------------------------------------------------------- broken input
+
+
+def test_broken_toml_names_file_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "broken.toml", '[providers.openai]\nmodel = "m"\ntimeout = \n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "line 3" in message and "column" in message
+
+
+def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[providers.openai]\nmodel = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_config(path)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.toml"
+    with pytest.raises(ConfigError, match="does not exist") as info:
+        load_config(missing)
+    assert str(missing) in str(info.value)
+
+
+def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="directory"):
+        load_config(tmp_path)
+
+
+def test_unknown_top_level_key_suggests_the_close_match(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[provider.openai]\nmodel = "m"\n')
+    pattern = r"unknown top-level key 'provider'.*did you mean 'providers'\?"
+    with pytest.raises(ConfigError, match=pattern) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    with pytest.raises(ConfigError, match="did you mean 'default_provider'"):
+        load_config({"default_provder": "x"})
+
+
+def test_unknown_top_level_key_without_close_match_lists_allowed_keys() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config({"zzz": 1})
+    assert "did you mean" not in str(info.value)
+    assert "default_provider, providers" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({"providers": {"groq": "openai"}}, "config dict: [providers.groq] must be a table"),
+        ({"providers": ["openai"]}, "providers must be a table"),
+        ({"providers": {"groq": {"type": ""}}}, "[providers.groq]: type must be a non-empty string"),
+        ({"providers": {"groq": {"type": 3}}}, "[providers.groq]: type must be a non-empty string"),
+        ({"default_provider": 3}, "default_provider must be a non-empty string"),
+        ({"default_provider": ""}, "default_provider must be a non-empty string"),
+    ],
+)
+def test_bad_shapes_are_config_errors(data: Dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(data)
+    assert fragment in str(info.value)
+
+
+def test_a_provider_value_that_is_not_a_table_in_toml(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[providers]\ngroq = "openai"\n')
+    with pytest.raises(ConfigError, match=r"\[providers\.groq\] must be a table"):
+        load_config(path)
+
+
+def test_an_unsupported_source_type_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="path, a dict or None"):
+        load_config(42)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- validators
+
+WHERE = "provider_kit.toml: [providers.groq]"
+
+
+@pytest.mark.parametrize(
+    "validator, value, expected",
+    [
+        (as_str, "gpt", "gpt"),
+        (as_url, "https://api.groq.com/openai/v1/", "https://api.groq.com/openai/v1"),
+        (as_url, "http://127.0.0.1:11434", "http://127.0.0.1:11434"),
+        (as_positive_number, 60, 60.0),
+        (as_positive_number, 0.5, 0.5),
+        (as_non_negative_number, 0, 0.0),
+        (as_non_negative_int, 0, 0),
+        (as_positive_int, 3, 3),
+        (as_bool, False, False),
+        (as_str_list, ["a", "b"], ["a", "b"]),
+        (as_str_list, ("a",), ["a"]),
+        (as_str_dict, {"X-Title": "t"}, {"X-Title": "t"}),
+        (as_number_range(0, 2), 1, 1.0),
+        (as_number_range(0, 2), 2.0, 2.0),
+        (as_choice("low", "high"), "low", "low"),
+    ],
+)
+def test_validators_accept_and_normalise(validator: Any, value: Any, expected: Any) -> None:
+    result = validator(value)
+    assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "validator, value",
+    [
+        (as_str, ""),
+        (as_str, 3),
+        (as_url, "ftp://example.com"),
+        (as_url, "https://"),
+        (as_url, "localhost:11434"),
+        (as_url, "http://host:notaport"),
+        (as_url, 3),
+        (as_positive_number, "abc"),
+        (as_positive_number, "5"),
+        (as_positive_number, True),
+        (as_positive_number, -1),
+        (as_positive_number, 0),
+        (as_positive_number, math.nan),
+        (as_positive_number, math.inf),
+        (as_non_negative_number, -0.1),
+        (as_non_negative_int, -1),
+        (as_non_negative_int, 1.0),
+        (as_non_negative_int, False),
+        (as_positive_int, 0),
+        (as_positive_int, True),
+        (as_bool, 1),
+        (as_bool, "true"),
+        (as_str_list, "a"),
+        (as_str_list, ["a", 1]),
+        (as_str_dict, ["a"]),
+        (as_str_dict, {"X-Title": 1}),
+        (as_number_range(0, 2), 2.5),
+        (as_number_range(0, 2), True),
+        (as_choice("low", "high"), "medium"),
+    ],
+)
+def test_validators_reject_with_value_error(validator: Any, value: Any) -> None:
+    with pytest.raises(ValueError):
+        validator(value)
+
+
+SCHEMA = {
+    "model": as_str,
+    "timeout": as_positive_number,
+    "max_retries": as_non_negative_int,
+    "base_url": as_url,
+    "api_key": as_str,
+    "headers": as_str_dict,
+}
+
+
+def test_check_options_returns_normalised_values_in_order() -> None:
+    options = {"timeout": 5, "base_url": "https://x.test/v1/", "model": "m"}
+    result = check_options(options, SCHEMA, where=WHERE)
+    assert list(result.items()) == [("timeout", 5.0), ("base_url", "https://x.test/v1"), ("model", "m")]
+
+
+@pytest.mark.parametrize(
+    "options, fragments",
+    [
+        ({"timeout": "abc"}, ["timeout", "must be a number", "'abc'"]),
+        ({"timeout": True}, ["timeout", "must be a number"]),
+        ({"timeout": -1}, ["timeout", "must be a positive number", "-1"]),
+        ({"max_retries": -2}, ["max_retries", "must not be negative"]),
+        ({"max_retries": 1.5}, ["max_retries", "must be an integer"]),
+        ({"base_url": "api.groq.com"}, ["base_url", "http://"]),
+    ],
+)
+def test_check_options_names_where_and_key(options: Dict[str, Any], fragments: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_options(options, SCHEMA, where=WHERE)
+    message = str(info.value)
+    assert message.startswith(WHERE + ": ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_check_options_suggests_a_close_option_name() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_options({"time_out": 5}, SCHEMA, where=WHERE)
+    message = str(info.value)
+    assert message.startswith(WHERE)
+    assert "unknown option 'time_out'" in message and "did you mean 'timeout'?" in message
+
+
+def test_check_options_never_echoes_a_secret() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_options({"api_key": 12345678901234}, SCHEMA, where=WHERE)
+    assert "api_key" in str(info.value) and "12345678901234" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        check_options({"headers": {"Authorization": 42, "X": SECRET}}, SCHEMA, where=WHERE)
+    assert SECRET not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        check_options({"base_url": f"ftp://user:{SECRET}@host"}, SCHEMA, where=WHERE)
+    assert SECRET not in str(info.value)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_mask_secret_shows_at_most_the_last_four_of_long_secrets() -> None:
+    assert mask_secret(SECRET) == "***9876"
+    assert mask_secret(SHORT_SECRET) == "***"
+    assert mask_secret("a" * 11) == "***"
+    assert mask_secret(None) == "***"
+
+
+@pytest.mark.parametrize(
+    "name, secret",
+    [
+        ("api_key", True),
+        ("x-api-key", True),
+        ("Authorization", True),
+        ("access_token", True),
+        ("client_secret", True),
+        ("password", True),
+        ("apiKey", True),
+        ("api_key_env", False),
+        ("max_tokens", False),
+        ("keep_alive", False),
+        ("model", False),
+    ],
+)
+def test_is_secret_name(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
+
+
+def test_mask_options_masks_secrets_recursively() -> None:
+    options = {
+        "api_key": SECRET,
+        "api_key_env": "GROQ_API_KEY",
+        "headers": {"Authorization": "Bearer " + SECRET, "X-Title": "demo"},
+        "base_url": f"https://user:{SECRET}@proxy.test/v1",
+        "max_tokens": 5,
+    }
+    masked = mask_options(options)
+    assert SECRET not in repr(masked)
+    assert masked["api_key"] == "***9876"
+    assert masked["api_key_env"] == "GROQ_API_KEY"
+    assert masked["headers"] == {"Authorization": "***9876", "X-Title": "demo"}
+    assert masked["base_url"] == "https://user:***@proxy.test/v1"
+    assert masked["max_tokens"] == 5
+    assert options["api_key"] == SECRET  # the input is left alone
+
+
+def test_secrets_never_reach_repr_or_as_dict(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        f'[providers.groq]\ntype = "openai"\napi_key = "{SECRET}"\n'
+        f'headers = {{ "x-api-key" = "{SECRET}", "X-Title" = "t" }}\n'
+        f'[providers.tiny]\ntype = "openai"\napi_key = "{SHORT_SECRET}"\n',
+    )
+    config = load_config(path)
+    for text in (repr(config), repr(config.providers["groq"]), str(config.as_dict())):
+        assert SECRET not in text and SHORT_SECRET not in text
+    shown = config.as_dict()
+    assert shown["providers"]["groq"] == {
+        "type": "openai",
+        "api_key": "***9876",
+        "headers": {"x-api-key": "***9876", "X-Title": "t"},
+    }
+    assert shown["providers"]["tiny"]["api_key"] == "***"
+    assert config.as_dict(mask=False)["providers"]["groq"]["api_key"] == SECRET
+
+
+def test_as_dict_has_the_toml_shape() -> None:
+    config = load_config({"default_provider": "a", "providers": {"a": {"type": "openai", "model": "m"}}})
+    assert config.as_dict() == {"default_provider": "a", "providers": {"a": {"type": "openai", "model": "m"}}}
+    assert load_config({}).as_dict() == {"providers": {}}
+
+
+def test_spec_equality_and_repr() -> None:
+    spec = ProviderSpec("a", "openai", {"api_key": SECRET}, "w")
+    assert spec == ProviderSpec("a", "openai", {"api_key": SECRET}, "w")
+    assert spec != ProviderSpec("a", "openai", {"api_key": "other"}, "w")
+    assert "***9876" in repr(spec) and SECRET not in repr(spec)
+    assert isinstance(Config([spec]).providers["a"], ProviderSpec)
+
+
+def test_config_module_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, provider_kit.config\n"
+        "heavy = [m for m in ('tomllib', 'tomli', 'difflib', 'requests', 'concurrent.futures')"
+        " if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    # provider_kit/__init__ may import requests later; config itself must not pull these in.
+    assert [m for m in out.split(",") if m and m != "requests"] == []
