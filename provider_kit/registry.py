@@ -92,8 +92,8 @@ def _scrub(text: str, spec: ProviderSpec) -> str:
         if isinstance(value, Mapping):
             for key, item in value.items():
                 yield from secrets(str(key), item)
-        elif isinstance(value, str) and value and is_secret_name(name):
-            yield value
+        elif isinstance(value, str) and len(value) >= 4 and is_secret_name(name):
+            yield value  # shorter values would garble the text and reveal little
 
     for option, value in spec.options.items():
         for secret in secrets(option, value):

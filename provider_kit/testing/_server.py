@@ -1129,6 +1129,12 @@ class LoopbackServer:
                 connection, _ = self._listener.accept()
             except OSError:
                 return
+            # Every write goes out at once: Nagle's algorithm would hold a small write back until
+            # the client ACKs the previous one, up to a delayed-ACK 40 ms per request on Linux.
+            try:
+                connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass  # already reset by the client; the handler will notice
             with self._lock:
                 if self._closing.is_set():
                     connection.close()
