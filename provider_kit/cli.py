@@ -22,15 +22,14 @@ EXIT_CONFIG_ERROR = 2
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="config file (default: the usual search)")
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-
     parser = argparse.ArgumentParser(
         prog="provider-kit",
         description="LLM providers behind one plain, blocking interface.",
-        parents=[common],
     )
+    _add_common_options(parser, default_config=None, default_debug=False)
+    # The same options after the command; SUPPRESS keeps a value given before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common_options(common, default_config=argparse.SUPPRESS, default_debug=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -57,6 +56,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("demo", parents=[common], help="the whole flow against local simulators")
     return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser, *, default_config: Any, default_debug: Any) -> None:
+    parser.add_argument(
+        "--config", metavar="PATH", default=default_config, help="config file (default: the usual search)"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=default_debug, help="show tracebacks and debug logs"
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

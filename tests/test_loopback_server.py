@@ -543,6 +543,7 @@ def test_close_ends_every_thread_and_connection_even_idle_and_mid_stream() -> No
             server.enqueue(Reply(chunks=[b"x", gate, b"y"]))
             with requests.Session() as other, other.get(server.url + "/", stream=True, timeout=10) as resp:
                 assert resp.raw.read1(10) == b"x"
+                assert gate.wait_reached(5)
                 assert len(loopback_threads()) == 3  # the acceptor and two connections
                 server.close()
                 with pytest.raises(urllib3.exceptions.ProtocolError):

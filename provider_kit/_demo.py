@@ -1,0 +1,77 @@
+"""``provider-kit demo``: the whole flow with no key and no network.
+
+It starts the loopback protocol simulators from ``provider_kit.testing`` (one OpenAI, one
+Anthropic, one Ollama server on 127.0.0.1), builds a registry pointed at them, and shows the
+health table, one completion per provider and one stream as it arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TextIO
+
+from .registry import ProviderRegistry
+from .testing import LoopbackServer
+
+#: Pause between streamed words, so the demo shows a stream arriving rather than a block.
+STREAM_PAUSE_S = 0.08
+DEMO_KEY = "sk-demo-not-a-real-key"
+
+
+def run_demo(out: TextIO) -> int:
+    """Run the demo, writing to ``out``; returns the exit code."""
+    with contextlib.ExitStack() as stack:
+        servers = {
+            protocol: stack.enter_context(LoopbackServer(protocol, api_key=None if protocol == "ollama" else DEMO_KEY))
+            for protocol in ("openai", "anthropic", "ollama")
+        }
+        config = {
+            "default_provider": "anthropic",
+            "providers": {
+                "openai": {"base_url": servers["openai"].base_url, "api_key": DEMO_KEY,
+                           "model": servers["openai"].models[0]},
+                "anthropic": {"base_url": servers["anthropic"].base_url, "api_key": DEMO_KEY,
+                              "model": servers["anthropic"].models[0]},
+                "ollama": {"base_url": servers["ollama"].base_url, "model": servers["ollama"].models[0]},
+            },
+        }
+        print("provider-kit demo: three LOCAL SIMULATORS on 127.0.0.1 that speak the OpenAI,", file=out)
+        print("Anthropic and Ollama wire protocols. No key, no network, no real model.\n", file=out)
+        for protocol, server in servers.items():
+            print(f"  {protocol:<9} simulator at {server.base_url}", file=out)
+
+        with ProviderRegistry.from_config(config) as registry:
+            print("\n$ provider-kit health", file=out)
+            print(registry.health_check_all(timeout=5), file=out)
+
+            print("\n$ provider-kit complete -p NAME 'What is provider_kit?'", file=out)
+            for name in registry.names():
+                completion = registry[name].complete("What is provider_kit?", max_tokens=50)
+                print(
+                    f"  {name:<9} -> {completion.text!r}  "
+                    f"[{completion.finish_reason}, {completion.usage.total_tokens} tokens, "
+                    f"{completion.latency_s * 1000:.0f} ms]",
+                    file=out,
+                )
+
+            words = "Streams arrive word by word as the server sends them".split()
+            pieces = []
+            for word in words:
+                pieces.extend([word + " ", STREAM_PAUSE_S])
+            anthropic = servers["anthropic"]
+            anthropic.enqueue(anthropic.stream_reply(pieces), path="/v1/messages")
+            print(f"\n$ provider-kit complete --stream -p {registry.default.name} 'Stream something'", file=out)
+            out.write("  ")
+            started = time.monotonic()
+            first = None
+            for chunk in registry.default.stream("Stream something"):
+                if chunk.text and first is None:
+                    first = time.monotonic() - started
+                out.write(chunk.text)
+                out.flush()
+            total = time.monotonic() - started
+            print(f"\n  (first words after {(first or 0) * 1000:.0f} ms, whole stream {total * 1000:.0f} ms)", file=out)
+        print("\nNext: set OPENAI_API_KEY / ANTHROPIC_API_KEY / OLLAMA_HOST (or write provider_kit.toml)", file=out)
+        print("and run `provider-kit health` and `provider-kit complete 'Hello'` against real providers.", file=out)
+    return 0

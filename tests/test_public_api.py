@@ -1,0 +1,107 @@
+"""The public surface: names exported, import cost, and what import leaves out."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+import provider_kit
+from provider_kit import errors
+
+
+def test_all_lists_exactly_the_public_names():
+    public = {name for name in vars(provider_kit) if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(provider_kit, name)).__name__ == "module"}
+    assert sorted(provider_kit.__all__) == sorted((public - modules - {"annotations"}) | {"__version__"})
+    assert provider_kit.__all__ == sorted(provider_kit.__all__, key=str)
+
+
+@pytest.mark.parametrize("name", ["OpenAIProvider", "AnthropicProvider", "OllamaProvider"])
+def test_builtin_providers_are_exported_and_satisfy_the_protocol(name):
+    cls = getattr(provider_kit, name)
+    provider = cls(api_key="sk-test-000000000000")
+    try:
+        assert isinstance(provider, provider_kit.Provider)
+    finally:
+        provider.close()
+
+
+def test_provider_factory_is_the_registry():
+    assert provider_kit.ProviderFactory is provider_kit.ProviderRegistry
+
+
+def _imported_after(code: str) -> set:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}; import sys, json; print(json.dumps(sorted(sys.modules)))"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return set(json.loads(out))
+
+
+def test_import_leaves_slow_modules_unloaded():
+    loaded = _imported_after("import provider_kit")
+    for lazy in ("argparse", "tomllib", "tomli", "concurrent.futures", "dataclasses", "difflib",
+                 "html", "provider_kit.cli", "provider_kit.testing", "asyncio"):
+        assert lazy not in loaded, f"import provider_kit loaded {lazy}"
+
+
+def test_import_never_loads_the_sdks():
+    loaded = _imported_after("import provider_kit; provider_kit.OpenAIProvider().close()")
+    assert not loaded & {"openai", "anthropic", "ollama", "httpx", "pydantic", "litellm"}
+
+
+ERROR_INSTANCES = [
+    errors.ProviderKitError("base"),
+    errors.ConfigError("bad config"),
+    errors.NoProvidersError("none"),
+    errors.UnknownProviderError("no provider 'x'"),
+    errors.ProviderError("failed", provider="p", status_code=418, request_id="req_1"),
+    errors.AuthenticationError("denied", provider="p", status_code=401, request_id="req_2"),
+    errors.RateLimitError("slow", provider="p", retry_after=1.5, retryable=False, request_id="r"),
+    errors.InvalidRequestError("bad", provider="p", status_code=400),
+    errors.ServerError("down", provider="p", status_code=529),
+    errors.ProviderTimeoutError("late", provider="p"),
+    errors.ProviderConnectionError("refused", provider="p"),
+    errors.ResponseFormatError("garbled", provider="p", status_code=200),
+]
+
+
+@pytest.mark.parametrize("error", ERROR_INSTANCES, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("clone", [lambda e: pickle.loads(pickle.dumps(e)), copy.copy, copy.deepcopy], ids=["pickle", "copy", "deepcopy"])
+def test_every_error_survives_pickle_and_copy(error, clone):
+    restored = clone(error)
+    assert type(restored) is type(error)
+    assert str(restored) == str(error)
+    assert vars(restored) == vars(error)
+
+
+def test_error_classes_double_as_the_builtins_users_catch():
+    assert issubclass(errors.ProviderTimeoutError, TimeoutError)
+    assert issubclass(errors.ProviderConnectionError, ConnectionError)
+    assert issubclass(errors.UnknownProviderError, KeyError)
+    assert str(errors.UnknownProviderError("no provider named 'x'")) == "no provider named 'x'"
+    for cls in (errors.AuthenticationError, errors.RateLimitError, errors.InvalidRequestError,
+                errors.ServerError, errors.ProviderTimeoutError, errors.ProviderConnectionError,
+                errors.ResponseFormatError):
+        assert issubclass(cls, errors.ProviderError)
+    assert issubclass(errors.NoProvidersError, errors.ConfigError)
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(400, errors.InvalidRequestError), (401, errors.AuthenticationError), (402, errors.AuthenticationError),
+     (403, errors.AuthenticationError), (404, errors.InvalidRequestError), (408, errors.ServerError),
+     (409, errors.ServerError), (413, errors.InvalidRequestError), (422, errors.InvalidRequestError),
+     (429, errors.RateLimitError), (500, errors.ServerError), (502, errors.ServerError),
+     (503, errors.ServerError), (504, errors.ServerError), (529, errors.ServerError),
+     (418, errors.InvalidRequestError)],
+)
+def test_error_for_status_is_the_one_table(status, cls):
+    error = errors.error_for_status(status, "msg", provider="p", request_id="req")
+    assert type(error) is cls
+    assert (error.status_code, error.provider, error.request_id, str(error)) == (status, "p", "req", "msg")
