@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TextIO
+from typing import List, TextIO, Union
 
 from .registry import ProviderRegistry
 from .testing import LoopbackServer
@@ -56,7 +56,7 @@ def run_demo(out: TextIO) -> int:
                 )
 
             words = "Streams arrive word by word as the server sends them".split()
-            pieces = []
+            pieces: List[Union[str, float]] = []
             for word in words:
                 pieces.extend([word + " ", STREAM_PAUSE_S])
             anthropic = servers["anthropic"]

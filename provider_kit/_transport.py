@@ -10,17 +10,19 @@ provider's JSON shapes.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
 import logging
 import os
 import random
+import re
 import socket
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
 
 import requests
 import requests.adapters
@@ -30,6 +32,7 @@ import urllib3.exceptions
 
 from ._version import __version__
 from .errors import (
+    ConfigError,
     InvalidRequestError,
     ProviderConnectionError,
     ProviderError,
@@ -53,12 +56,40 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 DEFAULT_POOL_MAXSIZE = 32
 READ_SIZE = 65536
 USER_AGENT = f"provider_kit/{__version__}"
+#: After a stream's end marker, at most this much more body and this long a wait are spent
+#: reading to the end of the body so that its connection can be reused; beyond that it is closed.
+DRAIN_MAX_BYTES = 64 * 1024
+DRAIN_MAX_SECONDS = 0.05
+
+_T = TypeVar("_T")
+
+# requests' own rules for header names and values (requests/_internal_utils.py). Checked once,
+# when the transport is built: at send time a bad value would surface as a confusing error, and
+# for a credential attached by ``HeaderAuth`` as a ValueError quoting the key.
+# Used with fullmatch: a "$" would also match before a trailing newline, the very typo to catch.
+_VALID_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
+_VALID_HEADER_VALUE = re.compile(r"(\S[^\r\n]*)?")
+
+#: What the HTTP stack raises: ``requests``, ``urllib3``, ``http.client`` and socket errors.
+_FOREIGN_ERRORS = (
+    requests.RequestException, urllib3.exceptions.HTTPError, OSError, http.client.HTTPException
+)
+#: requests' errors for a request that could not even be built (a bad URL, header or proxy
+#: setting): a configuration problem, not an unreachable host, and never worth a retry.
+_UNSENDABLE = (
+    requests.exceptions.InvalidURL,  # InvalidProxyURL too
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidJSONError,
+)
 
 
 class Deadline:
     """A wall-clock limit: ``seconds`` from creation (or from the last ``restart``)."""
 
-    __slots__ = ("seconds", "expires_at")
+    __slots__ = ("expires_at", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -81,7 +112,7 @@ class RetryPolicy:
     at random, ``n`` being the retries made so far.
     """
 
-    __slots__ = ("max_retries", "backoff_base", "backoff_max", "max_retry_after")
+    __slots__ = ("backoff_base", "backoff_max", "max_retries", "max_retry_after")
     max_retries: int
     backoff_base: float
     backoff_max: float
@@ -107,7 +138,8 @@ class RetryPolicy:
         raise AttributeError("RetryPolicy is immutable")
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_policy, (self.max_retries, self.backoff_base, self.backoff_max, self.max_retry_after))
+        fields = (self.max_retries, self.backoff_base, self.backoff_max, self.max_retry_after)
+        return (_rebuild_policy, fields)
 
     def __repr__(self) -> str:
         return f"RetryPolicy(max_retries={self.max_retries})"
@@ -185,9 +217,11 @@ def is_loopback_host(host: Optional[str]) -> bool:
 class HTTPResult:
     """A decoded non-streamed 2xx response."""
 
-    __slots__ = ("status_code", "headers", "data", "request_id")
+    __slots__ = ("data", "headers", "request_id", "status_code")
 
-    def __init__(self, status_code: int, headers: Mapping[str, str], data: Any, request_id: Optional[str]) -> None:
+    def __init__(
+        self, status_code: int, headers: Mapping[str, str], data: Any, request_id: Optional[str]
+    ) -> None:
         self.status_code = status_code
         self.headers = headers
         self.data = data
@@ -220,6 +254,8 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers or {})
         self._secret_headers = dict(secret_headers or {})
+        _check_headers(provider, self.headers, secret=False)
+        _check_headers(provider, self._secret_headers, secret=True)
         self.retry = retry if retry is not None else RetryPolicy()
         self.max_response_bytes = max_response_bytes
         self.pool_maxsize = pool_maxsize
@@ -304,12 +340,19 @@ class Transport:
         :param max_retries: overrides the policy's count (health checks make one attempt).
         :raises ProviderError: a subclass for each failure; see ``provider_kit.errors``.
         """
-        response = self._send_with_retries(method, path, body, deadline, max_retries)
-        try:
-            with self._translating(deadline):
-                raw = self._read_body(response, deadline, self.max_response_bytes)
-        finally:
-            response.close()
+        url = f"{self.base_url}{path}"
+
+        def attempt() -> Tuple[requests.Response, bytes]:
+            # The body is read inside the attempt: a connection reset half-way through it is
+            # as retryable as one before the headers (the SDKs read it inside their loop too).
+            response = self._send_once(method, url, body, deadline)
+            try:
+                with self._translating(deadline):
+                    return response, self._read_body(response, deadline, self.max_response_bytes)
+            finally:
+                response.close()
+
+        response, raw = self._with_retries(attempt, method, path, deadline, max_retries)
         request_id = _request_id(response.headers)
         return HTTPResult(
             response.status_code, response.headers, self._decode_json(raw, request_id), request_id
@@ -317,20 +360,28 @@ class Transport:
 
     def open_stream(
         self, method: str, path: str, *, body: Any = None, deadline: Deadline
-    ) -> "StreamBody":
+    ) -> StreamBody:
         """Send a streaming request; retries happen only before the first byte of a 2xx body."""
-        response = self._send_with_retries(method, path, body, deadline, None)
+        url = f"{self.base_url}{path}"
+        response = self._with_retries(
+            lambda: self._send_once(method, url, body, deadline), method, path, deadline, None
+        )
         return StreamBody(self, response, deadline)
 
-    def _send_with_retries(
-        self, method: str, path: str, body: Any, deadline: Deadline, max_retries: Optional[int]
-    ) -> requests.Response:
-        url = f"{self.base_url}{path}"
+    def _with_retries(
+        self,
+        attempt: Callable[[], _T],
+        method: str,
+        path: str,
+        deadline: Deadline,
+        max_retries: Optional[int],
+    ) -> _T:
+        """Run ``attempt`` until it succeeds, may not be retried, or the deadline forbids a wait."""
         allowed = self.retry.max_retries if max_retries is None else max_retries
         retries_done = 0
         while True:
             try:
-                return self._send_once(method, url, body, deadline)
+                return attempt()
             except ProviderError as error:
                 delay = self._retry_delay(error, retries_done, allowed)
                 if delay is None:
@@ -362,7 +413,9 @@ class Transport:
                 should_retry = error.status_code in RETRY_STATUSES
         if not should_retry:
             return None
-        retry_after = error.retry_after if isinstance(error, RateLimitError) else getattr(error, "_retry_after", None)
+        retry_after = (
+            error.retry_after if isinstance(error, RateLimitError) else getattr(error, "_retry_after", None)
+        )
         return self.retry.delay(retries_done, retry_after)
 
     def _send_once(self, method: str, url: str, body: Any, deadline: Deadline) -> requests.Response:
@@ -469,18 +522,25 @@ class Transport:
             provider=self.provider,
         )
 
-    def _translating(self, deadline: Deadline) -> "_Translating":
+    def _translating(self, deadline: Deadline) -> _Translating:
         return _Translating(self, deadline)
 
     def translate(self, exc: BaseException, deadline: Deadline) -> Optional[ProviderError]:
         """The provider_kit error for a ``requests``/``urllib3``/socket exception, or None."""
         if isinstance(exc, ProviderError):
             return None
-        if not isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError, http.client.HTTPException)):
+        if not isinstance(exc, _FOREIGN_ERRORS):
             return None
         host = urllib.parse.urlsplit(self.base_url).netloc
         if deadline.expired() or _is_read_timeout(exc):
             return self._timeout_error(deadline)
+        if isinstance(exc, _UNSENDABLE):
+            # The type only: the message may quote a header value.
+            return InvalidRequestError(
+                f"{self.provider}: the request could not be built ({type(exc).__name__}); "
+                "check base_url, headers and proxy settings",
+                provider=self.provider,
+            )
         if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
             return ResponseFormatError(
                 f"{self.provider}: could not decode the response body", provider=self.provider
@@ -512,7 +572,7 @@ class Transport:
 class _Translating:
     """Context manager turning foreign exceptions into provider_kit errors (``raise ... from``)."""
 
-    __slots__ = ("transport", "deadline")
+    __slots__ = ("deadline", "transport")
 
     def __init__(self, transport: Transport, deadline: Deadline) -> None:
         self.transport = transport
@@ -524,6 +584,8 @@ class _Translating:
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         error = self.transport.translate(exc, self.deadline) if exc is not None else None
         if error is not None:
+            if self.transport.redact(str(exc)) != str(exc):
+                raise error from None  # a traceback must not print the key either
             raise error from exc
 
 
@@ -548,10 +610,28 @@ class StreamBody:
     def close(self) -> None:
         self.response.close()
 
-    def __enter__(self) -> "StreamBody":
+    def drain(self) -> None:
+        """Read the little that follows a stream's end marker (such as a chunked body's last,
+        empty chunk) so the connection goes back to the pool; closing a response with unread
+        bytes would discard its connection. Gives up quietly past a small size or wait."""
+        limit = Deadline(min(DRAIN_MAX_SECONDS, max(self.deadline.remaining(), 0.0)))
+        size = 0
+        try:
+            for chunk in iter_raw(self.response, limit):
+                size += len(chunk)
+                if size > DRAIN_MAX_BYTES:
+                    return
+        except _FOREIGN_ERRORS:
+            return  # the connection is unusable; close() discards it
+
+    def __enter__(self) -> StreamBody:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        # Only a stream read to its end marker is drained: one abandoned half-way (an
+        # exception, or GeneratorExit from a consumer that stopped early) may be long.
+        if exc_type is None:
+            self.drain()
         self.close()
 
 
@@ -569,26 +649,43 @@ def iter_raw(response: requests.Response, deadline: Deadline) -> Iterator[bytes]
         if remaining <= 0:
             raise socket.timeout("deadline passed while reading the body")
         _limit_next_read(raw, remaining)
-        chunk = read1(READ_SIZE, decode_content=True) if read1 is not None else raw.read(READ_SIZE, decode_content=True)
+        if read1 is not None:
+            chunk = read1(READ_SIZE, decode_content=True)
+        else:
+            chunk = raw.read(READ_SIZE, decode_content=True)
         if not chunk:
             return
         yield chunk
+
+
+def _check_headers(provider: str, headers: Mapping[str, str], *, secret: bool) -> None:
+    """:raises ConfigError: for a header requests or http.client would refuse to send."""
+    for name, value in headers.items():
+        if not _VALID_HEADER_NAME.fullmatch(name):
+            raise ConfigError(f"{provider}: {name!r} is not a valid HTTP header name")
+        if not _VALID_HEADER_VALUE.fullmatch(value):
+            what = f"the {name} header (it carries the API key)" if secret else f"header {name}"
+            # Never the value itself: it may be a credential.
+            raise ConfigError(
+                f"{provider}: {what} has a line break or leading whitespace; "
+                "remove the stray characters (a key read from a file often ends in a newline)"
+            )
 
 
 def _limit_next_read(raw: Any, seconds: float) -> None:
     connection = getattr(raw, "_connection", None)
     sock = getattr(connection, "sock", None)
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.settimeout(max(seconds, 0.001))
-        except OSError:
-            pass
 
 
 def _is_read_timeout(exc: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return False
-    if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, socket.timeout)):
+    if isinstance(
+        exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, socket.timeout)
+    ):
         return True
     # requests wraps a read timeout during body iteration in ConnectionError (psf/requests#4882).
     return _caused_by(exc, urllib3.exceptions.ReadTimeoutError) or _caused_by(exc, socket.timeout)

@@ -72,7 +72,7 @@ ENV_PROVIDERS: Dict[str, str] = {
     "ollama": "OLLAMA_HOST",
 }
 
-_TOP_LEVEL_KEYS = ("default_provider", "providers")
+_TOP_LEVEL_KEYS = ("default_provider", "providers", "breaker_threshold", "breaker_cooldown")
 
 #: Words that make an option or header name secret (``api_key``, ``x-api-key``,
 #: ``Authorization``, ``access_token``...). Names are split into words so that ``max_tokens``
@@ -407,9 +407,19 @@ class Config:
 
     ``source`` is the file read (or None), ``origin`` a short description for messages (the
     file, ``"dict"`` or ``"environment"``), ``searched`` what the search looked at.
+    ``breaker_threshold`` and ``breaker_cooldown`` are the registry's circuit-breaker settings,
+    None when the configuration leaves them to the registry's defaults.
     """
 
-    __slots__ = ("_default_provider", "_origin", "_providers", "_searched", "_source")
+    __slots__ = (
+        "_breaker_cooldown",
+        "_breaker_threshold",
+        "_default_provider",
+        "_origin",
+        "_providers",
+        "_searched",
+        "_source",
+    )
 
     def __init__(
         self,
@@ -419,12 +429,16 @@ class Config:
         source: Optional[Path] = None,
         origin: str = "dict",
         searched: Sequence[str] = (),
+        breaker_threshold: Optional[int] = None,
+        breaker_cooldown: Optional[float] = None,
     ) -> None:
         self._providers = {spec.name: spec for spec in providers}
         self._default_provider = default_provider
         self._source = source
         self._origin = origin
         self._searched = tuple(searched)
+        self._breaker_threshold = breaker_threshold
+        self._breaker_cooldown = breaker_cooldown
 
     @property
     def source(self) -> Optional[Path]:
@@ -451,11 +465,25 @@ class Config:
         """What the search looked at when ``load_config()`` got no source, for messages."""
         return self._searched
 
+    @property
+    def breaker_threshold(self) -> Optional[int]:
+        """Failures in a row that open a provider's circuit (0: never), or None (the default)."""
+        return self._breaker_threshold
+
+    @property
+    def breaker_cooldown(self) -> Optional[float]:
+        """Seconds an open circuit stays open, or None (the registry's default)."""
+        return self._breaker_cooldown
+
     def as_dict(self, mask: bool = True) -> Dict[str, Any]:
         """The effective configuration in the TOML shape, every secret masked by default."""
         data: Dict[str, Any] = {}
         if self._default_provider is not None:
             data["default_provider"] = self._default_provider
+        if self._breaker_threshold is not None:
+            data["breaker_threshold"] = self._breaker_threshold
+        if self._breaker_cooldown is not None:
+            data["breaker_cooldown"] = self._breaker_cooldown
         data["providers"] = {name: spec.as_dict(mask=mask) for name, spec in self._providers.items()}
         return data
 
@@ -509,6 +537,19 @@ def _validate_data(
     return default, specs
 
 
+#: The registry settings a config may set at the top level, with their validators.
+_REGISTRY_SETTINGS: Dict[str, Validator] = {
+    "breaker_threshold": as_non_negative_int,
+    "breaker_cooldown": as_positive_number,
+}
+
+
+def _registry_settings(data: Mapping[str, Any], *, label: str) -> Dict[str, Any]:
+    """The top-level registry settings present in ``data``, validated."""
+    present = {key: data[key] for key in _REGISTRY_SETTINGS if key in data}
+    return check_options(present, _REGISTRY_SETTINGS, where=label)
+
+
 def _read_toml(path: Path) -> Dict[str, Any]:
     import sys
 
@@ -537,7 +578,8 @@ def _read_toml(path: Path) -> Dict[str, Any]:
 def _from_file(path: Path, known_types: Iterable[str]) -> Config:
     data = _read_toml(path)
     default, specs = _validate_data(data, label=str(path), known_types=known_types)
-    return Config(specs, default_provider=default, source=path, origin=str(path))
+    settings = _registry_settings(data, label=str(path))
+    return Config(specs, default_provider=default, source=path, origin=str(path), **settings)
 
 
 def _from_environment(searched: Sequence[str]) -> Config:
@@ -585,7 +627,8 @@ def load_config(source: ConfigSource = None, *, known_types: Iterable[str] = BUI
         return _search(known_types)
     if isinstance(source, Mapping):
         default, specs = _validate_data(source, label="config dict", known_types=known_types)
-        return Config(specs, default_provider=default, origin="dict")
+        settings = _registry_settings(source, label="config dict")
+        return Config(specs, default_provider=default, origin="dict", **settings)
     if isinstance(source, (str, os.PathLike)) and not isinstance(source, bytes):
         path = Path(source).expanduser()
         return _from_file(path, known_types)

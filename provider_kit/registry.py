@@ -9,7 +9,11 @@ This module owns:
 - skipping invalid providers (a warning on the ``"provider_kit"`` logger, a reason in
   ``.skipped``) and ``NoProvidersError`` when nothing is left;
 - the deterministic default choice;
-- ``health_check_all``, a fan-out with a hard deadline.
+- ``health_check_all``, a fan-out with a hard deadline;
+- calls through the registry: ``complete`` with fallbacks, ``map`` (a parallel batch with a
+  progress bar and a per-provider concurrency bound), and a circuit breaker per provider
+  (``_breaker.py``) that both consult;
+- the process-wide registry of ``get_registry`` / ``reset_registry``, and pickling.
 
 The fan-out runs each check in its own daemon thread that completes a
 ``concurrent.futures.Future``, rather than in a ``ThreadPoolExecutor``: leaving a ``with``
@@ -20,40 +24,71 @@ costs one parked daemon thread and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
+    ContextManager,
     Dict,
     Iterable,
     Iterator,
     List,
+    Literal,
     Optional,
+    Sequence,
+    TextIO,
     Tuple,
+    Union,
     cast,
+    overload,
 )
 
+from ._breaker import CircuitBreaker, CircuitState
 from .config import (
     BUILTIN_TYPE_NAMES,
     ConfigSource,
     ProviderSpec,
+    Validator,
+    as_non_negative_int,
+    as_positive_int,
+    as_positive_number,
     did_you_mean,
     is_secret_name,
     load_config,
     mask_secret,
 )
-from .errors import ConfigError, NoProvidersError, UnknownProviderError
-from .types import HealthReport, HealthStatus, Provider
+from .errors import (
+    ConfigError,
+    InvalidRequestError,
+    NoProvidersError,
+    ProviderConnectionError,
+    ProviderError,
+    UnknownProviderError,
+)
+from .types import Completion, HealthReport, HealthStatus, Message, MessagesInput, Provider
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
     from importlib.metadata import EntryPoint
 
-__all__ = ["ENTRY_POINT_GROUP", "ProviderFactory", "ProviderRegistry"]
+__all__ = [
+    "DEFAULT_BATCH_CONCURRENCY",
+    "DEFAULT_BREAKER_COOLDOWN",
+    "DEFAULT_BREAKER_THRESHOLD",
+    "ENTRY_POINT_GROUP",
+    "ProviderFactory",
+    "ProviderRegistry",
+    "get_registry",
+    "reset_registry",
+]
 
 logger = logging.getLogger("provider_kit")
 
@@ -77,6 +112,23 @@ _PROVIDER_MEMBERS = (
 _HEALTH_GRACE_S = 0.2
 
 _MAX_REASON = 300
+
+#: Connection errors, timeouts or server errors in a row that open a provider's circuit.
+DEFAULT_BREAKER_THRESHOLD = 3
+#: Seconds an open circuit skips its provider before letting a trial call through.
+DEFAULT_BREAKER_COOLDOWN = 30.0
+#: The most ``map`` calls in flight against one provider, across every ``map`` at once.
+DEFAULT_BATCH_CONCURRENCY = 4
+#: Threads of one ``map`` call.
+DEFAULT_MAP_WORKERS = 8
+
+
+def _checked(name: str, value: Any, validator: Validator) -> Any:
+    """``validator(value)``, or a ``ConfigError`` naming the argument."""
+    try:
+        return validator(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {exc} (got {value!r})") from None
 
 
 def _describe(exc: BaseException) -> str:
@@ -226,19 +278,116 @@ def _run_check(provider: Any, name: str, timeout: float, future: Future[HealthSt
     future.set_result(status)
 
 
+def _batch_items(prompts: Iterable[MessagesInput]) -> List[MessagesInput]:
+    """``prompts`` as a list, refusing the shapes that are one prompt rather than many."""
+    if isinstance(prompts, (str, bytes, Mapping)):
+        raise ConfigError(
+            f"prompts must be a list of prompts, not a {type(prompts).__name__} (wrap one prompt in a list)"
+        )
+    items = list(prompts)
+    for index, item in enumerate(items):
+        if isinstance(item, (Message, Mapping)):
+            raise ConfigError(
+                f"prompts[{index}] is a single message; each prompt is a string or a list of messages "
+                "(to send one conversation, pass [messages])"
+            )
+    return items
+
+
+class _PlainProgress:
+    """A one-line progress bar on stderr, redrawn with ``\\r`` at most every 0.1 s and at the end."""
+
+    _WIDTH = 24
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self._total = total
+        self._stream = stream
+        self._done = 0
+        self._failed = 0
+        self._drawn_at = -math.inf
+        self._drawn: Tuple[int, int] = (-1, -1)
+        self._draw()
+
+    def _draw(self) -> None:
+        filled = self._WIDTH * self._done // self._total
+        bar = "#" * filled + "." * (self._WIDTH - filled)
+        failed = f", {self._failed} failed" if self._failed else ""
+        line = f"\rprovider_kit map [{bar}] {self._done}/{self._total}{failed}"
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stderr
+            self._stream.write(line)
+            self._stream.flush()
+        self._drawn_at = time.monotonic()
+        self._drawn = (self._done, self._failed)
+
+    def update(self, failed: bool) -> None:
+        self._done += 1
+        self._failed += failed
+        if self._done == self._total or time.monotonic() - self._drawn_at >= 0.1:
+            self._draw()
+
+    def close(self) -> None:
+        if self._drawn != (self._done, self._failed):
+            self._draw()
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+class _TqdmProgress:
+    """The same interface over a ``tqdm.auto.tqdm`` bar (a notebook widget in Jupyter)."""
+
+    def __init__(self, tqdm: Any, total: int) -> None:
+        self._bar = tqdm(total=total, desc="provider_kit map", unit="call")
+        self._failed = 0
+
+    def update(self, failed: bool) -> None:
+        if failed:
+            self._failed += 1
+            self._bar.set_postfix_str(f"{self._failed} failed", refresh=False)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress(total: int) -> Union[_PlainProgress, _TqdmProgress]:
+    try:  # tqdm is optional: never a dependency
+        from tqdm.auto import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        return _PlainProgress(total, sys.stderr)
+    return _TqdmProgress(tqdm, total)
+
+
 class ProviderRegistry(Mapping[str, Provider]):
     """Providers by name: a read-only mapping (sorted iteration) plus ``register``.
 
     ``registry[name]`` and ``get(name)`` raise ``UnknownProviderError`` (a ``KeyError``) with a
     suggestion; ``.skipped`` maps each provider that could not be registered to its reason.
-    Registration and lookup are thread-safe.
+    Registration, lookup, ``complete`` and ``map`` are thread-safe. The registry pickles: its
+    locks are rebuilt, and every circuit starts closed in the new process.
     """
 
-    def __init__(self, providers: Iterable[Provider] = (), *, default_provider: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        providers: Iterable[Provider] = (),
+        *,
+        default_provider: Optional[str] = None,
+        breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
+        breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN,
+        batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """
         :param providers: providers to ``register`` right away.
         :param default_provider: the name ``default`` should return when it is registered.
-        :raises ConfigError: when one of ``providers`` is invalid or a duplicate.
+        :param breaker_threshold: connection errors, timeouts or server errors in a row (through
+            ``complete`` or ``map``) that open a provider's circuit; 0 never opens it.
+        :param breaker_cooldown: seconds an open circuit skips its provider.
+        :param batch_concurrency: the most ``map`` calls in flight against one provider, across
+            every ``map`` running at once.
+        :param clock: the monotonic clock of the circuit breakers, in seconds (for tests).
+        :raises ConfigError: when one of ``providers`` is invalid or a duplicate, or a setting is
+            out of range.
         """
         self._lock = threading.RLock()
         self._providers: Dict[str, Provider] = {}
@@ -247,6 +396,12 @@ class ProviderRegistry(Mapping[str, Provider]):
         self._warned_default: Optional[str] = None
         self._origin: Optional[str] = None
         self._searched: Tuple[str, ...] = ()
+        self._breaker_threshold: int = _checked("breaker_threshold", breaker_threshold, as_non_negative_int)
+        self._breaker_cooldown: float = _checked("breaker_cooldown", breaker_cooldown, as_positive_number)
+        self._batch_concurrency: int = _checked("batch_concurrency", batch_concurrency, as_positive_int)
+        self._clock = clock
+        self._breakers: Dict[str, CircuitBreaker] = {}
+        self._slots: Dict[str, threading.BoundedSemaphore] = {}
         for provider in providers:
             self.register(provider)
 
@@ -254,13 +409,26 @@ class ProviderRegistry(Mapping[str, Provider]):
 
     @classmethod
     def from_config(
-        cls, source: ConfigSource = None, *, types: Optional[Mapping[str, type]] = None
+        cls,
+        source: ConfigSource = None,
+        *,
+        types: Optional[Mapping[str, type]] = None,
+        breaker_threshold: Optional[int] = None,
+        breaker_cooldown: Optional[float] = None,
+        batch_concurrency: Optional[int] = None,
+        clock: Optional[Callable[[], float]] = None,
     ) -> ProviderRegistry:
         """Build every configured provider; skip (and log) the ones that fail.
 
         :param source: as for ``load_config``: a TOML path, a dict, or None to search.
         :param types: extra provider classes by type name, looked up before the built-ins and
             entry points.
+        :param breaker_threshold: as for the constructor; None takes the config's top-level
+            ``breaker_threshold``, else the default (3).
+        :param breaker_cooldown: as for the constructor; None takes the config's top-level
+            ``breaker_cooldown``, else the default (30 s).
+        :param batch_concurrency: as for the constructor; None means the default (4).
+        :param clock: as for the constructor; None means ``time.monotonic``.
         :raises ConfigError: when the configuration itself is broken.
         :raises NoProvidersError: when no provider could be registered; the message lists
             every reason.
@@ -268,7 +436,17 @@ class ProviderRegistry(Mapping[str, Provider]):
         extra: Dict[str, Any] = dict(types or {})
         known = list(BUILTIN_TYPE_NAMES) + list(_builtin_types()) + list(extra)
         config = load_config(source, known_types=known)
-        registry = cls(default_provider=config.default_provider)
+
+        def pick(argument: Any, configured: Any, default: Any) -> Any:
+            return argument if argument is not None else configured if configured is not None else default
+
+        registry = cls(
+            default_provider=config.default_provider,
+            breaker_threshold=pick(breaker_threshold, config.breaker_threshold, DEFAULT_BREAKER_THRESHOLD),
+            breaker_cooldown=pick(breaker_cooldown, config.breaker_cooldown, DEFAULT_BREAKER_COOLDOWN),
+            batch_concurrency=pick(batch_concurrency, None, DEFAULT_BATCH_CONCURRENCY),
+            clock=pick(clock, None, time.monotonic),
+        )
         registry._origin = config.origin
         registry._searched = config.searched
         for spec in config.providers.values():
@@ -341,6 +519,8 @@ class ProviderRegistry(Mapping[str, Provider]):
                 )
             self._providers[name] = provider
             self._skipped.pop(name, None)
+            if old is not provider:
+                self._breakers.pop(name, None)  # a new provider starts with a closed circuit
         if old is not None and old is not provider:
             _close_quietly(old)
         return provider
@@ -456,7 +636,9 @@ class ProviderRegistry(Mapping[str, Provider]):
 
         Each ``health_check(timeout=timeout)`` runs in its own daemon thread. A check still
         running at the deadline (plus a small grace) is reported not ok, "timed out"; a check
-        that raises or returns something else is reported not ok; nothing propagates.
+        that raises or returns something else is reported not ok; nothing propagates. A passing
+        check closes the provider's circuit; every status carries the circuit's state in
+        ``HealthStatus.circuit``.
 
         :raises ConfigError: when ``timeout`` is not a positive number.
         :raises UnknownProviderError: for a name that is not registered.
@@ -493,10 +675,239 @@ class ProviderRegistry(Mapping[str, Provider]):
         statuses = []
         for name, future in futures.items():
             if future.done():
-                statuses.append(future.result())
+                status = future.result()
             else:
-                statuses.append(HealthStatus(name, False, elapsed, f"timed out after {float(timeout)!r} s"))
+                status = HealthStatus(name, False, elapsed, f"timed out after {float(timeout)!r} s")
+            breaker = self._breaker(name)
+            if status.ok:
+                breaker.close()
+            circuit = breaker.state().as_dict()
+            statuses.append(
+                HealthStatus(name, status.ok, status.latency_s, status.error, status.checked_at, circuit)
+            )
         return HealthReport(statuses)
+
+    # ----------------------------------------------------------------- circuit breakers
+
+    def _breaker(self, name: str) -> CircuitBreaker:
+        with self._lock:
+            breaker = self._breakers.get(name)
+            if breaker is None:
+                breaker = CircuitBreaker(name, self._breaker_threshold, self._breaker_cooldown, self._clock)
+                self._breakers[name] = breaker
+            return breaker
+
+    def circuit(self, name: str) -> CircuitState:
+        """The circuit-breaker state of provider ``name`` now.
+
+        :raises UnknownProviderError: for a name that is not registered.
+        """
+        self.get(name)
+        return self._breaker(name).state()
+
+    def _slot(self, name: str) -> threading.BoundedSemaphore:
+        """The semaphore bounding ``map``'s calls in flight to provider ``name``."""
+        with self._lock:
+            slot = self._slots.get(name)
+            if slot is None:
+                slot = self._slots[name] = threading.BoundedSemaphore(self._batch_concurrency)
+            return slot
+
+    @property
+    def batch_concurrency(self) -> int:
+        """The most ``map`` calls in flight against one provider at once."""
+        return self._batch_concurrency
+
+    # ----------------------------------------------------------------- calls
+
+    def _candidates(self, provider: Optional[str], fallbacks: Union[str, Sequence[str], None]) -> List[str]:
+        """The names to try in order; every name checked before any call is made."""
+        first = provider if provider is not None else self.get_default().name
+        self.get(first)
+        if fallbacks is None:
+            rest: List[str] = []
+        elif isinstance(fallbacks, str):
+            if fallbacks != "healthy":
+                raise ConfigError(
+                    f"fallbacks must be a list of provider names or 'healthy', not the string {fallbacks!r} "
+                    f"(did you mean [{fallbacks!r}]?)"
+                )
+            rest = [name for name in self.names() if name != first]
+        else:
+            rest = list(fallbacks)
+            for name in rest:
+                self.get(name)
+        return list(dict.fromkeys([first, *rest]))
+
+    def complete(
+        self,
+        prompt_or_messages: MessagesInput,
+        *,
+        provider: Optional[str] = None,
+        fallbacks: Union[str, Sequence[str], None] = None,
+        **kwargs: Any,
+    ) -> Completion:
+        """Complete with ``provider`` (default: ``default``), falling back to others on failure.
+
+        Each provider's circuit breaker is consulted: a provider whose circuit is open is skipped,
+        and its connection errors, timeouts and server errors count towards opening it.
+
+        :param prompt_or_messages: a prompt, or a list of messages, as for ``Provider.complete``.
+        :param provider: the name of the provider to try first; None for ``default``.
+        :param fallbacks: names to try in order when the previous provider fails with a
+            ``ProviderError``, or ``"healthy"`` for every other registered provider in name
+            order. ``InvalidRequestError`` is raised at once: the request is bad everywhere.
+        :param kwargs: ``model``, ``system``, ``max_tokens``, ``temperature``, ``stop``,
+            ``timeout``, passed to every provider tried. ``timeout`` bounds each attempt, not
+            their sum; leave ``model`` unset with fallbacks, so each uses its own.
+        :returns: the first ``Completion``; its ``provider`` names the provider that answered.
+        :raises UnknownProviderError: for an unknown name, before any call.
+        :raises ProviderError: the last provider's error when every provider tried failed. Its
+            ``errors`` attribute lists every failure in the order tried, itself last.
+        :raises ProviderConnectionError: at once, with ``errors == []``, when every candidate's
+            circuit is open: no call is made.
+        :raises ConfigError: for malformed arguments (not fallen back: they are bad everywhere).
+        """
+        candidates = self._candidates(provider, fallbacks)
+        return self._complete(prompt_or_messages, candidates, kwargs, limited=False)
+
+    def _complete(
+        self, prompt: MessagesInput, candidates: List[str], kwargs: Dict[str, Any], *, limited: bool
+    ) -> Completion:
+        """Try ``candidates`` in order; ``limited`` takes each provider's batch slot per call."""
+        errors: List[ProviderError] = []
+        for name in candidates:
+            target = self[name]
+            breaker = self._breaker(name)
+            slot: ContextManager[Any] = self._slot(name) if limited else contextlib.nullcontext()
+            with slot:
+                if not breaker.allow():
+                    logger.debug("skipping provider %r: its circuit is open", name)
+                    continue
+                try:
+                    completion = target.complete(prompt, **kwargs)
+                except BaseException as exc:
+                    breaker.record(exc)
+                    if not isinstance(exc, ProviderError):
+                        raise  # a bad argument or an interrupt: no other provider would help
+                    errors.append(exc)
+                    if isinstance(exc, InvalidRequestError):
+                        exc.errors = list(errors)  # type: ignore[attr-defined]
+                        raise
+                    logger.info("provider %r failed (%s)", name, _describe(exc))
+                    continue
+                breaker.record(None)
+            if isinstance(completion, Completion) and completion.provider != name:
+                completion = Completion(
+                    completion.text,
+                    completion.model,
+                    name,
+                    completion.finish_reason,
+                    completion.usage,
+                    completion.raw,
+                    completion.latency_s,
+                )
+            return completion
+        if errors:
+            last = errors[-1]
+            last.errors = errors  # type: ignore[attr-defined]
+            raise last
+        states = "; ".join(str(self._breaker(name).state()) for name in candidates)
+        error = ProviderConnectionError(
+            f"no call made: the circuit is open for every candidate provider ({states})",
+            provider=candidates[0],
+        )
+        error.errors = []  # type: ignore[attr-defined]
+        raise error
+
+    @overload
+    def map(
+        self,
+        prompts: Iterable[MessagesInput],
+        *,
+        provider: Optional[str] = ...,
+        fallbacks: Union[str, Sequence[str], None] = ...,
+        max_workers: int = ...,
+        progress: bool = ...,
+        return_exceptions: Literal[False],
+        **kwargs: Any,
+    ) -> List[Completion]: ...
+
+    @overload
+    def map(
+        self,
+        prompts: Iterable[MessagesInput],
+        *,
+        provider: Optional[str] = ...,
+        fallbacks: Union[str, Sequence[str], None] = ...,
+        max_workers: int = ...,
+        progress: bool = ...,
+        return_exceptions: bool = ...,
+        **kwargs: Any,
+    ) -> List[Union[Completion, Exception]]: ...
+
+    def map(
+        self,
+        prompts: Iterable[MessagesInput],
+        *,
+        provider: Optional[str] = None,
+        fallbacks: Union[str, Sequence[str], None] = None,
+        max_workers: int = DEFAULT_MAP_WORKERS,
+        progress: bool = True,
+        return_exceptions: bool = True,
+        **kwargs: Any,
+    ) -> Union[List[Completion], List[Union[Completion, Exception]]]:
+        """Complete many prompts in parallel threads; the results come back in input order.
+
+        Each prompt goes through ``complete(prompt, provider=provider, fallbacks=fallbacks,
+        **kwargs)``. At most ``batch_concurrency`` calls (a registry setting, default 4) are in
+        flight against any one provider, counting every ``map`` running at once, so a batch does
+        not trip a rate limit by itself. Circuit breakers apply: once a dead provider's circuit
+        opens, the remaining prompts fail at once instead of each waiting for a timeout.
+
+        :param prompts: prompt strings or message lists (one conversation each).
+        :param provider: the provider name; None for ``default``.
+        :param fallbacks: as for ``complete``.
+        :param max_workers: threads for this call.
+        :param progress: show a progress bar on stderr: tqdm's when tqdm is installed, else a
+            one-line bar.
+        :param return_exceptions: when True, a failed prompt's exception takes its place in the
+            result list; when False, the first failure is raised, prompts not yet started are
+            cancelled, and calls already running finish in the background.
+        :param kwargs: passed to every ``complete`` call (``model``, ``max_tokens``, ...).
+        :raises ConfigError: for ``prompts`` that is not a list of prompts, or a bad
+            ``max_workers``.
+        :raises UnknownProviderError: for an unknown name, before any call.
+        """
+        items = _batch_items(prompts)
+        workers = _checked("max_workers", max_workers, as_positive_int)
+        candidates = self._candidates(provider, fallbacks)
+        if not items:
+            return []
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        results: List[Any] = [None] * len(items)
+        bar = _progress(len(items)) if progress else None
+        executor = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="provider_kit-map")
+        try:
+            futures = {
+                executor.submit(self._complete, item, candidates, kwargs, limited=True): index
+                for index, item in enumerate(items)
+            }
+            for future in as_completed(futures):
+                error = future.exception()
+                if error is not None and not (return_exceptions and isinstance(error, Exception)):
+                    raise error
+                results[futures[future]] = future.result() if error is None else error
+                if bar is not None:
+                    bar.update(failed=error is not None)
+        finally:
+            # Waiting is over (all done, or a failure is being raised): cancel what has not
+            # started and leave running calls to finish within their own deadlines.
+            executor.shutdown(wait=False, cancel_futures=True)
+            if bar is not None:
+                bar.close()
+        return results
 
     # ----------------------------------------------------------------- lifetime
 
@@ -506,6 +917,20 @@ class ProviderRegistry(Mapping[str, Provider]):
             providers = list(self._providers.values())
         for provider in providers:
             _close_quietly(provider)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Locks and semaphores do not pickle, and a circuit's monotonic times mean nothing in
+        # another process: all are rebuilt, every circuit closed.
+        state = self.__dict__.copy()
+        for key in ("_lock", "_breakers", "_slots"):
+            del state[key]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self._breakers = {}
+        self._slots = {}
 
     def __enter__(self) -> ProviderRegistry:
         return self
@@ -525,3 +950,55 @@ class ProviderRegistry(Mapping[str, Provider]):
 
 #: The name the issue also uses for the registry.
 ProviderFactory = ProviderRegistry
+
+
+# --------------------------------------------------------------------------- process-wide registry
+
+_shared_lock = threading.Lock()
+_shared: Optional[ProviderRegistry] = None
+
+
+def get_registry() -> ProviderRegistry:
+    """The process-wide registry, built on first use from the default configuration.
+
+    ``ProviderRegistry.from_config(None)`` runs exactly once, however many threads (Django
+    request threads, say) ask at the same time; until it succeeds, each call tries again and
+    raises its error. After ``os.fork()`` the child builds its own registry rather than share
+    the parent's connections.
+
+    :raises ConfigError: when the configuration is broken.
+    :raises NoProvidersError: when no provider could be registered.
+    """
+    global _shared
+    registry = _shared  # the fast path: no lock once built
+    if registry is None:
+        with _shared_lock:
+            registry = _shared
+            if registry is None:
+                registry = _shared = ProviderRegistry.from_config(None)
+    return registry
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry and close it; the next ``get_registry()`` builds anew.
+
+    For tests, and after the configuration changed. Threads still holding the old registry see
+    its providers closed (HTTP providers reopen a connection pool when used again).
+    """
+    global _shared
+    with _shared_lock:
+        old, _shared = _shared, None
+    if old is not None:
+        old.close()
+
+
+def _forget_after_fork() -> None:
+    # A forked child (gunicorn --preload, multiprocessing "fork") must not share the parent's
+    # sockets, and the lock may have been held by a thread that does not exist in the child.
+    global _shared, _shared_lock
+    _shared = None
+    _shared_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_after_fork)

@@ -198,15 +198,46 @@ def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-class HealthStatus(_Value):
-    """The outcome of one health check; ``error`` is a short reason when ``ok`` is False."""
+def _describe_circuit(circuit: Optional[Mapping[str, Any]]) -> str:
+    """One line for a circuit-breaker state dict (see ``HealthStatus.circuit``); "" for None."""
+    if not circuit:
+        return ""
+    state = circuit.get("state")
+    failures = circuit.get("failures") or 0
+    last = circuit.get("last_error")
+    streak = f"{failures} failure{'' if failures == 1 else 's'} in a row"
+    if state == "open":
+        raw = str(circuit.get("open_until") or "")
+        try:
+            until = datetime.datetime.fromisoformat(raw).strftime("%H:%M:%S UTC")
+        except ValueError:
+            until = raw
+        text = f"open until {until}, {streak}"
+    elif state == "half_open":
+        text = f"half-open (the next call is a trial), {streak}"
+    elif failures:
+        text = f"closed, {streak}"
+    else:
+        return "closed"
+    return f"{text}; last: {last}" if last else text
 
-    __slots__ = ("name", "ok", "latency_s", "error", "checked_at")
+
+class HealthStatus(_Value):
+    """The outcome of one health check; ``error`` is a short reason when ``ok`` is False.
+
+    ``circuit`` is the registry's circuit-breaker state for the provider, a JSON-ready dict
+    ``{"state": "closed" | "open" | "half_open", "failures": int, "open_until": ISO 8601 UTC
+    string or None, "last_error": str or None}``; None when the check did not go through a
+    registry.
+    """
+
+    __slots__ = ("name", "ok", "latency_s", "error", "checked_at", "circuit")
     name: str
     ok: bool
     latency_s: Optional[float]
     error: Optional[str]
     checked_at: datetime.datetime
+    circuit: Optional[Dict[str, Any]]
 
     def __init__(
         self,
@@ -215,6 +246,7 @@ class HealthStatus(_Value):
         latency_s: Optional[float] = None,
         error: Optional[str] = None,
         checked_at: Optional[datetime.datetime] = None,
+        circuit: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self._set(
             name=name,
@@ -222,12 +254,16 @@ class HealthStatus(_Value):
             latency_s=latency_s,
             error=error,
             checked_at=checked_at if checked_at is not None else _utcnow(),
+            circuit=dict(circuit) if circuit is not None else None,
         )
 
     def __str__(self) -> str:
         latency = "-" if self.latency_s is None else f"{self.latency_s * 1000:.0f} ms"
         state = "ok" if self.ok else "FAIL"
         reason = f"  {self.error}" if self.error else ""
+        circuit = _describe_circuit(self.circuit)
+        if circuit and circuit != "closed":  # a closed circuit with no failures is not news
+            reason += f"  [circuit {circuit}]"
         return f"{self.name}: {state} ({latency}){reason}"
 
     def as_dict(self) -> Dict[str, Any]:
@@ -238,6 +274,7 @@ class HealthStatus(_Value):
             "latency_s": self.latency_s,
             "error": self.error,
             "checked_at": self.checked_at.isoformat(),
+            "circuit": dict(self.circuit) if self.circuit is not None else None,
         }
 
     def _repr_html_(self) -> str:
@@ -295,30 +332,39 @@ class HealthReport(Mapping):  # type: ignore[type-arg]
         lines = []
         for status in self._statuses.values():
             latency = "-" if status.latency_s is None else f"{status.latency_s * 1000:.0f} ms"
+            circuit = _describe_circuit(status.circuit)
             lines.append(
                 f"{status.name:<{width}}  {'ok' if status.ok else 'FAIL':<4}  {latency:>8}"
                 + (f"  {status.error}" if status.error else "")
+                + (f"  [circuit {circuit}]" if circuit and circuit != "closed" else "")
             )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         import html  # only notebooks need it; html.entities is slow to import
 
+        # The circuit column appears only for statuses that came through a registry.
+        with_circuit = any(status.circuit is not None for status in self._statuses.values())
         rows = []
         for status in self._statuses.values():
             colour = "#2e7d32" if status.ok else "#c62828"
             latency = "" if status.latency_s is None else f"{status.latency_s * 1000:.0f} ms"
+            circuit = (
+                f"<td>{html.escape(_describe_circuit(status.circuit))}</td>" if with_circuit else ""
+            )
             rows.append(
                 "<tr>"
                 f"<td>{html.escape(status.name)}</td>"
                 f"<td style='color:{colour}'>{'ok' if status.ok else 'FAIL'}</td>"
                 f"<td style='text-align:right'>{latency}</td>"
                 f"<td>{html.escape(status.error or '')}</td>"
+                f"{circuit}"
                 "</tr>"
             )
         return (
             "<table><thead><tr><th>provider</th><th>status</th><th>latency</th><th>reason</th>"
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            + ("<th>circuit</th>" if with_circuit else "")
+            + f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:

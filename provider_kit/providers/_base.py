@@ -15,8 +15,8 @@ from typing import (
     Callable,
     ClassVar,
     Dict,
+    Generator,
     Iterable,
-    Iterator,
     List,
     Mapping,
     Optional,
@@ -146,8 +146,9 @@ class HTTPProvider:
         if key is None and self.api_key_env:
             key = os.environ.get(self.api_key_env) or None
         self._api_key: Optional[str] = key
-        env_base = os.environ.get(self.BASE_URL_ENV) if self.BASE_URL_ENV else None
-        self.base_url: str = options.get("base_url") or self._normalise_base_url(env_base) or self.DEFAULT_BASE_URL
+        self.base_url: str = (
+            options.get("base_url") or self._base_url_from_env(where) or self.DEFAULT_BASE_URL
+        )
         self.timeout: float = options.get("timeout", DEFAULT_TIMEOUT)
         self.max_retries: int = options.get("max_retries", DEFAULT_MAX_RETRIES)
         self.extra_headers: Dict[str, str] = options.get("headers", {})
@@ -162,7 +163,7 @@ class HTTPProvider:
             headers={**self._protocol_headers(), **self.extra_headers},
             secret_headers=self._auth_headers(self._api_key) if self._api_key else {},
             retry=RetryPolicy(self.max_retries),
-            **({"max_response_bytes": options["max_response_bytes"]} if "max_response_bytes" in options else {}),
+            **{key: options[key] for key in ("max_response_bytes",) if key in options},
         )
 
     # -- construction hooks
@@ -182,6 +183,18 @@ class HTTPProvider:
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         """Read the options of ``EXTRA_OPTIONS``; called before the transport is built."""
+
+    def _base_url_from_env(self, where: str) -> Optional[str]:
+        """``$BASE_URL_ENV`` normalised and checked like a configured ``base_url``, or None."""
+        value = os.environ.get(self.BASE_URL_ENV) if self.BASE_URL_ENV else None
+        if not value or not value.strip():
+            return None
+        # Checked here, not at the first request: a typo such as "localhost:8000/v1" (no
+        # scheme) would otherwise surface later as a confusing connection error.
+        try:
+            return as_url(self._normalise_base_url(value))
+        except (ValueError, ConfigError) as error:
+            raise ConfigError(f"{where}: ${self.BASE_URL_ENV}={value!r}: {error}") from None
 
     def _normalise_base_url(self, value: Optional[str]) -> Optional[str]:
         return value.rstrip("/") if value else None
@@ -282,20 +295,23 @@ class HTTPProvider:
         temperature: Optional[float] = None,
         stop: Optional[Sequence[str]] = None,
         timeout: Optional[float] = None,
-    ) -> Iterator[StreamChunk]:
+    ) -> Generator[StreamChunk, None, None]:
         """Stream a chat completion: an iterator of ``StreamChunk`` yielded as tokens arrive.
 
         Arguments are checked at once; the request is sent when iteration starts. ``timeout``
         bounds the wait for the first chunk (retries included) and every gap between chunks.
         The last chunk carries ``finish_reason`` and ``usage``. A stream that ends before the
-        protocol's terminator raises ``ResponseFormatError``.
+        protocol's terminator raises ``ResponseFormatError``. It is a generator: ``close()`` it
+        to stop early and release the connection at once.
         """
         body, deadline = self._prepare(
             prompt_or_messages, model, system, max_tokens, temperature, stop, timeout, stream=True
         )
         return self._iter_stream(body, deadline)
 
-    def _iter_stream(self, body: Dict[str, Any], deadline: Deadline) -> Iterator[StreamChunk]:
+    def _iter_stream(
+        self, body: Dict[str, Any], deadline: Deadline
+    ) -> Generator[StreamChunk, None, None]:
         stream_body = self._transport.open_stream("POST", self.COMPLETE_PATH, body=body, deadline=deadline)
         with stream_body:
             decode = iter_sse if self.STREAM_FORMAT == "sse" else iter_ndjson
@@ -310,8 +326,7 @@ class HTTPProvider:
                     raise self._stream_format_error(str(error), stream_body.request_id) from error
                 with self._shape_errors(stream_body.request_id):
                     chunks = list(state.feed(event))
-                for chunk in chunks:
-                    yield chunk
+                yield from chunks
                 # The gap deadline runs from here, not from the last byte: time the caller
                 # spent on the previous chunk is not the server's delay.
                 deadline.restart()
@@ -323,6 +338,7 @@ class HTTPProvider:
             yield state.final_chunk()
 
     def _stream_format_error(self, message: str, request_id: Optional[str]) -> ResponseFormatError:
+        message = self._transport.redact(message)  # it may quote the body
         if not message.startswith(f"{self.name}:"):
             message = f"{self.name}: {message}"
         return ResponseFormatError(message, provider=self.name, request_id=request_id)
@@ -334,7 +350,11 @@ class HTTPProvider:
         """
         started = time.monotonic()
         try:
-            seconds = self._check_timeout(timeout) if timeout is not None else min(self.timeout, DEFAULT_HEALTH_TIMEOUT)
+            seconds = (
+                self._check_timeout(timeout)
+                if timeout is not None
+                else min(self.timeout, DEFAULT_HEALTH_TIMEOUT)
+            )
             self.validate_config()
             # One attempt: a health check reports the state now, it does not wait for recovery.
             result = self._transport.request_json(
@@ -425,9 +445,14 @@ class HTTPProvider:
             raise ConfigError(f"{where} temperature must be a number from 0 to 2, got {temperature!r}")
         stop_list: Optional[List[str]] = None
         if stop is not None:
-            stop_list = [stop] if isinstance(stop, str) else list(stop) if isinstance(stop, (list, tuple)) else None
+            if isinstance(stop, str):
+                stop_list = [stop]
+            elif isinstance(stop, (list, tuple)):
+                stop_list = list(stop)
             if stop_list is None or not all(isinstance(item, str) and item for item in stop_list):
-                raise ConfigError(f"{where} stop must be a string or a list of non-empty strings, got {stop!r}")
+                raise ConfigError(
+                    f"{where} stop must be a string or a list of non-empty strings, got {stop!r}"
+                )
         seconds = self._check_timeout(timeout) if timeout is not None else self.timeout
         self.validate_config()
         body = self._completion_body(
@@ -437,32 +462,46 @@ class HTTPProvider:
 
     def _check_timeout(self, timeout: Any) -> float:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ConfigError(f"{self.name}: argument timeout must be a positive number of seconds, got {timeout!r}")
+            raise ConfigError(
+                f"{self.name}: argument timeout must be a positive number of seconds, got {timeout!r}"
+            )
         return float(timeout)
 
-    def _shape_errors(self, request_id: Optional[str]) -> "_ShapeErrors":
-        return _ShapeErrors(self.name, request_id)
+    def _shape_errors(self, request_id: Optional[str]) -> _ShapeErrors:
+        return _ShapeErrors(self.name, request_id, self._transport.redact)
 
 
 class _ShapeErrors:
-    """Turns a KeyError/TypeError/... from reading a well-formed-JSON-but-wrong-shape body
-    into ``ResponseFormatError``; provider_kit never lets those escape."""
+    """Guards the reading of a 2xx body or stream event.
 
-    __slots__ = ("provider", "request_id")
+    A KeyError/TypeError/... from a well-formed-JSON-but-wrong-shape body becomes a
+    ``ResponseFormatError``: provider_kit never lets those escape. A ``ProviderError`` the
+    parser raised for an error the body reports (an in-stream error event, Ollama's 200
+    ``{"error": ...}``) gets the response's request id, and both have any secret the message
+    quotes from the body masked, as the transport does for error statuses.
+    """
 
-    def __init__(self, provider: str, request_id: Optional[str]) -> None:
+    __slots__ = ("provider", "redact", "request_id")
+
+    def __init__(self, provider: str, request_id: Optional[str], redact: Callable[[str], str]) -> None:
         self.provider = provider
         self.request_id = request_id
+        self.redact = redact
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        if isinstance(exc, (KeyError, TypeError, IndexError, AttributeError, ValueError)) and not isinstance(
-            exc, ProviderError
-        ):
+        if isinstance(exc, ProviderError):
+            message = self.redact(exc.message)
+            if message != exc.message:
+                exc.message = message
+                exc.args = (message, *exc.args[1:])
+            if exc.request_id is None:
+                exc.request_id = self.request_id
+        elif isinstance(exc, (KeyError, TypeError, IndexError, AttributeError, ValueError)):
             raise ResponseFormatError(
-                f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})",
+                self.redact(f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})"),
                 provider=self.provider,
                 request_id=self.request_id,
             ) from exc
@@ -476,8 +515,18 @@ def url_is_loopback(url: str) -> bool:
     return is_loopback_host(base_url_host(url))
 
 
-def error_from_event(provider: str, status: int, message: str, request_id: Optional[str]) -> ProviderError:
-    """The error for an error reported inside a 200 stream, classed as if it had that status."""
+def error_from_event(
+    provider: str,
+    status: int,
+    message: str,
+    request_id: Optional[str],
+    *,
+    context: str = "in stream",
+) -> ProviderError:
+    """The error for one reported inside a 200 stream (or, with another ``context``, a 200
+    body), classed as if it had come with that status."""
     from ..errors import error_for_status
 
-    return error_for_status(status, f"{provider}: {message} (in stream)", provider=provider, request_id=request_id)
+    return error_for_status(
+        status, f"{provider}: {message} ({context})", provider=provider, request_id=request_id
+    )

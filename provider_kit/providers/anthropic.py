@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..config import as_positive_int, as_str
 from ..errors import InvalidRequestError
 from ..types import Message, StreamChunk, Usage
-from ._base import HTTPProvider, StreamState, error_from_event
+from ._base import HTTPProvider, StreamState, Validator, error_from_event
 
 #: The API version sent unless configured: the one every model and parameter still accepts.
 DEFAULT_API_VERSION = "2023-06-01"
-#: API versions that removed sampling parameters (temperature, top_p, top_k).
-_NO_SAMPLING_VERSIONS = frozenset({"2026-10-21"})
+#: The first API version without sampling parameters (temperature, top_p, top_k); versions
+#: are ISO dates, so every later one compares greater.
+_NO_SAMPLING_SINCE = "2026-10-21"
 #: ``max_tokens`` is required by the API; this is sent when the caller gives none.
 DEFAULT_MAX_TOKENS = 4096
 
@@ -40,13 +41,17 @@ ERROR_TYPE_STATUS = {
 }
 
 
+#: The usage fields whose sum is the whole input (``types/message.py``).
+_INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 def _usage(data: Any) -> Usage:
     """Anthropic reports no total, and cached input is counted apart from ``input_tokens``."""
     if not isinstance(data, dict):
         return Usage()
     inputs = data.get("input_tokens")
     if isinstance(inputs, int):
-        inputs += (data.get("cache_creation_input_tokens") or 0) + (data.get("cache_read_input_tokens") or 0)
+        inputs += sum(data.get(field) or 0 for field in _INPUT_FIELDS[1:])
     return Usage(inputs, data.get("output_tokens"))
 
 
@@ -72,7 +77,10 @@ class AnthropicProvider(HTTPProvider):
     COMPLETE_PATH = "/v1/messages"
     HEALTH_PATH = "/v1/models"
     STREAM_FORMAT = "sse"
-    EXTRA_OPTIONS = {"anthropic_version": as_str, "default_max_tokens": as_positive_int}
+    EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
+        "anthropic_version": as_str,
+        "default_max_tokens": as_positive_int,
+    }
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         self.anthropic_version: str = options.get("anthropic_version", DEFAULT_API_VERSION)
@@ -115,7 +123,7 @@ class AnthropicProvider(HTTPProvider):
         if system:
             body["system"] = "\n\n".join(system)
         if temperature is not None:
-            if self.anthropic_version in _NO_SAMPLING_VERSIONS:
+            if self.anthropic_version >= _NO_SAMPLING_SINCE:
                 raise InvalidRequestError(
                     f"{self.name}: anthropic-version {self.anthropic_version} does not accept "
                     "temperature; leave it out or configure anthropic_version = \"2023-06-01\"",
@@ -156,15 +164,14 @@ class _AnthropicStream(StreamState):
     def __init__(self, provider: str) -> None:
         super().__init__()
         self.provider = provider
-        self.input_tokens: Optional[int] = None
-        self.output_tokens: Optional[int] = None
-        self.request_id: Optional[str] = None
+        # The raw counts, merged field by field: message_delta repeats some of them,
+        # cumulatively, and may leave others out (types/message_delta_usage.py).
+        self.counts: Dict[str, Any] = {}
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
-        if not event.data:
-            return ()
         try:
-            data = json.loads(event.data)
+            # An event with a name but no data ("event: message_stop" alone) still counts.
+            data = json.loads(event.data) if event.data else {}
         except ValueError:
             raise ValueError(f"stream event is not JSON: {event.data[:120]!r}") from None
         if not isinstance(data, dict):
@@ -175,26 +182,25 @@ class _AnthropicStream(StreamState):
             if delta.get("type") == "text_delta" and delta.get("text"):
                 return (StreamChunk(str(delta["text"])),)
         elif kind == "message_start":
-            message = data["message"]
-            usage = _usage(message.get("usage"))
-            self.input_tokens, self.output_tokens = usage.input_tokens, usage.output_tokens
-            self.request_id = message.get("id")
+            self._merge_counts(data["message"].get("usage"))
         elif kind == "message_delta":
             stop_reason = (data.get("delta") or {}).get("stop_reason")
             if stop_reason is not None:
                 self.finish_reason = _finish_reason(stop_reason)
             # Counts in message_delta are cumulative: the last one wins.
-            usage = _usage(data.get("usage"))
-            if usage.input_tokens is not None:
-                self.input_tokens = usage.input_tokens
-            if usage.output_tokens is not None:
-                self.output_tokens = usage.output_tokens
+            self._merge_counts(data.get("usage"))
         elif kind == "message_stop":
             self.done = True
-            self.usage = Usage(self.input_tokens, self.output_tokens)
+            self.usage = _usage(self.counts)
         elif kind == "error":
             error = data.get("error") or {}
             status = ERROR_TYPE_STATUS.get(str(error.get("type")), 500) if isinstance(error, dict) else 500
             message = error.get("message") if isinstance(error, dict) else str(error)
             raise error_from_event(self.provider, status, str(message or "stream error"), None)
         return ()
+
+    def _merge_counts(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            for field in (*_INPUT_FIELDS, "output_tokens"):
+                if usage.get(field) is not None:
+                    self.counts[field] = usage[field]

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+import math
+import re
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from ..config import as_str
 from ..errors import ConfigError
 from ..types import Message, StreamChunk, Usage
-from ._base import HTTPProvider, StreamState, error_from_event
+from ._base import HTTPProvider, StreamState, Validator, error_from_event
 
 DEFAULT_PORT = 11434
 FINISH_REASONS = {"stop": "stop", "length": "length"}
+#: A Go duration, as Ollama parses a string ``keep_alive``: "5m", "1h30m", "-1s", "0".
+_GO_DURATION = re.compile(r"-?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+|0")
+
+
+def as_keep_alive(value: Any) -> Union[str, float]:
+    """A number of seconds (negative: keep loaded, 0: unload) or a Go duration string.
+
+    Ollama reads a JSON number as seconds but rejects a string without a unit ("300").
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    if isinstance(value, str) and _GO_DURATION.fullmatch(value.strip()):
+        return value.strip()
+    raise ValueError('must be a number of seconds or a duration with a unit, such as "5m"')
 
 
 def normalise_ollama_host(value: str) -> str:
@@ -24,7 +39,7 @@ def normalise_ollama_host(value: str) -> str:
     if not sep:
         scheme, rest = "http", value
     if scheme not in ("http", "https"):
-        raise ConfigError(f"OLLAMA_HOST {value!r}: the scheme must be http or https")
+        raise ConfigError(f"the scheme must be http or https, not {scheme!r}")
     hostport, _, path = rest.partition("/")
     default_port = DEFAULT_PORT if not sep else (443 if scheme == "https" else 80)
     if hostport.startswith("["):  # IPv6: [::1]:port
@@ -75,10 +90,10 @@ class OllamaProvider(HTTPProvider):
     COMPLETE_PATH = "/api/chat"
     HEALTH_PATH = "/api/tags"
     STREAM_FORMAT = "ndjson"
-    EXTRA_OPTIONS = {"keep_alive": as_str}
+    EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {"keep_alive": as_keep_alive}
 
     def _configure(self, options: Mapping[str, Any]) -> None:
-        self.keep_alive: Optional[str] = options.get("keep_alive")
+        self.keep_alive: Optional[Union[str, float]] = options.get("keep_alive")
 
     def _key_required_by_default(self) -> bool:
         return False
@@ -116,7 +131,7 @@ class OllamaProvider(HTTPProvider):
 
     def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
         if isinstance(data, dict) and data.get("error"):
-            raise error_from_event(self.name, 500, str(data["error"]), None)
+            raise error_from_event(self.name, 500, str(data["error"]), None, context="in a 200 response")
         content = data["message"].get("content") or ""
         if not isinstance(content, str):
             raise TypeError("message content is not a string")

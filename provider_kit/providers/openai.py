@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..config import as_choice, as_str
 from ..types import Message, StreamChunk, Usage
-from ._base import HTTPProvider, StreamState, base_url_host, error_from_event, url_is_loopback
+from ._base import HTTPProvider, StreamState, Validator, base_url_host, error_from_event, url_is_loopback
 
 FINISH_REASONS = {
     "stop": "stop",
@@ -49,7 +49,7 @@ class OpenAIProvider(HTTPProvider):
     COMPLETE_PATH = "/chat/completions"
     HEALTH_PATH = "/models"
     STREAM_FORMAT = "sse"
-    EXTRA_OPTIONS = {
+    EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "organization": as_str,
         "project": as_str,
         "max_tokens_field": as_choice("auto", "max_tokens", "max_completion_tokens"),
@@ -109,13 +109,13 @@ class OpenAIProvider(HTTPProvider):
         return body
 
     def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
+        if isinstance(data, dict) and data.get("error"):
+            # OpenRouter answers 200 with an error body when generation failed after it began.
+            raise _stream_error(self.name, data["error"], context="in a 200 response")
         choice = data["choices"][0]
-        message = choice["message"]
-        content = message.get("content")
-        if content is not None and not isinstance(content, str):
-            raise TypeError(f"message content is {type(content).__name__}, not a string")
+        text = _content_text(choice["message"].get("content"))
         finish = choice.get("finish_reason")
-        return content or "", data.get("model"), _finish_reason(finish), _usage(data.get("usage"))
+        return text, data.get("model"), _finish_reason(finish), _usage(data.get("usage"))
 
     def _new_stream_state(self) -> StreamState:
         return _OpenAIStream(self.name)
@@ -130,6 +130,16 @@ def _finish_reason(value: Any) -> Optional[str]:
     if value is None:
         return None
     return FINISH_REASONS.get(value, str(value))
+
+
+def _content_text(content: Any) -> str:
+    """A message's or delta's text: a string, null (tool calls, a refusal), or a list of parts
+    of which the ``text`` ones count (Mistral's reasoning models send ``thinking`` parts too)."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        return "".join(str(part["text"]) for part in content if part.get("type") == "text")
+    raise TypeError(f"message content is {type(content).__name__}, not a string")
 
 
 class _OpenAIStream(StreamState):
@@ -158,9 +168,9 @@ class _OpenAIStream(StreamState):
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            content = delta.get("content")
+            content = _content_text(delta.get("content"))
             if content:
-                pieces.append(StreamChunk(str(content)))
+                pieces.append(StreamChunk(content))
             if choice.get("finish_reason") is not None:
                 self.finish_reason = _finish_reason(choice["finish_reason"])
         if chunk.get("usage"):
@@ -168,8 +178,8 @@ class _OpenAIStream(StreamState):
         return pieces
 
 
-def _stream_error(provider: str, error: Any) -> Exception:
-    """An error object sent inside a 200 stream (OpenRouter sends integer codes as statuses)."""
+def _stream_error(provider: str, error: Any, context: str = "in stream") -> Exception:
+    """An error object sent inside a 200 stream or body (OpenRouter's integer codes are statuses)."""
     if isinstance(error, dict):
         message = str(error.get("message") or "an error occurred during streaming")
         code = error.get("code")
@@ -178,4 +188,4 @@ def _stream_error(provider: str, error: Any) -> Exception:
             status = 400
     else:
         message, status = str(error), 500
-    return error_from_event(provider, status, message, None)
+    return error_from_event(provider, status, message, None, context=context)

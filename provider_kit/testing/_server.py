@@ -35,8 +35,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 __all__ = [
     "SAFETY_TIMEOUT",
+    "Chunk",
     "Gate",
     "LoopbackServer",
+    "Piece",
     "RecordedHeaders",
     "RecordedRequest",
     "Reply",
@@ -236,7 +238,10 @@ class Reply:
         self.headers: Dict[str, str] = {}
         if content_type or default_type:
             self.headers["Content-Type"] = cast(str, content_type or default_type)
-        self.headers.update(headers or {})
+        for name, value in (headers or {}).items():
+            for same in [key for key in self.headers if key.lower() == name.lower()]:
+                del self.headers[same]  # a header given twice in different case is one header
+            self.headers[name] = value
         self.framing = framing or ("chunked" if chunks is not None else "length")
         self.hang = hang
         self.stall_after_headers = stall_after_headers
@@ -276,7 +281,9 @@ def _as_part(item: Chunk) -> Union[bytes, Gate, float]:
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # Go's encoder (Ollama) escapes U+2028/U+2029, and line-splitting clients rely on it.
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +292,7 @@ def _dumps(obj: Any) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 JSONDict = Dict[str, Any]
+#: One item of ``stream_reply()`` pieces: a text delta, a :class:`Gate`, or a pause in seconds.
 Piece = Union[str, Gate, float]
 
 
@@ -338,15 +346,11 @@ class _Wire:
     def request_id(self) -> str:
         return "req_" + uuid.uuid4().hex
 
-    def id_headers(self, request_id: Optional[str] = None) -> Dict[str, str]:
-        if self.request_id_header is None:
-            return {}
-        return {self.request_id_header: request_id or self.request_id()}
+    def id_headers(self) -> Dict[str, str]:
+        return {self.request_id_header: self.request_id()} if self.request_id_header else {}
 
-    def json_reply(self, status: int, body: Any, headers: Optional[Mapping[str, str]] = None) -> Reply:
-        all_headers = self.id_headers()
-        all_headers.update(headers or {})
-        return Reply(status, json=body, content_type=self.json_type, headers=all_headers)
+    def json_reply(self, status: int, body: Any) -> Reply:
+        return Reply(status, json=body, content_type=self.json_type, headers=self.id_headers())
 
     def error_reply(
         self,
@@ -387,9 +391,6 @@ class _Wire:
 
     def simulate(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
         raise NotImplementedError
-
-    def not_found(self, request: RecordedRequest) -> Reply:
-        return self.error_reply(404)
 
     def parse_json(self, request: RecordedRequest) -> Union[JSONDict, Reply]:
         """The request body as a JSON object, or the protocol's 400 reply."""
@@ -501,7 +502,7 @@ class _OpenAIWire(_Wire):
                      obfuscate: bool = True) -> List[Chunk]:
         head: JSONDict = {"id": "chatcmpl-" + uuid.uuid4().hex[:29], "object": "chat.completion.chunk",
                           "created": int(time.time()), "model": model}
-        counter = itertools.count()
+        counter = itertools.count(1)
 
         def chunk(delta: JSONDict, finish: Optional[str] = None) -> bytes:
             body = dict(head, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
@@ -718,11 +719,11 @@ class _AnthropicWire(_Wire):
             return self.error_reply(400, "messages: at least one message is required")
         for index, message in enumerate(messages):
             role = message.get("role") if isinstance(message, dict) else None
+            if role == "system":
+                return self.error_reply(400, 'messages: Unexpected role "system". The Messages API accepts a '
+                                        'top-level `system` parameter, not "system" as an input message role.')
             if role not in ("user", "assistant"):
-                return self.error_reply(400, f"messages.{index}.role: Input should be 'user' or 'assistant'"
-                                        if role != "system" else
-                                        'messages: Unexpected role "system". The Messages API accepts a '
-                                        "top-level `system` parameter, not \"system\" as an input message role.")
+                return self.error_reply(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
         limit = body["max_tokens"]
         system = body.get("system")
         turn = _Exchange(messages, limit if isinstance(limit, int) else None, _content_text(system))
@@ -789,9 +790,6 @@ class _OllamaWire(_Wire):
                                               include_usage)) + b"\n")
         return out
 
-    def not_found(self, request: RecordedRequest) -> Reply:
-        return Reply(404, body="404 page not found")  # Go's default, in text/plain
-
     def simulate(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
         method = "GET" if request.method == "HEAD" else request.method
         if (method, request.path) == ("GET", "/"):
@@ -802,7 +800,7 @@ class _OllamaWire(_Wire):
             return self.json_reply(200, {"models": [self._model(m) for m in server.models]})
         if (method, request.path) == ("POST", "/api/chat"):
             return self._chat(server, request)
-        return self.not_found(request)
+        return Reply(404, body="404 page not found")  # Go's default, in text/plain
 
     @staticmethod
     def _model(name: str) -> JSONDict:
@@ -907,7 +905,7 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             parts: List[bytes] = []
             while True:
-                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"x", 16)
+                size = int(self.rfile.readline(65537).split(b";")[0].strip(), 16)  # ValueError if garbled
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
@@ -1068,7 +1066,7 @@ class LoopbackServer:
 
         :raises RuntimeError: if the server was already started.
         """
-        if self._listener is not None:
+        if self._listener is not None or self._closing.is_set():
             raise RuntimeError("a LoopbackServer can only be started once")
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -1102,7 +1100,12 @@ class LoopbackServer:
                     connection.shutdown(socket.SHUT_RDWR)  # wakes a handler blocked in recv or send
                 except OSError:
                     pass
-        try:  # wake the acceptor, which is blocked in accept()
+        # Wake the acceptor from accept(): shutdown() does it on Linux, a last connection elsewhere.
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             socket.create_connection((_HOST, self._port), timeout=5).close()
         except OSError:
             pass

@@ -1,0 +1,31 @@
+"""The loopback servers in a process of their own, so their work never competes for the client's GIL.
+
+Run by ``run.py``: starts one ``LoopbackServer`` per protocol, prints their base URLs as one JSON
+line, serves until its stdin closes, then prints how much CPU it spent and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from provider_kit.testing import LoopbackServer
+
+
+def main() -> None:
+    servers = {protocol: LoopbackServer(protocol) for protocol in ("openai", "anthropic", "ollama")}
+    for server in servers.values():
+        server.start()
+    try:
+        print(json.dumps({protocol: server.base_url for protocol, server in servers.items()}), flush=True)
+        sys.stdin.read()  # the parent closes our stdin to stop us
+    finally:
+        for server in servers.values():
+            server.close()
+    errors = [repr(error) for server in servers.values() for error in server.errors]
+    print(json.dumps({"cpu_s": time.process_time(), "errors": errors[:5]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

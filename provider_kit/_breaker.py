@@ -1,0 +1,184 @@
+"""The circuit breaker the registry keeps per provider, and ``CircuitState``, its snapshot.
+
+A provider that fails with a connection error, a timeout or a server error ``threshold`` times
+in a row is *open*: the registry skips it (or fails at once) for ``cooldown`` seconds instead of
+waiting on a dead server again. After the cooldown the circuit is *half-open*: one call at a
+time goes through as a trial, and its outcome closes the circuit or opens it for another
+cooldown. Any answer from the server (a completion, but also a 401, a 429 or a 400: the server
+is reachable) ends the streak and closes the circuit; so does a passing health check.
+
+This module knows nothing of providers or threads running calls: the registry asks ``allow()``
+before a call and reports its outcome with ``record()``. Time comes from an injectable
+monotonic clock, so tests advance it instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from typing import Any, Callable, Dict, Optional
+
+from .errors import ProviderConnectionError, ProviderError, ProviderTimeoutError, ServerError
+from .types import _describe_circuit, _Value
+
+__all__ = ["COUNTED_ERRORS", "CircuitBreaker", "CircuitState"]
+
+logger = logging.getLogger("provider_kit")
+
+#: The failures that count towards opening a circuit: the server could not be used at all.
+COUNTED_ERRORS = (ProviderConnectionError, ProviderTimeoutError, ServerError)
+
+_MAX_ERROR = 300
+
+
+def _short(error: BaseException) -> str:
+    """``"ExcType: message"``, cut short. Provider errors carry no secret by contract."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
+
+
+class CircuitState(_Value):
+    """A snapshot of one provider's circuit, as ``registry.circuit(name)`` returns it.
+
+    ``state`` is "closed" (calls go through), "open" (calls are skipped until ``open_until``,
+    an aware UTC datetime) or "half_open" (the cooldown is over: the next call is a trial).
+    ``failures`` counts the connection errors, timeouts and server errors in a row, and
+    ``last_error`` describes the latest of them (``"ServerError: ..."``); both reset when the
+    circuit closes.
+    """
+
+    __slots__ = ("name", "state", "failures", "open_until", "last_error")  # noqa: RUF023 (argument order)
+    name: str
+    state: str
+    failures: int
+    open_until: Optional[datetime.datetime]
+    last_error: Optional[str]
+
+    def __init__(
+        self,
+        name: str,
+        state: str,
+        failures: int = 0,
+        open_until: Optional[datetime.datetime] = None,
+        last_error: Optional[str] = None,
+    ) -> None:
+        self._set(name=name, state=state, failures=failures, open_until=open_until, last_error=last_error)
+
+    @property
+    def is_open(self) -> bool:
+        """True while calls are being skipped ("open"; a half-open circuit lets a trial through)."""
+        return self.state == "open"
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The JSON-ready dict that ``HealthStatus.circuit`` holds (``open_until`` as ISO 8601)."""
+        return {
+            "state": self.state,
+            "failures": self.failures,
+            "open_until": self.open_until.isoformat() if self.open_until is not None else None,
+            "last_error": self.last_error,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.name}: {_describe_circuit(self.as_dict())}"
+
+
+class CircuitBreaker:
+    """One provider's circuit; every method is thread-safe.
+
+    :param name: the provider's name, for logs and snapshots.
+    :param threshold: counted failures in a row that open the circuit; 0 never opens it.
+    :param cooldown: seconds the circuit stays open before a trial call is let through.
+    :param clock: a monotonic clock in seconds (``time.monotonic``; tests pass a fake one).
+    """
+
+    def __init__(self, name: str, threshold: int, cooldown: float, clock: Callable[[], float]) -> None:
+        self.name = name
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: Optional[float] = None  # clock() when the circuit last opened
+        self._last_error: Optional[str] = None
+        self._trial = False  # a half-open trial call is in flight
+
+    def _is_tripped(self) -> bool:
+        return self.threshold > 0 and self._failures >= self.threshold
+
+    def allow(self) -> bool:
+        """Whether a call may go to the provider now.
+
+        In the half-open state this admits one trial call and refuses others until that call's
+        outcome is ``record``-ed, so a batch does not pile onto a server that may still be down.
+        """
+        with self._lock:
+            if not self._is_tripped():
+                return True
+            assert self._opened_at is not None
+            if self._clock() < self._opened_at + self.cooldown or self._trial:
+                return False
+            self._trial = True
+            return True
+
+    def record(self, error: Optional[BaseException]) -> None:
+        """Report the outcome of a call that ``allow()`` admitted.
+
+        :param error: None for a completion; a connection error, timeout or server error counts
+            as a failure; any other ``ProviderError`` means the server answered, which closes the
+            circuit; anything else (a bad argument, an interrupt) says nothing about the server
+            and only ends a trial.
+        """
+        if error is None or (isinstance(error, ProviderError) and not isinstance(error, COUNTED_ERRORS)):
+            self.close()
+            return
+        if not isinstance(error, COUNTED_ERRORS):
+            with self._lock:
+                self._trial = False
+            return
+        with self._lock:
+            was_tripped = self._is_tripped()
+            self._failures += 1
+            self._last_error = _short(error)
+            self._trial = False
+            opened = self._is_tripped()
+            if opened:
+                self._opened_at = self._clock()  # a failed trial opens it for a new cooldown
+            failures, last = self._failures, self._last_error
+        if opened and not was_tripped:
+            logger.warning(
+                "circuit of provider %r opened after %d failures in a row; skipping it for %g s (last: %s)",
+                self.name,
+                failures,
+                self.cooldown,
+                last,
+            )
+
+    def close(self) -> None:
+        """Close the circuit and forget the streak (a completion or a passing health check)."""
+        with self._lock:
+            was_tripped = self._is_tripped()
+            self._failures = 0
+            self._last_error = None
+            self._opened_at = None
+            self._trial = False
+        if was_tripped:
+            logger.info("circuit of provider %r closed", self.name)
+
+    def state(self) -> CircuitState:
+        """A snapshot; ``open_until`` is converted from the monotonic clock to UTC wall time."""
+        with self._lock:
+            failures, last = self._failures, self._last_error
+            if not self._is_tripped():
+                return CircuitState(self.name, "closed", failures, None, last)
+            assert self._opened_at is not None
+            left = self._opened_at + self.cooldown - self._clock()
+        if left <= 0:
+            return CircuitState(self.name, "half_open", failures, None, last)
+        until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=left)
+        if until.microsecond:  # whole seconds, rounded up: never earlier than the truth
+            until = until.replace(microsecond=0) + datetime.timedelta(seconds=1)
+        return CircuitState(self.name, "open", failures, until, last)
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreaker {self.state()}>"

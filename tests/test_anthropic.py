@@ -1,0 +1,703 @@
+"""AnthropicProvider against the loopback server: the exact request, response parsing, the full
+SSE event sequence, error bodies, health checks and configuration (PROTOCOLS.md §B and §D.12).
+
+Timeouts, retries, redirects, thread safety and secret redaction belong to test_transport.py.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import pytest
+
+from provider_kit import AnthropicProvider, Message, StreamChunk, Usage
+from provider_kit.errors import (
+    AuthenticationError,
+    ConfigError,
+    InvalidRequestError,
+    ProviderError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+from provider_kit.testing._server import LoopbackServer, Reply
+
+KEY = "sk-ant-test-0123456789abcdef"
+MESSAGES_PATH = "/v1/messages"
+MODELS_PATH = "/v1/models"
+
+MakeProvider = Callable[..., AnthropicProvider]
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer("anthropic", api_key=KEY) as server:
+        yield server
+    assert server.errors == []
+
+
+@pytest.fixture
+def make(server: LoopbackServer) -> Iterator[MakeProvider]:
+    """Build providers pointed at ``server`` (fail fast: no retries); close them afterwards."""
+    made: List[AnthropicProvider] = []
+
+    def make(**options: Any) -> AnthropicProvider:
+        options.setdefault("base_url", server.base_url)
+        options.setdefault("api_key", KEY)
+        options.setdefault("max_retries", 0)
+        options.setdefault("timeout", 10)
+        provider = AnthropicProvider(**options)
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        provider.close()
+
+
+def event(name: Optional[str], payload: Dict[str, Any], *, eol: bytes = b"\n") -> bytes:
+    """One SSE event as the API writes it: ``event:`` line, ``data:`` line, blank line."""
+    head = b"event: " + name.encode() + eol if name is not None else b""
+    return head + b"data: " + json.dumps(payload).encode() + eol + eol
+
+
+def message_start(usage: Optional[Dict[str, Any]] = None) -> bytes:
+    return event("message_start", {"type": "message_start", "message": {
+        "id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant",
+        "content": [], "model": "claude-opus-5", "stop_reason": None, "stop_sequence": None,
+        "usage": usage or {"input_tokens": 25, "output_tokens": 1}}})
+
+
+def text_delta(text: str, index: int = 0) -> bytes:
+    return event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                         "delta": {"type": "text_delta", "text": text}})
+
+
+def message_delta(stop_reason: Optional[str], usage: Dict[str, Any]) -> bytes:
+    return event("message_delta", {"type": "message_delta",
+                                   "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                   "usage": usage})
+
+
+BLOCK_START = event("content_block_start", {"type": "content_block_start", "index": 0,
+                                            "content_block": {"type": "text", "text": ""}})
+BLOCK_STOP = event("content_block_stop", {"type": "content_block_stop", "index": 0})
+PING = event("ping", {"type": "ping"})
+MESSAGE_STOP = event("message_stop", {"type": "message_stop"})
+
+
+def sse(parts: List[bytes], request_id: str = "req_011CStream") -> Reply:
+    return Reply(chunks=parts, content_type="text/event-stream; charset=utf-8",
+                 headers={"request-id": request_id})
+
+
+def message_body(
+    content: List[Dict[str, Any]], stop_reason: str = "end_turn", **usage: int
+) -> Dict[str, Any]:
+    return {
+        "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF", "type": "message", "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929", "content": content, "stop_reason": stop_reason,
+        "stop_sequence": None, "stop_details": None,
+        "usage": {"input_tokens": 12, "output_tokens": 6, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0,
+                  "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+                  "service_tier": "standard", **usage},
+    }
+
+
+# -- the request -------------------------------------------------------------------------------
+
+
+def test_complete_sends_exactly_the_messages_request(server: LoopbackServer, make: MakeProvider) -> None:
+    completion = make().complete("Say hello.", system="You are terse.")
+
+    assert completion.text == "echo: Say hello."
+    request = server.last_request
+    assert (request.method, request.path) == ("POST", MESSAGES_PATH)
+    assert request.headers["x-api-key"] == KEY
+    assert request.headers["anthropic-version"] == "2023-06-01"
+    assert request.headers["Content-Type"] == "application/json"
+    assert "Authorization" not in request.headers
+    # The system prompt is top-level; max_tokens is always sent; nothing else unless asked for.
+    assert request.json() == {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 4096,
+        "system": "You are terse.",
+        "messages": [{"role": "user", "content": "Say hello."}],
+    }
+
+
+@pytest.mark.parametrize(
+    "given, system, expected_messages, expected_system",
+    [
+        ([Message("user", "hi")], None, [("user", "hi")], None),
+        ([{"role": "user", "content": "hi"}, Message("assistant", "hello"), {"role": "user", "content": "q"}],
+         None, [("user", "hi"), ("assistant", "hello"), ("user", "q")], None),
+        ([{"role": "system", "content": "Second."}, {"role": "user", "content": "q"}], "First.",
+         [("user", "q")], "First.\n\nSecond."),
+    ],
+    ids=["message", "mixed", "system-arg-and-dict"],
+)
+def test_system_messages_become_the_top_level_system(
+    server: LoopbackServer, make: MakeProvider, given: Any, system: Optional[str],
+    expected_messages: Any, expected_system: Optional[str],
+) -> None:
+    make().complete(given, system=system)
+    body = server.last_request.json()
+    assert [(m["role"], m["content"]) for m in body["messages"]] == expected_messages
+    assert body.get("system") == expected_system
+
+
+@pytest.mark.parametrize(
+    "given, fragment",
+    [
+        ([{"role": "tool", "content": "42"}], "not tool"),
+        ([{"role": "system", "content": "only a system prompt"}], "at least one user message"),
+    ],
+)
+def test_messages_anthropic_cannot_take_are_refused_locally(
+    server: LoopbackServer, make: MakeProvider, given: Any, fragment: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=fragment):
+        make().complete(given)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "options, kwargs, expected",
+    [
+        ({}, {}, {"max_tokens": 4096}),
+        ({"default_max_tokens": 100}, {}, {"max_tokens": 100}),
+        ({"default_max_tokens": 100}, {"max_tokens": 7}, {"max_tokens": 7}),
+        ({}, {"temperature": 0}, {"max_tokens": 4096, "temperature": 0}),
+        ({}, {"temperature": 1}, {"max_tokens": 4096, "temperature": 1}),
+        ({}, {"stop": "\n\nHuman:"}, {"max_tokens": 4096, "stop_sequences": ["\n\nHuman:"]}),
+        ({}, {"stop": ["a", "b"], "max_tokens": 9}, {"max_tokens": 9, "stop_sequences": ["a", "b"]}),
+    ],
+)
+def test_max_tokens_always_and_sampling_only_when_given(
+    server: LoopbackServer, make: MakeProvider, options: Dict[str, Any], kwargs: Dict[str, Any],
+    expected: Dict[str, Any],
+) -> None:
+    make(**options).complete("hi", **kwargs)
+    body = server.last_request.json()
+    optional = {"max_tokens", "temperature", "stop_sequences", "stop", "stream", "top_p", "top_k"}
+    assert {key: body[key] for key in optional & set(body)} == expected
+
+
+def test_temperature_above_one_is_refused_locally(server: LoopbackServer, make: MakeProvider) -> None:
+    with pytest.raises(InvalidRequestError, match="from 0 to 1"):
+        make().complete("hi", temperature=1.5)
+    assert server.requests == []
+
+
+def test_stream_flag_only_when_streaming(server: LoopbackServer, make: MakeProvider) -> None:
+    provider = make()
+    chunks = list(provider.stream("hello there"))
+    streamed = server.last_request.json()
+    provider.complete("hello there")
+    completed = server.last_request.json()
+
+    assert streamed["stream"] is True
+    assert "stream" not in completed
+    assert "".join(c.text for c in chunks) == "echo: hello there"
+
+
+@pytest.mark.parametrize("version", ["2026-10-21", "2027-03-01"])
+def test_new_api_version_refuses_temperature_before_sending(
+    server: LoopbackServer, make: MakeProvider, version: str
+) -> None:
+    provider = make(anthropic_version=version)
+    with pytest.raises(InvalidRequestError, match=f"anthropic-version {version} does not accept temperature"):
+        provider.complete("hi", temperature=0.5)
+    with pytest.raises(InvalidRequestError):
+        provider.stream("hi", temperature=0.5)
+    assert server.requests == []
+    # Without temperature the call goes through, with the configured version header.
+    assert provider.complete("hi").text == "echo: hi"
+    assert server.last_request.headers["anthropic-version"] == version
+    assert "temperature" not in server.last_request.json()
+
+
+def test_extra_headers_are_sent_on_every_call(server: LoopbackServer, make: MakeProvider) -> None:
+    provider = make(headers={"anthropic-beta": "prompt-caching-2024-07-31", "X-Team": "search"})
+    provider.complete("hi")
+    assert provider.health_check().ok
+    assert [r.path for r in server.requests] == [MESSAGES_PATH, MODELS_PATH]
+    for request in server.requests:
+        assert request.headers["anthropic-beta"] == "prompt-caching-2024-07-31"
+        assert request.headers["X-Team"] == "search"
+        assert request.headers["x-api-key"] == KEY
+
+
+# -- parsing the answer --------------------------------------------------------------------------
+
+
+def test_complete_parses_a_real_response_with_cache_usage(server: LoopbackServer, make: MakeProvider) -> None:
+    body = message_body([{"type": "text", "text": "Hello!"}],
+                        cache_creation_input_tokens=100, cache_read_input_tokens=50)
+    server.enqueue(Reply(json=body, headers={"request-id": "req_011CSHoEeqs5C35K2UUqR7Fy"}))
+    completion = make(name="claude").complete("hi")
+
+    assert completion.text == "Hello!"
+    assert completion.model == "claude-sonnet-4-5-20250929"
+    assert completion.provider == "claude"
+    assert completion.finish_reason == "stop"
+    assert completion.usage == Usage(162, 6, 168)  # input = input + cache creation + cache read
+    assert completion.raw == body
+
+
+@pytest.mark.parametrize(
+    "content, text",
+    [
+        ([{"type": "thinking", "thinking": "Let me think.", "signature": "EqQBCgIYAhIM"},
+          {"type": "text", "text": "Hello"}, {"type": "text", "text": " world"}], "Hello world"),
+        ([{"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
+          {"type": "text", "text": "I'll check."},
+          {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}],
+         "I'll check."),
+        ([{"type": "thinking", "thinking": "...", "signature": "sig"}], ""),
+        ([], ""),
+    ],
+    ids=["thinking-then-texts", "tool-use", "thinking-only", "empty"],
+)
+def test_text_joins_only_text_blocks(
+    server: LoopbackServer, make: MakeProvider, content: List[Dict[str, Any]], text: str
+) -> None:
+    server.enqueue(Reply(json=message_body(content)))
+    completion = make().complete("hi")
+    assert completion.text == text
+    assert completion.finish_reason == "stop"
+
+
+FINISH_REASONS = [
+    ("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"),
+    ("model_context_window_exceeded", "length"), ("tool_use", "tool_calls"),
+    ("refusal", "content_filter"), ("pause_turn", "pause_turn"), ("something_new", "something_new"),
+]
+
+
+@pytest.mark.parametrize("raw, normalised", FINISH_REASONS)
+@pytest.mark.parametrize("mode", ["complete", "stream"])
+def test_finish_reason_is_normalised(
+    server: LoopbackServer, make: MakeProvider, mode: str, raw: str, normalised: str
+) -> None:
+    provider = make()
+    if mode == "complete":
+        server.enqueue(server.completion_reply("x", finish_reason=raw))
+        assert provider.complete("hi").finish_reason == normalised
+    else:
+        server.enqueue(server.stream_reply(["x"], finish_reason=raw))
+        assert list(provider.stream("hi"))[-1].finish_reason == normalised
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(json=[]),
+        Reply(json={}),
+        Reply(json={"content": "Hello"}),
+        Reply(json={"content": [{"type": "text"}]}),
+        Reply(json={"content": ["Hello"]}),
+        Reply(json={"content": [{"type": "text", "text": "a"}], "usage": {"input_tokens": "12",
+                                                                         "output_tokens": 3}}),
+        Reply(body="upstream connect error", content_type="text/plain"),
+    ],
+    ids=["list", "empty-object", "content-str", "block-without-text", "block-str", "usage-str", "text"],
+)
+def test_a_2xx_body_of_the_wrong_shape_is_a_format_error(
+    server: LoopbackServer, make: MakeProvider, reply: Reply
+) -> None:
+    reply.headers["request-id"] = "req_shape"
+    server.enqueue(reply)
+    with pytest.raises(ResponseFormatError) as info:
+        make().complete("hi")
+    assert (info.value.provider, info.value.request_id) == ("anthropic", "req_shape")
+
+
+# -- streaming -----------------------------------------------------------------------------------
+
+
+def test_stream_reads_the_full_event_sequence(server: LoopbackServer, make: MakeProvider) -> None:
+    server.enqueue(sse([
+        message_start({"input_tokens": 25, "output_tokens": 1}),
+        event("content_block_start", {"type": "content_block_start", "index": 0,
+                                      "content_block": {"type": "thinking", "thinking": ""}}),
+        event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                      "delta": {"type": "thinking_delta", "thinking": "Hmm."}}),
+        event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                      "delta": {"type": "signature_delta", "signature": "EqQBCg"}}),
+        event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        event("content_block_start", {"type": "content_block_start", "index": 1,
+                                      "content_block": {"type": "text", "text": ""}}),
+        PING,
+        text_delta("Hello", 1),
+        event("brand_new_event", {"type": "brand_new_event", "anything": [1, 2]}),
+        text_delta("!", 1),
+        event("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        message_delta(None, {"output_tokens": 10}),
+        PING,
+        message_delta("end_turn", {"output_tokens": 15}),  # cumulative: the last one wins
+        MESSAGE_STOP,
+    ]))
+    chunks = list(make().stream("hi"))
+
+    assert [c.text for c in chunks] == ["Hello", "!", ""]
+    assert all(c.finish_reason is None and c.usage is None for c in chunks[:-1])
+    assert chunks[-1] == StreamChunk("", "stop", Usage(25, 15, 40))
+
+
+def test_stream_usage_merges_cache_fields_field_by_field(server: LoopbackServer, make: MakeProvider) -> None:
+    server.enqueue(sse([
+        message_start({"input_tokens": 25, "cache_read_input_tokens": 100,
+                       "cache_creation_input_tokens": 3, "output_tokens": 1}),
+        BLOCK_START, text_delta("Hi"), BLOCK_STOP,
+        # This message_delta repeats input_tokens but leaves the cache fields out.
+        message_delta("end_turn", {"input_tokens": 25, "output_tokens": 15}),
+        MESSAGE_STOP,
+    ]))
+    chunks = list(make().stream("hi"))
+    assert chunks[-1].usage == Usage(128, 15, 143)
+
+
+def test_events_without_event_lines_fall_back_to_data_type(
+    server: LoopbackServer, make: MakeProvider
+) -> None:
+    server.enqueue(sse([
+        event(None, {"type": "message_start", "message": {"usage": {"input_tokens": 4, "output_tokens": 1}}}),
+        event(None, {"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "text_delta", "text": "ok"}}),
+        event(None, {"type": "message_delta", "delta": {"stop_reason": "max_tokens"},
+                     "usage": {"output_tokens": 2}}),
+        event(None, {"type": "message_stop"}),
+    ]))
+    chunks = list(make().stream("hi"))
+    assert chunks == [StreamChunk("ok"), StreamChunk("", "length", Usage(4, 2, 6))]
+
+
+def test_an_event_without_data_still_counts(server: LoopbackServer, make: MakeProvider) -> None:
+    server.enqueue(sse([message_start(), BLOCK_START, text_delta("ok"), b"event: ping\n\n",
+                        message_delta("end_turn", {"output_tokens": 2}), b"event: message_stop\n\n"]))
+    chunks = list(make().stream("hi"))
+    assert chunks == [StreamChunk("ok"), StreamChunk("", "stop", Usage(25, 2, 27))]
+
+
+def test_first_chunk_arrives_while_the_server_holds_the_rest(
+    server: LoopbackServer, make: MakeProvider
+) -> None:
+    gate = server.gate()
+    server.enqueue(server.stream_reply(["Hel", gate, "lo"]))
+    stream = make().stream("hi", timeout=10)
+    try:
+        assert next(stream).text == "Hel"
+        assert gate.wait_reached() and not gate.is_open
+        gate.open()
+        rest = list(stream)
+    finally:
+        stream.close()
+    assert [c.text for c in rest] == ["lo", ""]
+    assert rest[-1].finish_reason == "stop"
+
+
+def test_comments_and_crlf_split_across_reads(server: LoopbackServer, make: MakeProvider) -> None:
+    hello = event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                          "delta": {"type": "text_delta", "text": "Hello"}}, eol=b"\r\n")
+    server.enqueue(sse([
+        b": keep-alive\r\n\r\n",
+        event("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 3,
+                                                                               "output_tokens": 1}}},
+              eol=b"\r\n"),
+        hello[:-3], hello[-3:-2], hello[-2:],  # a CRLF split between two reads
+        b": still here\r\n\r\n",
+        event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                "usage": {"output_tokens": 1}}, eol=b"\r\n"),
+        event("message_stop", {"type": "message_stop"}, eol=b"\r\n"),
+    ]))
+    chunks = list(make().stream("hi"))
+    assert chunks == [StreamChunk("Hello"), StreamChunk("", "stop", Usage(3, 1, 4))]
+
+
+@pytest.mark.parametrize(
+    "error_type, message, expected_class",
+    [
+        ("overloaded_error", "Overloaded", ServerError),
+        ("api_error", "Internal server error", ServerError),
+        ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit",
+         RateLimitError),
+        ("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum", InvalidRequestError),
+        ("some_future_error", "Something new went wrong", ServerError),
+    ],
+)
+def test_mid_stream_error_event(
+    server: LoopbackServer, make: MakeProvider, error_type: str, message: str, expected_class: type
+) -> None:
+    server.enqueue(sse([
+        message_start(), BLOCK_START, text_delta("Hel"), PING,
+        event("error", {"type": "error", "error": {"type": error_type, "message": message}}),
+    ], request_id="req_011CMidStream"))
+    stream = make().stream("hi")
+    assert next(stream).text == "Hel"
+    with pytest.raises(ProviderError) as info:
+        next(stream)
+    assert type(info.value) is expected_class
+    assert message in str(info.value)
+    assert info.value.provider == "anthropic"
+    assert info.value.request_id == "req_011CMidStream"
+
+
+def test_mid_stream_overload_from_the_simulator(server: LoopbackServer, make: MakeProvider) -> None:
+    server.enqueue(server.stream_reply(["Hel", "lo"], error_after=1))
+    stream = make().stream("hi")
+    assert next(stream).text == "Hel"
+    with pytest.raises(ServerError, match="Overloaded"):
+        next(stream)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [message_start(), BLOCK_START, text_delta("Hel")],
+        [message_start(), BLOCK_START, text_delta("Hel"), BLOCK_STOP,
+         message_delta("end_turn", {"output_tokens": 2})],
+        [message_start(), BLOCK_START, text_delta("Hel"),
+         b'event: message_stop\ndata: {"type": "message_stop"}'],  # no blank line after it
+        [],
+    ],
+    ids=["mid-text", "after-message-delta", "message-stop-unterminated", "empty-body"],
+)
+def test_stream_without_message_stop_is_a_format_error(
+    server: LoopbackServer, make: MakeProvider, parts: List[bytes]
+) -> None:
+    server.enqueue(sse(parts))
+    with pytest.raises(ResponseFormatError, match="ended before") as info:
+        list(make().stream("hi"))
+    assert info.value.request_id == "req_011CStream"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"delta\": {\n\n",
+        b"event: content_block_delta\ndata: [\"not\", \"an\", \"object\"]\n\n",
+        event("content_block_delta", {"type": "content_block_delta", "index": 0}),  # no delta
+        event("message_start", {"type": "message_start"}),  # no message
+    ],
+    ids=["broken-json", "not-an-object", "delta-missing", "message-missing"],
+)
+def test_malformed_event_is_a_format_error(server: LoopbackServer, make: MakeProvider, bad: bytes) -> None:
+    server.enqueue(sse([BLOCK_START, text_delta("ok"), bad, MESSAGE_STOP]))
+    stream = make().stream("hi")
+    assert next(stream).text == "ok"
+    with pytest.raises(ResponseFormatError):
+        next(stream)
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+CLOUDFLARE_413 = (
+    "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    "<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+ERRORS = [
+    (400, dict(message="messages.0.content: Input should be a valid list"), InvalidRequestError,
+     "Input should be a valid list"),
+    (401, dict(message="invalid x-api-key"), AuthenticationError, "invalid x-api-key"),
+    (402, {}, AuthenticationError, "Your credit balance is too low"),
+    (403, {}, AuthenticationError, "does not have permission"),
+    (404, dict(message="model: claude-nope"), InvalidRequestError, "model: claude-nope"),
+    (429, dict(retry_after=2), RateLimitError, "per-minute rate limit"),
+    (429, dict(message="You have reached your specified workspace API usage limits.",
+               code="enforced_spend_limit_reached"), RateLimitError, "usage limits"),
+    (500, {}, ServerError, "Internal server error"),
+    (529, {}, ServerError, "Overloaded"),
+]
+
+
+@pytest.mark.parametrize("mode", ["complete", "stream"])
+@pytest.mark.parametrize(
+    "status, options, expected_class, expected_text", ERRORS,
+    ids=["400", "401", "402", "403", "404", "429-rate", "429-spend-cap", "500", "529"],
+)
+def test_error_responses(
+    server: LoopbackServer, make: MakeProvider, mode: str, status: int, options: Dict[str, Any],
+    expected_class: type, expected_text: str,
+) -> None:
+    reply = server.error_reply(status, **options)
+    server.enqueue(reply)
+    body = json.loads(reply.body_bytes)
+    assert body["request_id"] == reply.headers["request-id"]  # the real API puts it in both
+    provider = make()
+    with pytest.raises(ProviderError) as info:
+        if mode == "complete":
+            provider.complete("hi")
+        else:
+            list(provider.stream("hi"))
+    error = info.value
+    assert type(error) is expected_class
+    assert expected_text in str(error)
+    assert (error.provider, error.status_code) == ("anthropic", status)
+    assert error.request_id == reply.headers["request-id"]
+    if isinstance(error, RateLimitError):
+        spend_cap = options.get("code") == "enforced_spend_limit_reached"
+        assert error.retryable is not spend_cap
+        assert error.retry_after == (None if spend_cap else 2.0)
+
+
+def test_cloudflare_413_html(server: LoopbackServer, make: MakeProvider) -> None:
+    server.enqueue(Reply(413, body=CLOUDFLARE_413, content_type="text/html"))
+    with pytest.raises(InvalidRequestError) as info:
+        make().complete("hi")
+    assert "413 Request Entity Too Large" in str(info.value)
+    assert (info.value.status_code, info.value.request_id) == (413, None)
+
+
+def test_request_id_from_the_body_when_the_header_is_missing(
+    server: LoopbackServer, make: MakeProvider
+) -> None:
+    server.enqueue(Reply(529, json={"type": "error", "request_id": "req_011CBodyOnly",
+                                    "error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    with pytest.raises(ServerError) as info:
+        make().complete("hi")
+    assert info.value.request_id == "req_011CBodyOnly"
+
+
+def test_spend_cap_is_not_retried(server: LoopbackServer, make: MakeProvider) -> None:
+    server.enqueue(server.error_reply(429, code="enforced_spend_limit_reached"), times=3)
+    with pytest.raises(RateLimitError):
+        make(max_retries=2).complete("hi")
+    assert len(server.requests) == 1
+
+
+# -- health --------------------------------------------------------------------------------------
+
+
+def test_health_ok(server: LoopbackServer, make: MakeProvider) -> None:
+    status = make(name="claude").health_check()
+    assert (status.name, status.ok, status.error) == ("claude", True, None)
+    request = server.last_request
+    assert (request.method, request.path) == ("GET", MODELS_PATH)
+    assert request.headers["x-api-key"] == KEY
+    assert request.headers["anthropic-version"] == "2023-06-01"
+
+
+def test_health_wrong_key_is_unauthorised(make: MakeProvider) -> None:
+    status = make(api_key="sk-ant-wrong-000000000000").health_check()
+    assert not status.ok
+    assert status.error is not None and status.error.startswith("unauthorised: ")
+    assert "invalid x-api-key" in status.error
+
+
+def test_health_unreachable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = sock.getsockname()[1]
+        with AnthropicProvider(base_url=f"http://127.0.0.1:{port}", api_key=KEY) as provider:
+            status = provider.health_check(timeout=5)
+    assert not status.ok
+    assert status.error is not None and status.error.startswith("unreachable: ")
+
+
+def test_health_without_key_is_misconfigured(server: LoopbackServer, make: MakeProvider) -> None:
+    # Anthropic always needs a key, even on a loopback address (a local proxy, say).
+    status = make(api_key=None).health_check()
+    assert not status.ok
+    assert status.error is not None and status.error.startswith("misconfigured: ")
+    assert "ANTHROPIC_API_KEY" in status.error
+    assert server.requests == []
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+def test_from_config_builds_a_working_provider(server: LoopbackServer) -> None:
+    options = {"base_url": server.base_url + "/", "api_key": KEY, "model": "claude-haiku-4-5",
+               "max_retries": 0, "default_max_tokens": 256, "anthropic_version": "2023-06-01"}
+    with AnthropicProvider.from_config("fast", options, where="provider_kit.toml: [providers.fast]") as p:
+        assert (p.name, p.model, p.base_url, p.default_max_tokens) == (
+            "fast", "claude-haiku-4-5", server.base_url, 256)
+        assert p.complete("hi").model == "claude-haiku-4-5"
+    assert server.last_request.json()["max_tokens"] == 256
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ({"anthropic_verison": "2023-06-01"}, "did you mean 'anthropic_version'"),
+        ({"default_max_token": 5}, "did you mean 'default_max_tokens'"),
+        ({"organization": "org"}, "unknown option 'organization'"),
+        ({"anthropic_version": 20230601}, "anthropic_version must be a string"),
+        ({"default_max_tokens": 0}, "default_max_tokens must be a positive integer"),
+        ({"default_max_tokens": 1.5}, "default_max_tokens must be an integer"),
+        ({"timeout": -1}, "timeout must be a positive number"),
+    ],
+)
+def test_from_config_rejects_bad_options(options: Dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        AnthropicProvider.from_config("x", options, where="cfg: [providers.x]")
+    assert str(info.value).startswith("cfg: [providers.x]: ")
+    assert fragment in str(info.value)
+
+
+def test_env_base_url_and_key(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url + "/")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    with AnthropicProvider(max_retries=0) as provider:
+        assert provider.base_url == server.base_url
+        assert provider.complete("hi").text == "echo: hi"
+    assert server.last_request.headers["x-api-key"] == KEY
+
+
+def test_options_beat_the_environment(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-env-00000000000000")
+    with AnthropicProvider(base_url=server.base_url, api_key=KEY, max_retries=0) as provider:
+        provider.complete("hi")
+    assert server.last_request.headers["x-api-key"] == KEY
+
+
+def test_api_key_env_names_the_variable(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-not-this-one-00000")
+    monkeypatch.setenv("CLAUDE_WORK_KEY", KEY)
+    with AnthropicProvider(base_url=server.base_url, api_key_env="CLAUDE_WORK_KEY") as provider:
+        provider.complete("hi")
+    assert server.last_request.headers["x-api-key"] == KEY
+    monkeypatch.delenv("CLAUDE_WORK_KEY")
+    with AnthropicProvider(base_url=server.base_url, api_key_env="CLAUDE_WORK_KEY") as provider, \
+            pytest.raises(ConfigError, match=r"\$CLAUDE_WORK_KEY"):
+        provider.validate_config()
+
+
+def test_a_bad_env_base_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "api.anthropic.com")
+    with pytest.raises(ConfigError, match="ANTHROPIC_BASE_URL"):
+        AnthropicProvider(api_key=KEY)
+
+
+@pytest.mark.parametrize(
+    "options, required",
+    [
+        ({}, True),
+        ({"base_url": "http://127.0.0.1:8080"}, True),
+        ({"base_url": "http://127.0.0.1:8080", "require_api_key": False}, False),
+    ],
+)
+def test_validate_config_without_key(options: Dict[str, Any], required: bool) -> None:
+    with AnthropicProvider(**options) as provider:
+        if required:
+            with pytest.raises(ConfigError, match=r"no API key \(set \$ANTHROPIC_API_KEY"):
+                provider.validate_config()
+        else:
+            provider.validate_config()
+
+
+def test_repr_and_describe_never_show_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    with AnthropicProvider() as from_env, AnthropicProvider(api_key=KEY, name="c") as given:
+        for provider in (from_env, given):
+            shown = " ".join([repr(provider), str(provider), json.dumps(provider.describe())])
+            assert KEY not in shown and KEY[7:] not in shown
+            assert "api_key='***'" in repr(provider)

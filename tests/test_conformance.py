@@ -1,0 +1,924 @@
+"""Conformance of provider_kit against the official SDKs (issue 3; PROTOCOLS.md §A, §B, §C, §D.12).
+
+For each protocol the official SDK (``openai``, ``anthropic``, ``ollama``: test-only
+dependencies, imported with ``pytest.importorskip``) and provider_kit talk to the same
+``LoopbackServer``:
+
+* requests: the same logical call must reach the server as the same method, path, auth
+  header(s), ``anthropic-version`` and JSON meaning. Where the SDK's bytes differ on purpose,
+  the difference is asserted explicitly (see ``_body_deltas`` and the Anthropic auth check);
+* responses and streams: both clients read the same scripted bytes, and provider_kit's text,
+  usage and finish reason must equal what the SDK parsed, mapped through the §D.12 table
+  written out independently below;
+* errors: the same error body gives corresponding exception classes, the same status code and
+  request id, and provider_kit's message contains the SDK's.
+
+Every SDK client is built with ``max_retries=0`` (provider_kit likewise), so error cases make
+exactly one request per client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import ssl
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+
+import pytest
+
+import provider_kit as pk
+from provider_kit.testing._server import LoopbackServer, RecordedRequest, Reply
+
+KEY = "sk-conformance-0123456789abcdef"
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "ollama": "llama3.2"}
+SDK_MODULES = {"openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}
+SYSTEM = "Be terse."
+PROMPT = "Say hi"
+UNICODE = "héllo 👋 世界 — ok\u2028next"  # U+2028 is a line break to str.splitlines(), not to SSE
+
+# -- §D.12 written out again, independently of provider_kit's own tables -----------------------
+FINISH = {
+    "openai": {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
+               "function_call": "tool_calls", "content_filter": "content_filter"},
+    "anthropic": {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+                  "model_context_window_exceeded": "length", "tool_use": "tool_calls",
+                  "refusal": "content_filter"},
+    "ollama": {"stop": "stop", "length": "length"},
+}
+
+
+def _finish(protocol: str, value: Optional[str]) -> Optional[str]:
+    """A provider's finish reason, normalised; an unknown value passes through unchanged."""
+    return None if value is None else FINISH[protocol].get(value, value)
+
+
+Triple = Tuple[Optional[int], Optional[int], Optional[int]]
+
+
+def _triple(inputs: Optional[int], outputs: Optional[int], total: Optional[int] = None) -> Triple:
+    if total is None and inputs is not None and outputs is not None:
+        total = inputs + outputs
+    return (inputs, outputs, total)
+
+
+class Seen(NamedTuple):
+    """What one client made of a reply: the text, (input, output, total) tokens, finish reason."""
+
+    text: str
+    usage: Triple
+    finish: Optional[str]
+
+
+def _sdk(protocol: str) -> Any:
+    module = SDK_MODULES[protocol]
+    return pytest.importorskip(
+        module, reason=f"the official {module!r} SDK is not installed (pip install -e '.[test]')"
+    )
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One default TLS context for every SDK client. The SDKs' httpx clients would each build
+    their own and load the CA bundle again (~30 ms apiece); every call here is plain http."""
+    return ssl.create_default_context()
+
+
+def _sdk_major(sdk: Any) -> int:
+    return int(str(getattr(sdk, "__version__", "0")).split(".")[0] or 0)
+
+
+# -- the SDK side, one adapter per protocol -----------------------------------------------------
+
+class _OpenAI:
+    protocol = "openai"
+
+    @staticmethod
+    @contextlib.contextmanager
+    def client(sdk: Any, server: LoopbackServer, **options: Any) -> Iterator[Any]:
+        with sdk.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0,
+                        http_client=sdk.DefaultHttpxClient(verify=_tls()), **options) as client:
+            yield client
+
+    @staticmethod
+    def send(client: Any, kwargs: Dict[str, Any], stream: bool) -> None:
+        if not stream:
+            client.chat.completions.create(**kwargs)
+            return
+        with client.chat.completions.create(**kwargs, stream=True,
+                                            stream_options={"include_usage": True}) as events:
+            for _ in events:
+                pass
+
+    @staticmethod
+    def call(model: str) -> Dict[str, Any]:
+        return {"model": model, "messages": [{"role": "system", "content": SYSTEM},
+                                             {"role": "user", "content": PROMPT}], "max_tokens": 64}
+
+    @staticmethod
+    def usage(usage: Any) -> Triple:
+        if usage is None:
+            return (None, None, None)
+        return (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+
+    @classmethod
+    def complete(cls, client: Any, model: str) -> Seen:
+        reply = client.chat.completions.create(**cls.call(model))
+        choice = reply.choices[0]
+        finish = _finish("openai", choice.finish_reason)
+        return Seen(choice.message.content or "", cls.usage(reply.usage), finish)
+
+    @classmethod
+    def stream(cls, client: Any, model: str, pieces: List[str]) -> Seen:
+        usage: Triple = (None, None, None)
+        finish = None
+        with client.chat.completions.create(**cls.call(model), stream=True,
+                                            stream_options={"include_usage": True}) as events:
+            for chunk in events:
+                for choice in chunk.choices:
+                    if choice.index == 0:
+                        pieces.append(choice.delta.content or "")
+                        finish = choice.finish_reason or finish
+                if chunk.usage is not None:
+                    usage = cls.usage(chunk.usage)
+        return Seen("".join(pieces), usage, _finish("openai", finish))
+
+    @staticmethod
+    def error_message(exc: Any) -> str:
+        # The SDK unwraps body["error"] into exc.body (openai/_client.py _make_status_error).
+        return str(exc.body["message"]) if isinstance(exc.body, dict) else str(exc.message)
+
+
+class _Anthropic:
+    protocol = "anthropic"
+
+    @staticmethod
+    @contextlib.contextmanager
+    def client(sdk: Any, server: LoopbackServer, **options: Any) -> Iterator[Any]:
+        with sdk.Anthropic(base_url=server.url, api_key=KEY, max_retries=0,
+                           http_client=sdk.DefaultHttpxClient(verify=_tls()), **options) as client:
+            yield client
+
+    @staticmethod
+    def send(client: Any, kwargs: Dict[str, Any], stream: bool) -> None:
+        if not stream:
+            client.messages.create(**kwargs)
+            return
+        with client.messages.create(**kwargs, stream=True) as events:
+            for _ in events:
+                pass
+
+    @staticmethod
+    def call(model: str) -> Dict[str, Any]:
+        return {"model": model, "max_tokens": 64, "system": SYSTEM,
+                "messages": [{"role": "user", "content": PROMPT}]}
+
+    @staticmethod
+    def seen(message: Any, text: Optional[str] = None) -> Seen:
+        usage = message.usage
+        # §B.4: total input = input_tokens + cache_creation_input_tokens + cache_read_input_tokens.
+        inputs = (usage.input_tokens + (usage.cache_creation_input_tokens or 0)
+                  + (usage.cache_read_input_tokens or 0))
+        if text is None:
+            text = "".join(block.text for block in message.content if block.type == "text")
+        return Seen(text, _triple(inputs, usage.output_tokens), _finish("anthropic", message.stop_reason))
+
+    @classmethod
+    def complete(cls, client: Any, model: str) -> Seen:
+        return cls.seen(client.messages.create(**cls.call(model)))
+
+    @classmethod
+    def stream(cls, client: Any, model: str, pieces: List[str]) -> Seen:
+        # The SDK's own accumulator: it applies message_delta's cumulative usage as the API says.
+        with client.messages.stream(**cls.call(model)) as events:
+            for text in events.text_stream:
+                pieces.append(text)
+            final = events.get_final_message()
+        return cls.seen(final, "".join(pieces))
+
+    @staticmethod
+    def error_message(exc: Any) -> str:
+        message = getattr(exc, "api_message", None)  # anthropic >= 2
+        if message is None and isinstance(exc.body, dict):
+            message = exc.body["error"]["message"]
+        return str(message)
+
+
+class _Ollama:
+    protocol = "ollama"
+
+    @staticmethod
+    @contextlib.contextmanager
+    def client(sdk: Any, server: LoopbackServer, **options: Any) -> Iterator[Any]:
+        client = sdk.Client(host=server.url, verify=_tls(), **options)
+        try:
+            yield client
+        finally:
+            client.close()
+
+    @staticmethod
+    def send(client: Any, kwargs: Dict[str, Any], stream: bool) -> None:
+        if not stream:
+            client.chat(**kwargs)
+            return
+        for _ in client.chat(**kwargs, stream=True):
+            pass
+
+    @staticmethod
+    def call(model: str) -> Dict[str, Any]:
+        return {"model": model, "messages": [{"role": "system", "content": SYSTEM},
+                                             {"role": "user", "content": PROMPT}],
+                "options": {"num_predict": 64}}
+
+    @staticmethod
+    def usage(part: Any) -> Triple:
+        # §C.3/§D.12: every metric is omitempty; a missing prompt_eval_count (a cached prompt)
+        # counts as 0 when the reply carries counts at all.
+        prompt, output = part.prompt_eval_count, part.eval_count
+        if prompt is None and output is None:
+            return (None, None, None)
+        return _triple(prompt or 0, output)
+
+    @classmethod
+    def complete(cls, client: Any, model: str) -> Seen:
+        reply = client.chat(**cls.call(model))
+        return Seen(reply.message.content or "", cls.usage(reply), _finish("ollama", reply.done_reason))
+
+    @classmethod
+    def stream(cls, client: Any, model: str, pieces: List[str]) -> Seen:
+        usage: Triple = (None, None, None)
+        finish = None
+        for part in client.chat(**cls.call(model), stream=True):
+            pieces.append(part.message.content or "")
+            if part.done:
+                usage, finish = cls.usage(part), part.done_reason
+        return Seen("".join(pieces), usage, _finish("ollama", finish))
+
+    @staticmethod
+    def error_message(exc: Any) -> str:
+        return str(exc.error)
+
+
+ADAPTERS: Dict[str, Any] = {"openai": _OpenAI, "anthropic": _Anthropic, "ollama": _Ollama}
+PROVIDERS = {"openai": pk.OpenAIProvider, "anthropic": pk.AnthropicProvider, "ollama": pk.OllamaProvider}
+
+
+# -- the provider_kit side ---------------------------------------------------------------------
+
+def _provider(protocol: str, server: LoopbackServer, **options: Any) -> Any:
+    options.setdefault("model", MODELS[protocol])
+    if protocol != "ollama":
+        options.setdefault("api_key", KEY)
+    return PROVIDERS[protocol](protocol, base_url=server.base_url, max_retries=0, timeout=10, **options)
+
+
+def _pk_seen(usage: Optional[pk.Usage]) -> Triple:
+    if usage is None:
+        return (None, None, None)
+    return (usage.input_tokens, usage.output_tokens, usage.total_tokens)
+
+
+def _pk_complete(provider: Any) -> Seen:
+    reply = provider.complete(PROMPT, system=SYSTEM, max_tokens=64)
+    return Seen(reply.text, _pk_seen(reply.usage), reply.finish_reason)
+
+
+def _pk_stream(provider: Any, pieces: List[str]) -> Seen:
+    last: Optional[pk.StreamChunk] = None
+    for chunk in provider.stream(PROMPT, system=SYSTEM, max_tokens=64):
+        pieces.append(chunk.text)
+        last = chunk
+    assert last is not None, "provider_kit's stream yielded nothing"
+    return Seen("".join(pieces), _pk_seen(last.usage), last.finish_reason)
+
+
+@contextlib.contextmanager
+def _server(protocol: str) -> Iterator[LoopbackServer]:
+    with LoopbackServer(protocol, api_key=None if protocol == "ollama" else KEY) as server:
+        yield server
+    assert server.errors == []
+
+
+# ================================================================================================
+# 1. Requests: the same logical call sends the same thing
+# ================================================================================================
+
+class RequestCase(NamedTuple):
+    protocol: str
+    id: str
+    pk_options: Dict[str, Any]
+    pk_call: Dict[str, Any]
+    sdk_options: Dict[str, Any]
+    sdk_call: Dict[str, Any]
+
+
+def _messages(*, system: bool = True, turns: Tuple[str, ...] = (PROMPT,)) -> List[Dict[str, str]]:
+    roles = ["user", "assistant"]
+    out = [{"role": "system", "content": SYSTEM}] if system else []
+    return out + [{"role": roles[i % 2], "content": text} for i, text in enumerate(turns)]
+
+
+_TURNS = ("Say hi", "Hi!", "Now in French, with an émoji 👋")
+_ALL = dict(max_tokens=16, temperature=0.2, stop=["\n\n"])  # every option a call can set
+_MULTI_TURN = _messages(system=False, turns=_TURNS)
+
+REQUEST_CASES = [
+    # OpenAI (§A.1, §A.2). provider_kit's max_tokens_field="auto" sends max_tokens to a server
+    # that is not api.openai.com, unless the model is a reasoning model.
+    RequestCase("openai", "all-options", {}, dict(system=SYSTEM, **_ALL),
+                {}, dict(model="gpt-4o-mini", messages=_messages(), **_ALL)),
+    RequestCase("openai", "minimal", {}, {},
+                {}, dict(model="gpt-4o-mini", messages=_messages(system=False))),
+    RequestCase("openai", "multi-turn-unicode", {}, dict(prompt=_MULTI_TURN, system=SYSTEM),
+                {}, dict(model="gpt-4o-mini", messages=_messages(turns=_TURNS))),
+    RequestCase("openai", "reasoning-model-auto-field", {"model": "o3-mini"}, dict(max_tokens=32),
+                {}, dict(model="o3-mini", messages=_messages(system=False), max_completion_tokens=32)),
+    RequestCase("openai", "max-completion-tokens-configured", {"max_tokens_field": "max_completion_tokens"},
+                dict(max_tokens=32), {},
+                dict(model="gpt-4o-mini", messages=_messages(system=False), max_completion_tokens=32)),
+    RequestCase("openai", "organization-project", {"organization": "org-abc", "project": "proj_def"}, {},
+                {"organization": "org-abc", "project": "proj_def"},
+                dict(model="gpt-4o-mini", messages=_messages(system=False))),
+    RequestCase("openai", "stop-as-string", {}, dict(stop="END"),
+                {}, dict(model="gpt-4o-mini", messages=_messages(system=False), stop="END")),
+    # Anthropic (§B.2, §B.3). anthropic-python >= 1 has no temperature argument and >= 2 sends
+    # anthropic-version 2026-10-21, which rejects it; provider_kit is pinned to the same version.
+    RequestCase("anthropic", "sdk-default-version", {"anthropic_version": "2026-10-21"},
+                dict(system=SYSTEM, max_tokens=16, stop=["\n\nHuman:"]), {},
+                dict(model="claude-haiku-4-5", max_tokens=16, system=SYSTEM,
+                     messages=_messages(system=False), stop_sequences=["\n\nHuman:"])),
+    RequestCase("anthropic", "2023-06-01-with-temperature", {},
+                dict(system=SYSTEM, max_tokens=16, temperature=0.2, stop=["\n\nHuman:"]),
+                {"default_headers": {"anthropic-version": "2023-06-01"}},
+                dict(model="claude-haiku-4-5", max_tokens=16, system=SYSTEM, messages=_messages(system=False),
+                     stop_sequences=["\n\nHuman:"], extra_body={"temperature": 0.2})),
+    RequestCase("anthropic", "default-max-tokens", {"anthropic_version": "2026-10-21"}, {},
+                {}, dict(model="claude-haiku-4-5", max_tokens=4096, messages=_messages(system=False))),
+    RequestCase("anthropic", "multi-turn-unicode", {"anthropic_version": "2026-10-21"},
+                dict(prompt=_MULTI_TURN, system=SYSTEM, max_tokens=16), {},
+                dict(model="claude-haiku-4-5", max_tokens=16, system=SYSTEM,
+                     messages=_messages(system=False, turns=_TURNS))),
+    # Ollama (§C.2): sampling settings go in options; num_predict is the output limit.
+    RequestCase("ollama", "all-options", {}, dict(system=SYSTEM, **_ALL),
+                {}, dict(model="llama3.2", messages=_messages(),
+                         options={"temperature": 0.2, "num_predict": 16, "stop": ["\n\n"]})),
+    RequestCase("ollama", "minimal", {}, {}, {}, dict(model="llama3.2", messages=_messages(system=False))),
+    RequestCase("ollama", "multi-turn-unicode", {}, dict(prompt=_MULTI_TURN, system=SYSTEM),
+                {}, dict(model="llama3.2", messages=_messages(turns=_TURNS))),
+    RequestCase("ollama", "keep-alive", {"keep_alive": "10m"}, {},
+                {}, dict(model="llama3.2", messages=_messages(system=False), keep_alive="10m")),
+]
+
+
+def _pk_send(provider: Any, call: Dict[str, Any], stream: bool) -> None:
+    call = dict(call)
+    prompt = call.pop("prompt", PROMPT)
+    if stream:
+        for _ in provider.stream(prompt, **call):
+            pass
+    else:
+        provider.complete(prompt, **call)
+
+
+def _body_deltas(case: RequestCase, sdk_body: Dict[str, Any], pk_body: Dict[str, Any]) -> None:
+    """Remove the documented, meaning-preserving differences from the SDK's body, asserting each."""
+    if case.protocol == "ollama":
+        # ollama-python always sends "tools": [] (ollama/_client.py chat); an empty list and no
+        # list mean the same to the server (tools are used only when len(req.Tools) > 0).
+        assert sdk_body.pop("tools") == []
+        assert "tools" not in pk_body
+    if case.id == "stop-as-string":
+        # §A.2: stop is "string, or array of 1 to 4 strings"; provider_kit always sends the array.
+        assert sdk_body["stop"] == "END" and pk_body["stop"] == ["END"]
+        sdk_body["stop"] = ["END"]
+
+
+def _assert_same_auth(protocol: str, sdk_req: RecordedRequest, pk_req: RecordedRequest) -> None:
+    if protocol == "openai":
+        assert sdk_req.headers.get("Authorization") == f"Bearer {KEY}"
+        assert pk_req.headers.get("Authorization") == sdk_req.headers.get("Authorization")
+    elif protocol == "anthropic":
+        if "x-api-key" in sdk_req.headers:  # anthropic-python 0.x
+            assert pk_req.headers.get("x-api-key") == sdk_req.headers["x-api-key"] == KEY
+        else:
+            # Known delta, PROTOCOLS.md §B.2: anthropic-python >= 2.0 sends the key as
+            # "Authorization: Bearer <key>"; provider_kit sends the documented x-api-key header,
+            # which every API version accepts. Same key either way.
+            assert sdk_req.headers.get("Authorization") == f"Bearer {KEY}"
+            assert pk_req.headers.get("x-api-key") == KEY
+        assert "Authorization" not in pk_req.headers
+    else:
+        assert "Authorization" not in sdk_req.headers and "Authorization" not in pk_req.headers
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda c: f"{c.protocol}-{c.id}")
+def test_request_matches_sdk(case: RequestCase, stream: bool) -> None:
+    sdk = _sdk(case.protocol)
+    adapter = ADAPTERS[case.protocol]
+    if case.id == "sdk-default-version" and _sdk_major(sdk) < 2:
+        pytest.skip("anthropic-python < 2 sends anthropic-version 2023-06-01; see the pinned case")
+    with _server(case.protocol) as server:
+        with adapter.client(sdk, server, **case.sdk_options) as client:
+            adapter.send(client, dict(case.sdk_call), stream)
+        with _provider(case.protocol, server, **case.pk_options) as provider:
+            _pk_send(provider, case.pk_call, stream)
+        sdk_req, pk_req = server.requests
+
+    assert (pk_req.method, pk_req.path, pk_req.query) == (sdk_req.method, sdk_req.path, sdk_req.query)
+    assert pk_req.headers.get("Content-Type") == sdk_req.headers.get("Content-Type") == "application/json"
+    _assert_same_auth(case.protocol, sdk_req, pk_req)
+    for header in ("anthropic-version", "OpenAI-Organization", "OpenAI-Project"):
+        assert pk_req.headers.get(header) == sdk_req.headers.get(header), header
+    sdk_body, pk_body = sdk_req.json(), pk_req.json()
+    _body_deltas(case, sdk_body, pk_body)
+    assert pk_body == sdk_body
+    assert pk_body.get("stream", False) is stream
+
+
+def test_ollama_api_key_from_environment_matches_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """§C.1: both send $OLLAMA_API_KEY as a bearer token (for ollama.com)."""
+    sdk = _sdk("ollama")
+    monkeypatch.setenv("OLLAMA_API_KEY", KEY)
+    with _server("ollama") as server:
+        with _Ollama.client(sdk, server) as client:
+            _Ollama.send(client, dict(model="llama3.2", messages=_messages()), False)
+        with _provider("ollama", server) as provider:
+            provider.complete(PROMPT, system=SYSTEM)
+        sdk_req, pk_req = server.requests
+    assert sdk_req.headers.get("Authorization") == f"Bearer {KEY}"
+    assert pk_req.headers.get("Authorization") == sdk_req.headers.get("Authorization")
+
+
+def test_anthropic_temperature_under_2026_10_21_is_refused_by_both_before_sending() -> None:
+    """§B.2: version 2026-10-21 removed temperature; neither client lets one reach the wire."""
+    sdk = _sdk("anthropic")
+    if _sdk_major(sdk) < 1:
+        pytest.skip("anthropic-python < 1 still accepts temperature")
+    with _server("anthropic") as server:
+        with _Anthropic.client(sdk, server) as client, pytest.raises(TypeError, match="temperature"):
+            client.messages.create(**_Anthropic.call(MODELS["anthropic"]), temperature=0.2)
+        with _provider("anthropic", server, anthropic_version="2026-10-21") as provider, \
+                pytest.raises(pk.InvalidRequestError, match="temperature"):
+            provider.complete(PROMPT, temperature=0.2)
+        assert server.requests == []
+
+
+def _sdk_list_models(protocol: str, client: Any) -> List[str]:
+    if protocol == "ollama":
+        return [m.model for m in client.list().models]
+    return [m.id for m in client.models.list()]
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "ollama"])
+def test_health_check_requests_what_the_sdk_model_listing_requests(protocol: str) -> None:
+    """§A.7, §B.8, §C.6: the health check is the SDK's model listing (same method, path, auth)."""
+    sdk = _sdk(protocol)
+    adapter = ADAPTERS[protocol]
+    # Pinned on the SDK side: its default version depends on its major version (§B.2).
+    sdk_options = {"default_headers": {"anthropic-version": "2023-06-01"}} if protocol == "anthropic" else {}
+    with _server(protocol) as server:
+        with adapter.client(sdk, server, **sdk_options) as client:
+            listed = _sdk_list_models(protocol, client)
+        with _provider(protocol, server, model=listed[0]) as provider:
+            status = provider.health_check()
+        sdk_req, pk_req = server.requests
+    assert status.ok, status.error
+    assert (pk_req.method, pk_req.path, pk_req.query) == (sdk_req.method, sdk_req.path, sdk_req.query)
+    _assert_same_auth(protocol, sdk_req, pk_req)
+    assert pk_req.headers.get("anthropic-version") == sdk_req.headers.get("anthropic-version")
+
+
+# ================================================================================================
+# 2. Responses and streams: the same bytes are read the same way
+# ================================================================================================
+
+ReplyFactory = Callable[[LoopbackServer], Reply]
+
+
+class ResponseCase(NamedTuple):
+    protocol: str
+    id: str
+    reply: Optional[ReplyFactory]  # None: the simulator answers
+    expect: Optional[Seen]  # what both must see; None for the simulator
+
+
+REQUEST_ID_HEADERS = {"openai": "x-request-id", "anthropic": "request-id"}  # Ollama sends none
+
+
+def _json(protocol: str, body: Dict[str, Any]) -> ReplyFactory:
+    header = REQUEST_ID_HEADERS.get(protocol)
+    return lambda server: Reply(200, json=body, headers={header: "req_conf"} if header else {})
+
+
+def _openai_body(content: Optional[str], finish: str, usage: Optional[Triple] = (5, 16, 21),
+                 **message: Any) -> Dict[str, Any]:
+    body: Dict[str, Any] = {
+        "id": "chatcmpl-conf", "object": "chat.completion", "created": 1741570283, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "logprobs": None, "finish_reason": finish,
+                     "message": {"role": "assistant", "content": content, "refusal": None, **message}}],
+    }
+    if usage is not None:
+        body["usage"] = dict(zip(("prompt_tokens", "completion_tokens", "total_tokens"), usage))
+    return body
+
+
+def _anthropic_body(content: List[Dict[str, Any]], stop_reason: str, **usage: int) -> Dict[str, Any]:
+    return {"id": "msg_conf", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+            "content": content, "stop_reason": stop_reason, "stop_sequence": None,
+            "usage": usage or {"input_tokens": 12, "output_tokens": 6}}
+
+
+def _ollama_body(content: str, **fields: Any) -> Dict[str, Any]:
+    return {"model": "llama3.2", "created_at": "2023-12-12T14:13:43.416799123Z",
+            "message": {"role": "assistant", "content": content}, "done": True, **fields}
+
+
+_TOOL_CALL = [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]
+_BLOCKS: List[Dict[str, Any]] = [
+    {"type": "thinking", "thinking": "The user wants a greeting.", "signature": "sig=="},
+    {"type": "text", "text": "Hello"},
+    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+    {"type": "text", "text": " world 👋"},
+]
+
+COMPLETE_CASES = [
+    ResponseCase("openai", "simulator", None, None),
+    ResponseCase("openai", "unicode", lambda s: s.completion_reply(UNICODE, input_tokens=11, output_tokens=7),
+                 Seen(UNICODE, (11, 7, 18), "stop")),
+    ResponseCase("openai", "null-content-length", _json("openai", _openai_body(None, "length")),
+                 Seen("", (5, 16, 21), "length")),
+    ResponseCase("openai", "tool-calls",
+                 _json("openai", _openai_body(None, "tool_calls", tool_calls=_TOOL_CALL)),
+                 Seen("", (5, 16, 21), "tool_calls")),
+    ResponseCase("openai", "function-call", _json("openai", _openai_body(None, "function_call")),
+                 Seen("", (5, 16, 21), "tool_calls")),
+    ResponseCase("openai", "content-filter", _json("openai", _openai_body("I can", "content_filter")),
+                 Seen("I can", (5, 16, 21), "content_filter")),
+    ResponseCase("openai", "no-usage", _json("openai", _openai_body("Hi", "stop", usage=None)),
+                 Seen("Hi", (None, None, None), "stop")),
+    ResponseCase("openai", "unknown-finish", _json("openai", _openai_body("Hi", "eos")),
+                 Seen("Hi", (5, 16, 21), "eos")),
+    ResponseCase("anthropic", "simulator", None, None),
+    ResponseCase("anthropic", "multi-block-with-cache",
+                 _json("anthropic", _anthropic_body(_BLOCKS, "tool_use", input_tokens=10, output_tokens=20,
+                                                    cache_creation_input_tokens=3,
+                                                    cache_read_input_tokens=7)),
+                 Seen("Hello world 👋", (20, 20, 40), "tool_calls")),
+    ResponseCase("anthropic", "empty-content", _json("anthropic", _anthropic_body([], "end_turn")),
+                 Seen("", (12, 6, 18), "stop")),
+    ResponseCase("anthropic", "unicode",
+                 lambda s: s.completion_reply(UNICODE, input_tokens=9, output_tokens=7),
+                 Seen(UNICODE, (9, 7, 16), "stop")),
+] + [
+    ResponseCase("anthropic", f"stop-{reason}",
+                 _json("anthropic", _anthropic_body([{"type": "text", "text": "Hi"}], reason)),
+                 Seen("Hi", (12, 6, 18), _finish("anthropic", reason)))
+    for reason in ("stop_sequence", "max_tokens", "refusal", "pause_turn", "model_context_window_exceeded")
+] + [
+    ResponseCase("ollama", "simulator", None, None),
+    ResponseCase("ollama", "unicode", lambda s: s.completion_reply(UNICODE, input_tokens=9, output_tokens=7),
+                 Seen(UNICODE, (9, 7, 16), "stop")),
+    ResponseCase("ollama", "no-prompt-eval-count",
+                 _json("ollama", _ollama_body("Hi", done_reason="stop", eval_count=3, eval_duration=3000)),
+                 Seen("Hi", (0, 3, 3), "stop")),
+    ResponseCase("ollama", "no-metrics", _json("ollama", _ollama_body("Hi", done_reason="stop")),
+                 Seen("Hi", (None, None, None), "stop")),
+    ResponseCase("ollama", "length", _json("ollama", _ollama_body("Hi", done_reason="length",
+                                                                  prompt_eval_count=4, eval_count=1)),
+                 Seen("Hi", (4, 1, 5), "length")),
+    ResponseCase("ollama", "no-done-reason",
+                 _json("ollama", _ollama_body("Hi", prompt_eval_count=4, eval_count=1)),
+                 Seen("Hi", (4, 1, 5), None)),
+]
+
+
+@pytest.mark.parametrize("case", COMPLETE_CASES, ids=lambda c: f"{c.protocol}-{c.id}")
+def test_completion_response_matches_sdk(case: ResponseCase) -> None:
+    sdk = _sdk(case.protocol)
+    adapter = ADAPTERS[case.protocol]
+    with _server(case.protocol) as server:
+        if case.reply is not None:
+            server.enqueue(case.reply(server), times=2)
+        with adapter.client(sdk, server) as client:
+            sdk_seen = adapter.complete(client, MODELS[case.protocol])
+        with _provider(case.protocol, server) as provider:
+            pk_seen = _pk_complete(provider)
+        assert server.pending == 0
+    if case.expect is not None:
+        assert sdk_seen == case.expect  # the scripted reply is what the SDK read, too
+    else:
+        assert sdk_seen.text.startswith("echo: ") and sdk_seen.usage[1]
+    assert pk_seen == sdk_seen
+
+
+# -- streams -------------------------------------------------------------------------------------
+
+def _sse(data: Dict[str, Any], event: Optional[str] = None) -> str:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _anthropic_event(name: str, **data: Any) -> str:
+    return _sse(dict({"type": name}, **data), name)
+
+
+def _anthropic_stream(final_usage: Dict[str, int], *, extra_deltas: Tuple[Dict[str, int], ...] = (),
+                      stop_reason: str = "tool_use") -> ReplyFactory:
+    """A thinking block, two text blocks around a tool_use block, pings, then message_delta(s)."""
+    start: Dict[str, Any] = {
+        "id": "msg_conf", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 1,
+                  "cache_creation_input_tokens": 3, "cache_read_input_tokens": 7},
+    }
+
+    def block(index: int, content: Dict[str, Any], *deltas: Dict[str, Any]) -> List[str]:
+        return ([_anthropic_event("content_block_start", index=index, content_block=content)]
+                + [_anthropic_event("content_block_delta", index=index, delta=d) for d in deltas]
+                + [_anthropic_event("content_block_stop", index=index)])
+
+    events = [_anthropic_event("message_start", message=start), _anthropic_event("ping")]
+    events += block(0, {"type": "thinking", "thinking": "", "signature": ""},
+                    {"type": "thinking_delta", "thinking": "A greeting."},
+                    {"type": "signature_delta", "signature": "sig=="})
+    events += block(1, {"type": "text", "text": ""}, {"type": "text_delta", "text": "Hel"},
+                    {"type": "text_delta", "text": "lo"})
+    events += [_anthropic_event("ping")]
+    events += block(2, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
+                    {"type": "input_json_delta", "partial_json": '{"city": "Paris"}'})
+    events += block(3, {"type": "text", "text": ""}, {"type": "text_delta", "text": " world 👋"})
+    for usage in (*extra_deltas, final_usage):
+        delta = {"stop_reason": stop_reason, "stop_sequence": None}
+        events.append(_anthropic_event("message_delta", delta=delta, usage=usage))
+    events.append(_anthropic_event("message_stop"))
+    return lambda server: Reply(200, chunks=events, content_type="text/event-stream; charset=utf-8",
+                                headers={"request-id": "req_conf"})
+
+
+def _openai_stream_with_comments() -> ReplyFactory:
+    """OpenRouter-style comment lines (§A.8) and a role-only first delta."""
+    head = {"id": "chatcmpl-conf", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+
+    def chunk(delta: Dict[str, Any], finish: Optional[str] = None) -> str:
+        return _sse(dict(head, choices=[{"index": 0, "delta": delta, "finish_reason": finish}], usage=None))
+
+    events = [": OPENROUTER PROCESSING\n\n", chunk({"role": "assistant"}), chunk({"content": None}),
+              chunk({"content": "Hi "}), ": keep-alive\n\n", chunk({"content": "there"}), chunk({}, "length"),
+              _sse(dict(head, choices=[],
+                        usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})),
+              "data: [DONE]\n\n"]
+    return lambda server: Reply(200, chunks=events, content_type="text/event-stream")
+
+
+def _rechunked(factory: ReplyFactory, size: int, crlf: bool = False) -> ReplyFactory:
+    """The same stream re-cut into ``size``-byte HTTP chunks (splitting UTF-8 sequences), and with
+    CRLF line ends for SSE (§D.3 rule 1)."""
+    def build(server: LoopbackServer) -> Reply:
+        original = factory(server)
+        body = original.body_bytes.replace(b"\n", b"\r\n") if crlf else original.body_bytes
+        chunks = [body[i:i + size] for i in range(0, len(body), size)]
+        return Reply(200, chunks=chunks, headers=original.headers)
+    return build
+
+
+_PIECES = ["héllo ", "👋 ", "世界\u2028", "next"]
+_PIECES_TEXT = "".join(_PIECES)
+# Ollama's Go encoder always escapes U+2028 as \u2028, so a raw one never appears in its NDJSON
+# (and ollama-python, which splits lines with str.splitlines, would break on it).
+_OLLAMA_PIECES = ["héllo ", "👋 ", "世界 ", "next"]
+_OLLAMA_TEXT = "".join(_OLLAMA_PIECES)
+
+STREAM_CASES = [
+    ResponseCase("openai", "simulator", None, None),
+    ResponseCase("openai", "unicode", lambda s: s.stream_reply(_PIECES, input_tokens=5, output_tokens=4),
+                 Seen(_PIECES_TEXT, (5, 4, 9), "stop")),
+    ResponseCase("openai", "unicode-3-byte-chunks-crlf",
+                 _rechunked(lambda s: s.stream_reply(_PIECES, input_tokens=5, output_tokens=4), 3, crlf=True),
+                 Seen(_PIECES_TEXT, (5, 4, 9), "stop")),
+    ResponseCase("openai", "length", lambda s: s.stream_reply(["a ", "b"], finish_reason="length"),
+                 Seen("a b", (5, 2, 7), "length")),
+    ResponseCase("openai", "no-usage-chunk", lambda s: s.stream_reply(["a"], include_usage=False),
+                 Seen("a", (None, None, None), "stop")),
+    ResponseCase("openai", "comments-null-deltas", _openai_stream_with_comments(),
+                 Seen("Hi there", (3, 2, 5), "length")),
+    ResponseCase("anthropic", "simulator", None, None),
+    ResponseCase("anthropic", "unicode", lambda s: s.stream_reply(_PIECES, input_tokens=5, output_tokens=4),
+                 Seen(_PIECES_TEXT, (5, 4, 9), "stop")),
+    ResponseCase("anthropic", "unicode-3-byte-chunks-crlf",
+                 _rechunked(lambda s: s.stream_reply(_PIECES, input_tokens=5, output_tokens=4), 3, crlf=True),
+                 Seen(_PIECES_TEXT, (5, 4, 9), "stop")),
+    ResponseCase("anthropic", "max-tokens", lambda s: s.stream_reply(["a"], finish_reason="max_tokens"),
+                 Seen("a", (5, 1, 6), "length")),
+    ResponseCase("anthropic", "multi-block-cache", _anthropic_stream({"output_tokens": 20}),
+                 Seen("Hello world 👋", (20, 20, 40), "tool_calls")),
+    ResponseCase("anthropic", "cumulative-usage-all-fields",
+                 _anthropic_stream({"input_tokens": 12, "cache_creation_input_tokens": 3,
+                                    "cache_read_input_tokens": 8, "output_tokens": 20},
+                                   extra_deltas=({"output_tokens": 9},)),
+                 Seen("Hello world 👋", (23, 20, 43), "tool_calls")),
+    # All MessageDeltaUsage fields are optional: input_tokens may come without the cache fields,
+    # and then message_start's cache counts still hold (the SDK merges field by field).
+    ResponseCase("anthropic", "cumulative-input-without-cache-fields",
+                 _anthropic_stream({"input_tokens": 12, "output_tokens": 20}),
+                 Seen("Hello world 👋", (22, 20, 42), "tool_calls")),
+    ResponseCase("ollama", "simulator", None, None),
+    ResponseCase("ollama", "unicode",
+                 lambda s: s.stream_reply(_OLLAMA_PIECES, input_tokens=5, output_tokens=4),
+                 Seen(_OLLAMA_TEXT, (5, 4, 9), "stop")),
+    ResponseCase("ollama", "unicode-3-byte-chunks",
+                 _rechunked(lambda s: s.stream_reply(_OLLAMA_PIECES, input_tokens=5, output_tokens=4), 3),
+                 Seen(_OLLAMA_TEXT, (5, 4, 9), "stop")),
+    ResponseCase("ollama", "length", lambda s: s.stream_reply(["a"], finish_reason="length"),
+                 Seen("a", (5, 1, 6), "length")),
+    ResponseCase("ollama", "no-prompt-eval-count",
+                 lambda s: Reply(200, content_type="application/x-ndjson", chunks=[
+                     json.dumps({"model": "llama3.2", "message": {"role": "assistant", "content": "Hi"},
+                                 "done": False}) + "\n",
+                     json.dumps({"model": "llama3.2", "message": {"role": "assistant", "content": ""},
+                                 "done": True, "done_reason": "stop", "eval_count": 1}) + "\n"]),
+                 Seen("Hi", (0, 1, 1), "stop")),
+]
+
+@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda c: f"{c.protocol}-{c.id}")
+def test_stream_matches_sdk(case: ResponseCase) -> None:
+    sdk = _sdk(case.protocol)
+    adapter = ADAPTERS[case.protocol]
+    with _server(case.protocol) as server:
+        if case.reply is not None:
+            server.enqueue(case.reply(server), times=2)
+        with adapter.client(sdk, server) as client:
+            sdk_seen = adapter.stream(client, MODELS[case.protocol], [])
+        with _provider(case.protocol, server) as provider:
+            pk_seen = _pk_stream(provider, [])
+        assert server.pending == 0
+    if case.expect is not None:
+        assert sdk_seen == case.expect
+    else:
+        assert sdk_seen.text.startswith("echo: ") and sdk_seen.usage[1]
+    assert pk_seen == sdk_seen
+
+
+# ================================================================================================
+# 3. Errors: the same error body gives corresponding errors
+# ================================================================================================
+
+class ErrorCase(NamedTuple):
+    protocol: str
+    status: int
+    sdk_class: Tuple[str, ...]  # the first name the installed SDK has
+    pk_class: type
+    reply: Optional[ReplyFactory] = None  # default: server.error_reply(status)
+    label: str = ""
+
+
+def _error(status: int, **kwargs: Any) -> ReplyFactory:
+    return lambda server: server.error_reply(status, **kwargs)
+
+
+ERROR_CASES = [
+    ErrorCase("openai", 400, ("BadRequestError",), pk.InvalidRequestError),
+    ErrorCase("openai", 401, ("AuthenticationError",), pk.AuthenticationError,
+              _error(401, code="invalid_api_key")),
+    ErrorCase("openai", 403, ("PermissionDeniedError",), pk.AuthenticationError),
+    ErrorCase("openai", 404, ("NotFoundError",), pk.InvalidRequestError,
+              _error(404, message="The model `gpt-9` does not exist or you do not have access to it.",
+                     code="model_not_found")),
+    ErrorCase("openai", 409, ("ConflictError",), pk.ServerError, _error(409, message="Conflict.")),
+    ErrorCase("openai", 422, ("UnprocessableEntityError",), pk.InvalidRequestError,
+              _error(422, message="Unprocessable.")),
+    ErrorCase("openai", 429, ("RateLimitError",), pk.RateLimitError, _error(429, retry_after=1)),
+    ErrorCase("openai", 429, ("RateLimitError",), pk.RateLimitError, _error(429, code="insufficient_quota"),
+              "insufficient-quota"),
+    ErrorCase("openai", 500, ("InternalServerError",), pk.ServerError),
+    ErrorCase("openai", 503, ("InternalServerError",), pk.ServerError),
+    ErrorCase("anthropic", 400, ("BadRequestError",), pk.InvalidRequestError,
+              _error(400, message="max_tokens: Field required")),
+    ErrorCase("anthropic", 401, ("AuthenticationError",), pk.AuthenticationError),
+    ErrorCase("anthropic", 402, ("PaymentRequiredError", "APIStatusError"), pk.AuthenticationError),
+    ErrorCase("anthropic", 403, ("PermissionDeniedError",), pk.AuthenticationError),
+    ErrorCase("anthropic", 404, ("NotFoundError",), pk.InvalidRequestError,
+              _error(404, message="model: claude-nope")),
+    ErrorCase("anthropic", 409, ("ConflictError",), pk.ServerError),
+    ErrorCase("anthropic", 413, ("ContentTooLargeError", "RequestTooLargeError"), pk.InvalidRequestError),
+    ErrorCase("anthropic", 429, ("RateLimitError",), pk.RateLimitError, _error(429, retry_after=1)),
+    ErrorCase("anthropic", 429, ("RateLimitError",), pk.RateLimitError,
+              _error(429, message="You have reached your spend limit.", code="enforced_spend_limit_reached"),
+              "spend-cap"),
+    ErrorCase("anthropic", 500, ("InternalServerError",), pk.ServerError),
+    ErrorCase("anthropic", 504, ("InternalServerError",), pk.ServerError),
+    ErrorCase("anthropic", 529, ("OverloadedError", "InternalServerError"), pk.ServerError),
+    ErrorCase("ollama", 400, ("ResponseError",), pk.InvalidRequestError,
+              _error(400, message="model is required")),
+    ErrorCase("ollama", 401, ("ResponseError",), pk.AuthenticationError,
+              lambda s: Reply(401, json={"error": "unauthorized", "signin_url": "https://ollama.com/connect"})),
+    ErrorCase("ollama", 404, ("ResponseError",), pk.InvalidRequestError,
+              _error(404, message='model "llama9" not found, try pulling it first')),
+    ErrorCase("ollama", 404, ("ResponseError",), pk.InvalidRequestError,
+              lambda s: Reply(404, body="404 page not found"), "plain-text"),
+    ErrorCase("ollama", 429, ("ResponseError",), pk.RateLimitError),
+    ErrorCase("ollama", 500, ("ResponseError",), pk.ServerError),
+    ErrorCase("ollama", 503, ("ResponseError",), pk.ServerError),
+]
+
+
+def _sdk_class(sdk: Any, names: Tuple[str, ...]) -> Any:
+    for name in names:
+        if hasattr(sdk, name):
+            return getattr(sdk, name)
+    raise AssertionError(f"{sdk.__name__} has none of {names}")
+
+
+def _error_id(case: ErrorCase) -> str:
+    return f"{case.protocol}-{case.status}" + (f"-{case.label}" if case.label else "")
+
+
+#: An error status before a stream starts takes the same transport path as for complete();
+#: one representative per error class is enough to show the stream side maps it the same way.
+_STREAMED_ERROR_STATUSES = {401, 404, 429, 503, 529}
+
+
+@pytest.mark.parametrize("case, stream", [
+    *(pytest.param(c, False, id=f"{_error_id(c)}-complete") for c in ERROR_CASES),
+    *(pytest.param(c, True, id=f"{_error_id(c)}-stream") for c in ERROR_CASES
+      if c.status in _STREAMED_ERROR_STATUSES and not c.label),
+])
+def test_error_matches_sdk(case: ErrorCase, stream: bool) -> None:
+    sdk = _sdk(case.protocol)
+    adapter = ADAPTERS[case.protocol]
+    with _server(case.protocol) as server:
+        server.enqueue((case.reply or _error(case.status))(server), times=2)
+        sdk_class = _sdk_class(sdk, case.sdk_class)
+        with adapter.client(sdk, server) as client, pytest.raises(sdk_class) as sdk_info:
+            adapter.send(client, adapter.call(MODELS[case.protocol]), stream)
+        with _provider(case.protocol, server) as provider, pytest.raises(case.pk_class) as pk_info:
+            if stream:
+                next(iter(provider.stream(PROMPT, system=SYSTEM, max_tokens=64)))
+            else:
+                provider.complete(PROMPT, system=SYSTEM, max_tokens=64)
+        assert len(server.requests) == 2  # one attempt each: no retries were configured
+    sdk_exc: Any = sdk_info.value
+    pk_exc: Any = pk_info.value
+    assert pk_exc.status_code == sdk_exc.status_code == case.status
+    sdk_request_id = getattr(sdk_exc, "request_id", None)  # ollama-python has none
+    assert pk_exc.request_id == sdk_request_id
+    if case.protocol != "ollama":
+        assert sdk_request_id and sdk_request_id.startswith("req_")
+    message = adapter.error_message(sdk_exc)
+    assert message and message in str(pk_exc)
+    if case.label in ("insufficient-quota", "spend-cap"):
+        assert pk_exc.retryable is False  # §D.8: the SDKs would retry these; waiting cannot help
+
+
+class MidStreamCase(NamedTuple):
+    protocol: str
+    sdk_class: str
+    sdk_status: Optional[int]
+    pk_status: int  # provider_kit classes an in-stream error as if it had this status
+
+
+MID_STREAM_CASES = [
+    # openai/_streaming.py: an event with an "error" key raises APIError (no status).
+    MidStreamCase("openai", "APIError", None, 500),
+    # §B.5: the SDK builds its error from the 200 response, so its status is 200 and the class is
+    # APIStatusError; provider_kit classes the event by error.type (overloaded_error -> 529).
+    MidStreamCase("anthropic", "APIStatusError", 200, 529),
+    # §C.5: ollama-python raises ResponseError(err) with status_code -1 for an error line.
+    MidStreamCase("ollama", "ResponseError", -1, 500),
+]
+
+
+@pytest.mark.parametrize("case", MID_STREAM_CASES, ids=lambda c: c.protocol)
+def test_mid_stream_error_matches_sdk(case: MidStreamCase) -> None:
+    sdk = _sdk(case.protocol)
+    adapter = ADAPTERS[case.protocol]
+    sdk_pieces: List[str] = []
+    pk_pieces: List[str] = []
+    with _server(case.protocol) as server:
+        server.enqueue(server.stream_reply(["Hel", "lo"], error_after=1), times=2)
+        with adapter.client(sdk, server) as client, pytest.raises(getattr(sdk, case.sdk_class)) as sdk_info:
+            adapter.stream(client, MODELS[case.protocol], sdk_pieces)
+        with _provider(case.protocol, server) as provider, pytest.raises(pk.ServerError) as pk_info:
+            _pk_stream(provider, pk_pieces)
+    assert "".join(pk_pieces) == "".join(sdk_pieces) == "Hel"
+    assert getattr(sdk_info.value, "status_code", None) == case.sdk_status
+    assert pk_info.value.status_code == case.pk_status
+    message = adapter.error_message(sdk_info.value)
+    assert message and message in str(pk_info.value)
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "ollama"])
+def test_truncated_stream_same_text_but_provider_kit_raises(protocol: str) -> None:
+    """A deliberate difference (issue 3; §A.4 rule 5, §B.5, §C.4): a stream that ends before its
+    terminator ([DONE] / message_stop / done:true). The SDKs stop quietly; provider_kit delivers
+    the same text, then raises ResponseFormatError instead of pretending the reply finished."""
+    sdk = _sdk(protocol)
+    adapter = ADAPTERS[protocol]
+    pk_pieces: List[str] = []
+    with _server(protocol) as server:
+        server.enqueue(server.stream_reply(["Hel", "lo"], terminate=False), times=2)
+        with adapter.client(sdk, server) as client:
+            sdk_seen = adapter.stream(client, MODELS[protocol], [])
+        with _provider(protocol, server) as provider, pytest.raises(pk.ResponseFormatError, match="end"):
+            _pk_stream(provider, pk_pieces)
+    assert "".join(pk_pieces) == sdk_seen.text == "Hello"
