@@ -57,7 +57,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     plan = QUICK if args.quick else FULL
     notes: List[str] = []
     keys = _choose_clients(args, notes)
-    results: Dict[str, Any] = {"plan": plan, "keys": keys, "errors": {}}
+    results: Dict[str, Any] = {"plan": plan, "keys": keys, "errors": {}, "load": [_load()]}
 
     modules = list(dict.fromkeys(_clients.BY_KEY[key].module for key in keys))
     sc.log(f"import cost: {', '.join(modules)}")
@@ -92,6 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         plan["chunk_rounds"], plan["stall"])
     sc.log("health fan-out")
     results["fan_out"] = sc.fan_out(plan["fan_rounds"])
+    results["load"].append(_load())
     if _guard.refused:
         notes.append(f"refused non-loopback connections in this process: {sorted(set(_guard.refused))}")
 
@@ -198,7 +199,8 @@ def render(results: Dict[str, Any], notes: List[str], *, quick: bool, argv: List
     lines.append(f"{'QUICK MODE (a few iterations: a smoke check, not numbers to quote). ' if quick else ''}"
                  f"Run {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} with "
                  f"`python3 benchmarks/run.py {' '.join(argv)}`.".replace("  ", " ").replace(" `", " `"))
-    lines += ["", _machine(keys), ""]
+    load = " → ".join(_fmt(value, 1) for value in results["load"])
+    lines += ["", f"{_machine(keys)} Load average (1 min) at start → end: {load}.", ""]
 
     # Targets
     pk = "pk-openai"
@@ -226,7 +228,7 @@ def render(results: Dict[str, Any], notes: List[str], *, quick: bool, argv: List
         return value >= limit if above else value <= limit
 
     rows = [
-        ("Import cost", f"+{_fmt(import_over, 1)} ms over `import requests` "
+        ("Import cost", f"{_signed(import_over)} ms over `import requests` "
                         f"({_fmt(_get(imports, 'provider_kit', 'ms'), 1)} vs {_fmt(_get(imports, 'requests', 'ms'), 1)} ms)",
          "≤ +15 ms", status(within(import_over, 15.0))),
         ("Per call, sequential", f"CPU {_fmt(med(_field(per_call, pk, 'cpu_us')))} µs = **{_fmt(cpu_ratio, 2)}× floor**, "
@@ -248,10 +250,10 @@ def render(results: Dict[str, Any], notes: List[str], *, quick: bool, argv: List
          "≤ 50 ms", status(within(max(fan_over), 50.0))),
         ("Hung provider, 1 s deadline", f"{_fmt(med(hung_over), 1)} ms after the deadline (max {_fmt(max(hung_over), 1)})",
          "≤ 100 ms", status(within(max(hung_over), 100.0))),
-        ("Peak RSS after import", f"{_fmt(mem('import', pk), 1)} MB ({_fmt(_diff(mem('import', pk), mem('import', floor)), 1)} "
-                                  f"MB over requests; bare interpreter {_fmt(baseline_rss, 1)} MB)", "(reported)", "–"),
+        ("Peak RSS after import", f"{_fmt(mem('import', pk), 1)} MB ({_signed(_diff(mem('import', pk), mem('import', floor)))} "
+                                  f"MB vs requests; bare interpreter {_fmt(baseline_rss, 1)} MB)", "(reported)", "–"),
         ("Peak RSS after calls", f"{_fmt(mem('calls', pk), 1)} MB after {plan['mem_calls']:,} calls "
-                                 f"({_fmt(_diff(mem('calls', pk), mem('calls', floor)), 1)} MB over requests)",
+                                 f"({_signed(_diff(mem('calls', pk), mem('calls', floor)))} MB vs requests)",
          "(reported)", "–"),
     ]
     lines += ["## Targets (provider_kit OpenAIProvider unless said)", "",
@@ -265,21 +267,23 @@ def render(results: Dict[str, Any], notes: List[str], *, quick: bool, argv: List
               f"Medians. ×floor = paired ratio to `requests.Session` in the same round. Per call: "
               f"{plan['call_rounds']} rounds of sequential calls; threaded: {THREADS} threads sharing one client; "
               f"long stream: {plan['stream_words']} events; RSS after {plan['mem_calls']:,} calls.", "",
-              "| Client | Import ms | Per call µs | ×floor | CPU µs/call | Threaded calls/s | ×floor | "
+              "| Client | Import ms | Per call µs | ×floor | CPU µs/call | ×floor | Threaded calls/s | ×floor | CPU µs/call | "
               "1st chunk ms (chunked / close) | Long stream ms | ×floor | Stream CPU ms | RSS import MB | "
               "RSS after calls MB |",
-              "|---|" + "---:|" * 12]
+              "|---|" + "---:|" * 14]
     for key in keys:
         spec = _clients.BY_KEY[key]
         if key in results["errors"]:
-            lines.append(f"| {spec.label} | failed: {results['errors'][key]} |" + " |" * 11)
+            lines.append(f"| {spec.label} | failed: {results['errors'][key]} |" + " |" * 13)
             continue
         chunk = chunks.get(key)
         chunk_cell = f"{_fmt(med(chunk['chunked']), 1)} / {_fmt(med(chunk['close']), 1)}" if chunk else "–"
         lines.append(
             f"| {spec.label} | {_fmt(_get(imports, spec.module, 'ms'), 1)} | {_fmt(med(_field(per_call, key, 'wall_us')))} | "
             f"{_fmt(_paired_ratio(per_call, key, floor, 'wall_us'), 2)} | {_fmt(med(_field(per_call, key, 'cpu_us')))} | "
+            f"{_fmt(_paired_ratio(per_call, key, floor, 'cpu_us'), 2)} | "
             f"{_fmt(med(_field(threaded, key, 'calls_per_s')))} | {_fmt(_paired_ratio(threaded, key, floor, 'calls_per_s'), 2)} | "
+            f"{_fmt(med(_field(threaded, key, 'cpu_us')))} | "
             f"{chunk_cell} | {_fmt(med(_field(stream, key, 'wall_ms')), 1)} | "
             f"{_fmt(_paired_ratio(stream, key, floor, 'wall_ms'), 2)} | {_fmt(med(_field(stream, key, 'cpu_ms')), 1)} | "
             f"{_fmt(mem('import', key), 1)} | {_fmt(mem('calls', key), 1)} |")
@@ -334,12 +338,24 @@ def _get(imports: Dict[str, Dict[str, Any]], module: str, field: str) -> float:
     return float(imports.get(module, {}).get(field, float("nan")))
 
 
+def _signed(value: Optional[float]) -> str:
+    text = _fmt(value, 1)
+    return text if text.startswith("-") or text == "–" else "+" + text
+
+
 def _inverse(value: Optional[float]) -> Optional[float]:
     return 1.0 / value if value else None
 
 
 def _diff(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return None if a is None or b is None else a - b
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
 def _machine(keys: List[str]) -> str:

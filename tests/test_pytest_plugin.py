@@ -2,7 +2,8 @@
 
 Each test writes a user's test file and runs it with ``pytester`` in this process, the plugin
 enabled with ``-p`` and entry-point autoloading off, so the result does not depend on whether the
-``pytest11`` entry point is installed yet; one test checks the entry point itself when it is.
+``pytest11`` entry point is installed yet. One test loads the plugin through that entry point
+(or a stand-in declaring the same one) in a fresh process.
 """
 
 from __future__ import annotations

@@ -695,19 +695,25 @@ def test_health_status_circuit_is_optional_and_round_trips() -> None:
 # --------------------------------------------------------------------------- get_registry
 
 
+class Builds(List[Any]):
+    """The ``source`` of every ``from_config`` call; ``hold`` slows each build down."""
+
+    hold = 0.0
+
+
 @pytest.fixture
-def shared_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[List[Any]]:
-    """A fresh process-wide registry from ./provider_kit.toml; yields the list of builds."""
+def shared_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Builds]:
+    """A fresh process-wide registry from ./provider_kit.toml; yields the record of builds."""
     monkeypatch.setattr(registry_module, "_shared", None)
     monkeypatch.setitem(provider_kit.providers.BUILTIN_TYPES, "fake", FakeProvider)
     Path("provider_kit.toml").write_text('[providers.shared]\ntype = "fake"\n')
-    builds: List[Any] = []
-    go = threading.Event()
+    builds = Builds()
+    never = threading.Event()
     original = ProviderRegistry.from_config.__func__  # type: ignore[attr-defined]
 
     def counting(cls: Any, source: Any = None, **kwargs: Any) -> ProviderRegistry:
         builds.append(source)
-        go.wait(0.3)  # hold the first builder so that racing threads would pile in
+        never.wait(builds.hold)  # a slow build: racing threads would pile in without the lock
         registry: ProviderRegistry = original(cls, source, **kwargs)
         return registry
 
@@ -716,7 +722,8 @@ def shared_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[List[Any]]:
     reset_registry()
 
 
-def test_get_registry_builds_once_for_32_threads(shared_registry: List[Any]) -> None:
+def test_get_registry_builds_once_for_32_threads(shared_registry: Builds) -> None:
+    shared_registry.hold = 0.3
     barrier = threading.Barrier(32)
     got: List[ProviderRegistry] = []
 
@@ -735,7 +742,7 @@ def test_get_registry_builds_once_for_32_threads(shared_registry: List[Any]) -> 
     assert get_registry() is got[0] and shared_registry == [None]
 
 
-def test_reset_registry_closes_the_old_one(shared_registry: List[Any]) -> None:
+def test_reset_registry_closes_the_old_one(shared_registry: Builds) -> None:
     first = get_registry()
     provider = first["shared"]
     reset_registry()
@@ -746,7 +753,7 @@ def test_reset_registry_closes_the_old_one(shared_registry: List[Any]) -> None:
     reset_registry()  # nothing to close: fine
 
 
-def test_a_failed_build_is_not_cached(shared_registry: List[Any]) -> None:
+def test_a_failed_build_is_not_cached(shared_registry: Builds) -> None:
     Path("provider_kit.toml").write_text("[providers]\n")
     with pytest.raises(NoProvidersError):
         get_registry()
@@ -754,7 +761,7 @@ def test_a_failed_build_is_not_cached(shared_registry: List[Any]) -> None:
     assert get_registry().names() == ["later"]
 
 
-def test_a_forked_child_forgets_the_shared_registry(shared_registry: List[Any]) -> None:
+def test_a_forked_child_forgets_the_shared_registry(shared_registry: Builds) -> None:
     parent = get_registry()
     lock = registry_module._shared_lock
     registry_module._forget_after_fork()  # what os.register_at_fork runs in the child

@@ -1,8 +1,9 @@
 """The pytest plugin of provider_kit: fixtures for testing code that uses it, with no network.
 
 Installed through the ``pytest11`` entry point ``provider_kit``, so the fixtures are available in
-any test suite once provider_kit is installed; ``-p no:provider_kit`` turns it off. Without the
-entry point, enable it in a conftest.py with ``pytest_plugins = ["provider_kit.testing.pytest_plugin"]``.
+any test suite once provider_kit is installed: do not also name it in ``pytest_plugins`` (pytest
+would refuse to register the module twice). ``-p no:provider_kit`` turns it off;
+``-p provider_kit`` turns it on where ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` is set.
 
 This module owns only fixture life cycles: what is started is closed at teardown, and a
 loopback server that recorded a failure on its side fails the test's teardown. It defines no
