@@ -97,7 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         notes.append(f"refused non-loopback connections in this process: {sorted(set(_guard.refused))}")
 
     report = render(results, notes, quick=args.quick, argv=sys.argv[1:] if argv is None else argv)
-    print(report)
+    sys.stdout.write(report)
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(report)
     sc.log(f"wrote {args.out}")

@@ -53,10 +53,10 @@ if not django.apps.apps.ready:
 
 
 def code_block(caption: str) -> str:
-    """The body of the ``.. code-block:: python`` in docs/django.rst with this caption."""
+    """The body of the ``.. code-block:: python`` that follows the line ````<caption>``:``."""
     text = DOC.read_text(encoding="utf-8")
     match = re.search(
-        r"^\.\. code-block:: python\n    :caption: " + re.escape(caption) + r"\n\n((?:(?:    .*)?\n)+)",
+        r"^``" + re.escape(caption) + r"``:\n\n\.\. code-block:: python\n\n((?:(?:    .*)?\n)+)",
         text,
         re.MULTILINE,
     )

@@ -270,12 +270,18 @@ def test_provider_registry_rejects_ambiguous_or_protocol_less_servers() -> None:
     assert loopback_threads([one.port, two.port, scripted.port]) == []
 
 
-def test_a_server_without_a_key_gets_a_provider_without_one(loopback_server_factory) -> None:
+def test_a_server_without_a_key_never_gets_the_environments_key(
+    loopback_server_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-a-real-key-0123456789")
     server = loopback_server_factory("anthropic")
     registries = plugin_module.ProviderRegistryFactory()
     try:
         assert registries(server).default.complete("hi").text == "echo: hi"
-        assert "x-api-key" not in server.last_request.headers
+        assert server.last_request.headers["x-api-key"] == plugin_module.UNCHECKED_API_KEY
+        # Asking for the environment's key explicitly still works.
+        registries({"from_env": server}, api_key_env="ANTHROPIC_API_KEY").default.complete("hi")
+        assert server.last_request.headers["x-api-key"] == "sk-ant-a-real-key-0123456789"
     finally:
         registries.close()
 

@@ -163,7 +163,7 @@ def test_map_returns_results_in_input_order(make_fake: Callable[..., Any]) -> No
     fake = make_fake("s", Staggered)
     registry = ProviderRegistry([fake])
     prompts = [f"p{i}" for i in range(12)]
-    results = registry.map(prompts, progress=False)
+    results = registry.map(prompts, progress=False, return_exceptions=False)
     assert [result.text for result in results] == [f"echo: {p}" for p in prompts]
     assert all(isinstance(result, Completion) and result.provider == "s" for result in results)
     assert fake.finished != prompts  # they did finish out of order
@@ -199,7 +199,8 @@ def test_map_accepts_message_lists_and_forwards_keywords(make_fake: Callable[...
     )
     assert [r.text for r in results] == ["echo: first", "echo: second"]  # type: ignore[union-attr]
     for call in fake.calls:
-        assert (call.kwargs["model"], call.kwargs["max_tokens"], call.kwargs["system"]) == ("m-1", 7, "be brief")
+        kwargs = call.kwargs
+        assert (kwargs["model"], kwargs["max_tokens"], kwargs["system"]) == ("m-1", 7, "be brief")
 
 
 def test_map_uses_the_default_provider(make_fake: Callable[..., Any]) -> None:
@@ -227,8 +228,8 @@ def test_map_refuses_arguments_before_any_call(make_fake: Callable[..., Any]) ->
 
 @pytest.fixture
 def no_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "tqdm", None)  # type: ignore[arg-type]
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # type: ignore[arg-type,unused-ignore]
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # type: ignore[arg-type,unused-ignore]
 
 
 def test_map_draws_a_plain_progress_bar_on_stderr(
@@ -255,7 +256,8 @@ def test_map_uses_tqdm_when_it_is_importable(
 
     class RecordingTqdm:
         def __init__(self, **kwargs: Any) -> None:
-            self.kwargs, self.updates, self.postfix, self.closed = kwargs, 0, None, False
+            self.kwargs, self.updates, self.closed = kwargs, 0, False
+            self.postfix: Optional[str] = None
             bars.append(self)
 
         def update(self, n: int) -> None:
@@ -283,10 +285,10 @@ def test_map_bounds_calls_per_provider_across_concurrent_maps(make_fake: Callabl
     gated = make_fake("g", Gated)
     registry = ProviderRegistry([gated], batch_concurrency=3)
     try:
-        joins = [
-            in_thread(lambda n=n: registry.map([f"{n}-{i}" for i in range(6)], max_workers=6, progress=False))
-            for n in range(2)
-        ]
+        def batch(n: int) -> Callable[[], Any]:
+            return lambda: registry.map([f"{n}-{i}" for i in range(6)], max_workers=6, progress=False)
+
+        joins = [in_thread(batch(n)) for n in range(2)]
         assert gated.wait_active(3, WAIT)
         # Twelve workers are waiting; none may get past the bound while the gate is shut.
         assert not gated.wait_active(4, 0.3)
@@ -487,7 +489,9 @@ def test_an_open_provider_is_skipped_by_fallbacks(make_fake: Callable[..., Any],
     assert len(a.calls) == calls
 
 
-def test_when_every_circuit_is_open_the_call_fails_at_once(make_fake: Callable[..., Any], clock: Clock) -> None:
+def test_when_every_circuit_is_open_the_call_fails_at_once(
+    make_fake: Callable[..., Any], clock: Clock
+) -> None:
     a, b = make_fake("a"), make_fake("b")
     registry = ProviderRegistry([a, b], clock=clock)
     open_circuit(registry, "a")
@@ -554,7 +558,8 @@ def test_a_passing_health_check_closes_the_circuit_and_the_report_shows_it(
     circuit = report["a"].circuit
     assert circuit is not None and circuit["state"] == "open" and circuit["failures"] == 3
     assert circuit["last_error"] == "ServerError: a: upstream failure (HTTP 503)"
-    assert datetime.datetime.fromisoformat(circuit["open_until"]) > datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.datetime.fromisoformat(circuit["open_until"]) > now
     assert report["b"].circuit == {"state": "closed", "failures": 0, "open_until": None, "last_error": None}
     assert report.as_dict()["a"]["circuit"] == circuit
     assert "[circuit open until" in str(report) and "[circuit" not in str(report).splitlines()[1]
@@ -682,7 +687,8 @@ def test_health_status_circuit_is_optional_and_round_trips() -> None:
     plain = HealthStatus("p", True, 0.01, None, at)
     assert plain.circuit is None and plain.as_dict()["circuit"] is None
     assert "circuit" not in str(plain) and "circuit" not in HealthReport([plain])._repr_html_()
-    circuit = {"state": "open", "failures": 3, "open_until": "2026-01-01T12:00:30+00:00", "last_error": "E: x"}
+    until = "2026-01-01T12:00:30+00:00"
+    circuit = {"state": "open", "failures": 3, "open_until": until, "last_error": "E: x"}
     status = HealthStatus("p", False, 0.01, "timeout: late", at, circuit=circuit)
     assert pickle.loads(pickle.dumps(status)) == status
     assert "circuit={'state': 'open'" in repr(status)
@@ -711,7 +717,7 @@ def shared_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Builds]:
     never = threading.Event()
     original = ProviderRegistry.from_config.__func__  # type: ignore[attr-defined]
 
-    def counting(cls: Any, source: Any = None, **kwargs: Any) -> ProviderRegistry:
+    def counting(cls: Any, /, source: Any = None, **kwargs: Any) -> ProviderRegistry:
         builds.append(source)
         never.wait(builds.hold)  # a slow build: racing threads would pile in without the lock
         registry: ProviderRegistry = original(cls, source, **kwargs)

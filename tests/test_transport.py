@@ -9,6 +9,7 @@ shows up in any log record; ``raises()`` also checks str()/repr() of every error
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import math
@@ -161,6 +162,14 @@ def completion_body(server: LoopbackServer, text: str = "Hello!") -> bytes:
     return server.completion_reply(text).body_bytes
 
 
+def fast_retries(provider: HTTPProvider) -> HTTPProvider:
+    """Shrink the backoff (not the retry count) for tests about whether a call is retried;
+    the backoff itself is timed in test_success_after_two_503s_with_exponential_backoff."""
+    policy = provider._transport.retry
+    provider._transport.retry = RetryPolicy(policy.max_retries, backoff_base=0.01, backoff_max=0.02)
+    return provider
+
+
 def dead_port() -> int:
     """A port that was bound and then closed: connecting to it is refused."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -306,32 +315,58 @@ def _completion_json(server: LoopbackServer) -> Reply:
     return server.completion_reply("A reply long enough to trickle for much longer than the deadline.")
 
 
-@pytest.mark.parametrize("fault", ["hang", "stall_after_headers", "trickle"])
-def test_timeout_is_a_deadline_for_the_whole_call(server: LoopbackServer, make: Any, fault: str) -> None:
-    normal = _completion_json(server)
+def _faulty(server: LoopbackServer, fault: str) -> Reply:
+    body = _completion_json(server).body_bytes
     if fault == "hang":
-        reply = Reply(200, body=normal.body_bytes, content_type="application/json", hang=True)
-    elif fault == "stall_after_headers":
-        reply = Reply(200, body=normal.body_bytes, content_type="application/json", stall_after_headers=True)
-    else:
-        reply = Reply(200, body=normal.body_bytes, content_type="application/json", trickle=0.02)
-        assert len(normal.body_bytes) * 0.02 > 3 * LATE  # it would take far longer than the deadline
-    server.enqueue(reply, times=3)  # a retry, if any, would meet the same fault
-    provider = make(server, max_retries=2)
-    with Clock() as clock:
-        error = raises(ProviderTimeoutError, provider.complete, "hi", timeout=1)
-    assert isinstance(error, TimeoutError)
-    assert 0.9 <= clock.elapsed < LATE
-    assert error.provider == provider.name
+        return Reply(200, body=body, content_type="application/json", hang=True)
+    if fault == "stall_after_headers":
+        return Reply(200, body=body, content_type="application/json", stall_after_headers=True)
+    assert len(body) * 0.02 > 3 * LATE  # trickled, it would take far longer than the deadline
+    return Reply(200, body=body, content_type="application/json", trickle=0.02)
+
+
+@pytest.mark.parametrize("fault", ["hang", "stall_after_headers", "trickle"])
+def test_timeout_is_a_deadline_for_the_whole_call(make: Any, fault: str) -> None:
+    # The three providers run at the same time, each against its own server: one second of
+    # wall time for the three wire formats instead of three.
+    outcomes: Dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        servers = {kind: stack.enter_context(LoopbackServer(kind, api_key=KEY)) for kind in KINDS}
+        providers = {kind: make(servers[kind], max_retries=2) for kind in KINDS}
+        for server in servers.values():
+            server.enqueue(_faulty(server, fault), times=3)  # a retry would meet the same fault
+
+        def call(kind: str) -> None:
+            started = time.monotonic()
+            try:
+                providers[kind].complete("hi", timeout=1)
+                outcome: Optional[BaseException] = None
+            except Exception as exc:
+                outcome = exc
+            outcomes[kind] = (outcome, time.monotonic() - started)
+
+        threads = [threading.Thread(target=call, args=(kind,)) for kind in KINDS]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert all(server.errors == [] for server in servers.values())
+    assert sorted(outcomes) == sorted(KINDS)
+    for kind, (error, elapsed) in outcomes.items():
+        assert isinstance(error, ProviderTimeoutError), (kind, error)
+        assert isinstance(error, TimeoutError)
+        assert error.provider == kind
+        assert_secret_free(str(error), repr(error))
+        assert 0.9 <= elapsed < LATE, (kind, elapsed)
 
 
 def test_timeout_applies_to_health_checks(openai_server: LoopbackServer, make: Any) -> None:
     openai_server.enqueue(Reply(200, json={"data": []}, hang=True))
     provider = make(openai_server)
     with Clock() as clock:
-        status = provider.health_check(timeout=0.5)
+        status = provider.health_check(timeout=0.3)
     assert not status.ok and status.error.startswith("timeout")
-    assert 0.45 <= clock.elapsed < 1.0
+    assert 0.27 <= clock.elapsed < 0.8
 
 
 def test_retry_after_beyond_the_deadline_is_not_waited_for(openai_server: LoopbackServer, make: Any) -> None:
@@ -358,34 +393,37 @@ def test_stream_times_out_after_a_gap_following_the_first_chunk(server: Loopback
     gate = server.gate()  # never opened: the server stalls after "Hel"
     server.enqueue(server.stream_reply(["Hel", gate, "lo"]))
     provider = make(server, max_retries=2)
-    chunks = provider.stream("hi", timeout=0.5)
+    chunks = provider.stream("hi", timeout=0.3)
     first = next(chunks)
     assert first.text == "Hel"
     with Clock() as clock:
         raises(ProviderTimeoutError, next, chunks)
-    assert 0.45 <= clock.elapsed < 1.0
+    assert 0.27 <= clock.elapsed < 0.8
     assert len(server.requests) == 1
 
 
-def test_stream_first_chunk_is_bounded_by_the_timeout(server: LoopbackServer, make: Any) -> None:
-    server.enqueue(Reply(200, chunks=[b"x"], hang=True), times=3)
+@pytest.mark.parametrize("fault", ["hang", "stall_after_headers"])
+def test_stream_first_chunk_is_bounded_by_the_timeout(server: LoopbackServer, make: Any, fault: str) -> None:
+    reply = server.stream_reply(["never"])
+    server.enqueue(Reply(200, chunks=[reply.body_bytes], content_type="text/event-stream", **{fault: True}),
+                   times=3)
     provider = make(server, max_retries=2)
     with Clock() as clock:
-        raises(ProviderTimeoutError, drain, provider.stream("hi", timeout=0.5))
-    assert 0.45 <= clock.elapsed < 1.0
+        raises(ProviderTimeoutError, drain, provider.stream("hi", timeout=0.3))
+    assert 0.27 <= clock.elapsed < 0.8
 
 
 def test_slow_but_steady_stream_outlasts_the_timeout(server: LoopbackServer, make: Any) -> None:
     pieces: List[Any] = []
-    for word in ("a ", "b ", "c ", "d ", "e"):
-        pieces += [0.15, word]  # server-side pauses: a steady trickle of events
+    for word in ("a ", "b ", "c ", "d"):
+        pieces += [0.12, word]  # server-side pauses: a steady trickle of events
     server.enqueue(server.stream_reply(pieces))
     provider = make(server)
     with Clock() as clock:
-        chunks = drain(provider.stream("hi", timeout=0.5))
-    assert "".join(c.text for c in chunks) == "a b c d e"
+        chunks = drain(provider.stream("hi", timeout=0.4))
+    assert "".join(c.text for c in chunks) == "a b c d"
     assert chunks[-1].finish_reason == "stop"
-    assert clock.elapsed > 0.5  # longer than the timeout in total, yet no gap was
+    assert clock.elapsed > 0.4  # longer than the timeout in total, yet no gap was
 
 
 # -- retries --------------------------------------------------------------------------------------
@@ -476,7 +514,7 @@ def test_max_retries_zero_means_one_attempt(openai_server: LoopbackServer, make:
 def test_connection_refused_is_retried_then_raised(
     make: Any, secret_free_logs: pytest.LogCaptureFixture
 ) -> None:
-    provider = OpenAIProvider(base_url=f"http://127.0.0.1:{dead_port()}/v1", api_key=KEY)
+    provider = fast_retries(OpenAIProvider(base_url=f"http://127.0.0.1:{dead_port()}/v1", api_key=KEY))
     try:
         error = raises(ProviderConnectionError, provider.complete, "hi")
     finally:
@@ -493,7 +531,7 @@ def test_reset_connection_is_retried_for_complete(server: LoopbackServer, make: 
     else:
         broken = Reply(200, body=completion_body(server), content_type="application/json", reset_after=10)
     server.enqueue(broken)
-    provider = make(server)
+    provider = fast_retries(make(server))
     assert provider.complete("hi").text == "echo: hi"
     assert len(server.requests) == 2
 

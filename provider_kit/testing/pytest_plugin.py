@@ -45,6 +45,7 @@ from . import FakeProvider, LoopbackServer
 from ._server import SAFETY_TIMEOUT
 
 __all__ = [
+    "UNCHECKED_API_KEY",
     "LoopbackServerFactory",
     "ProviderRegistryFactory",
     "fake_provider",
@@ -54,6 +55,10 @@ __all__ = [
 
 #: How many server-side errors a failing teardown lists in full.
 _MAX_LISTED_ERRORS = 5
+
+#: The key ``provider_registry`` gives a provider whose server checks none, so that the provider
+#: does not fall back to a real key from the environment (``OPENAI_API_KEY``...).
+UNCHECKED_API_KEY = "sk-loopback-unchecked"
 
 
 class LoopbackServerFactory:
@@ -152,8 +157,9 @@ class ProviderRegistryFactory:
         """A registry with one built-in provider per server, its ``base_url`` set to that server.
 
         A server given on its own is registered under its protocol's name (``"openai"``...); a
-        dict names them, e.g. ``{"primary": one, "backup": other}``. The provider uses the
-        server's ``api_key``; when the server has none, the provider needs none either.
+        dict names them, e.g. ``{"primary": one, "backup": other}``. The provider sends the
+        server's ``api_key``, or ``UNCHECKED_API_KEY`` when the server checks none: never a key
+        from the environment.
 
         :param servers: started loopback servers, or dicts of name -> server.
         :param default_provider: the name ``registry.default`` returns.
@@ -171,10 +177,8 @@ class ProviderRegistryFactory:
                 if server.protocol is None:
                     raise ValueError(f"{server!r} has no protocol, so no provider type can talk to it")
                 settings: Dict[str, Any] = {"base_url": server.base_url}
-                if server.api_key is not None:
-                    settings["api_key"] = server.api_key
-                else:
-                    settings["require_api_key"] = False
+                if "api_key_env" not in options:
+                    settings["api_key"] = server.api_key or UNCHECKED_API_KEY
                 settings.update(options)
                 providers.append(BUILTIN_TYPES[server.protocol](name, **settings))
             registry = ProviderRegistry(providers, default_provider=default_provider)
