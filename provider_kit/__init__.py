@@ -22,13 +22,15 @@ from .errors import (
 from .types import Completion, HealthReport, HealthStatus, Message, Provider, StreamChunk, Usage
 from .config import Config, ProviderSpec, load_config
 from .providers import AnthropicProvider, OllamaProvider, OpenAIProvider
-from .registry import ProviderFactory, ProviderRegistry
+from ._breaker import CircuitState
+from .registry import ProviderFactory, ProviderRegistry, get_registry, reset_registry
 
 logging.getLogger("provider_kit").addHandler(logging.NullHandler())
 
 __all__ = [
     "AnthropicProvider",
     "AuthenticationError",
+    "CircuitState",
     "Completion",
     "Config",
     "ConfigError",
@@ -54,5 +56,7 @@ __all__ = [
     "UnknownProviderError",
     "Usage",
     "__version__",
+    "get_registry",
     "load_config",
+    "reset_registry",
 ]

@@ -125,12 +125,23 @@ def _cmd_health(args: argparse.Namespace, out: TextIO) -> int:
         json.dump(report.as_dict(), out, indent=2)
         out.write("\n")
     else:
-        rows = [["PROVIDER", "STATUS", "LATENCY", "REASON"]]
+        rows = [["PROVIDER", "STATUS", "LATENCY", "CIRCUIT", "REASON"]]
         for name, status in report.items():
             latency = "-" if status.latency_s is None else f"{status.latency_s * 1000:.0f} ms"
-            rows.append([name, "ok" if status.ok else "FAIL", latency, status.error or ""])
+            rows.append([name, "ok" if status.ok else "FAIL", latency, _circuit(status.circuit), status.error or ""])
         _print_table(rows, out)
     return EXIT_OK if report.ok else EXIT_PROVIDER_ERROR
+
+
+def _circuit(circuit: Optional[Dict[str, Any]]) -> str:
+    """The breaker column: "closed", "half-open" or "open until 12:00:05 UTC"."""
+    if not circuit:
+        return "-"
+    state = str(circuit.get("state", "?")).replace("_", "-")
+    until = circuit.get("open_until")
+    if state == "open" and until:
+        return f"open until {str(until)[11:19]} UTC"
+    return state
 
 
 def _cmd_complete(args: argparse.Namespace, out: TextIO) -> int:

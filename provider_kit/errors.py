@@ -21,7 +21,7 @@ attributes, so every error pickles and copies without extra code.
 
 from __future__ import annotations
 
-from typing import Optional, Type
+from typing import List, Optional, Type
 
 __all__ = [
     "AuthenticationError",
@@ -76,6 +76,8 @@ class ProviderError(ProviderKitError):
         self.provider = provider
         self.status_code = status_code
         self.request_id = request_id
+        #: With fallbacks, every failure in the order tried (this one last); else empty.
+        self.errors: List[ProviderError] = []
 
     def __repr__(self) -> str:
         extras = "".join(

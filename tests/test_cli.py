@@ -65,7 +65,7 @@ def test_health_table_and_exit_code(capsys, config_file):
     code, out, _ = run(capsys, "health", "--config", config_file)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["PROVIDER", "STATUS", "LATENCY", "REASON"]
+    assert lines[0].split() == ["PROVIDER", "STATUS", "LATENCY", "CIRCUIT", "REASON"]
     assert {line.split()[0]: line.split()[1] for line in lines[1:]} == {"local": "ok", "openai": "ok"}
 
 

@@ -27,7 +27,6 @@ from django.test.utils import override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import provider_kit  # noqa: E402
-from provider_kit import registry as registry_module  # noqa: E402
 from provider_kit.testing import Gate, LoopbackServer, Reply  # noqa: E402
 
 pytest_plugins = ["pytester"]
@@ -66,12 +65,7 @@ def code_block(caption: str) -> str:
 
 def load_views() -> types.ModuleType:
     module = types.ModuleType("provider_kit_django_recipe_views")
-    with pytest.MonkeyPatch.context() as patch:
-        # Until provider_kit re-exports them, lend the recipe the registry module's functions.
-        for name in ("get_registry", "reset_registry"):
-            if not hasattr(provider_kit, name):
-                patch.setattr(provider_kit, name, getattr(registry_module, name), raising=False)
-        exec(compile(code_block("myapp/views.py"), f"{DOC} (myapp/views.py)", "exec"), module.__dict__)
+    exec(compile(code_block("myapp/views.py"), f"{DOC} (myapp/views.py)", "exec"), module.__dict__)
     return module
 
 
@@ -85,7 +79,7 @@ urlpatterns = [
 
 
 def reset_registry() -> None:
-    getattr(provider_kit, "reset_registry", registry_module.reset_registry)()
+    provider_kit.reset_registry()
 
 
 class JoiningWSGIServer(ThreadedWSGIServer):
@@ -297,9 +291,6 @@ def test_the_documented_test_module_passes(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/django.rst's myapp/tests/test_views.py, run by pytest against the recipe's views."""
-    for name in ("get_registry", "reset_registry"):  # as in load_views()
-        if not hasattr(provider_kit, name):
-            monkeypatch.setattr(provider_kit, name, getattr(registry_module, name), raising=False)
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
     pytester.makepyfile(test_views=code_block("myapp/tests/test_views.py"))

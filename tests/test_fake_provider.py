@@ -240,3 +240,13 @@ def test_add_replies_extends_the_script() -> None:
     fake = FakeProvider(replies=["a"])
     fake.add_replies("b", "c")
     assert [fake.complete("x").text for _ in range(4)] == ["a", "b", "c", "echo: x"]
+
+
+def test_fake_provider_pickles_with_its_script_and_works_after():
+    import pickle
+
+    fake = FakeProvider("f", replies=["scripted"])
+    copy_ = pickle.loads(pickle.dumps(fake))
+    assert copy_.complete("x").text == "scripted"
+    assert copy_.complete("y").text == "echo: y"
+    assert fake.complete("z").text == "scripted"  # the original's script is its own

@@ -16,6 +16,7 @@ LAYERS = {
     "provider_kit.types": 1,
     "provider_kit.config": 2,
     "provider_kit._streaming": 2,
+    "provider_kit._breaker": 2,
     "provider_kit._transport": 3,
     "provider_kit.providers": 4,
     "provider_kit.registry": 5,

@@ -146,6 +146,18 @@ class FakeProvider:
         self._lock = threading.Lock()
         self._released = threading.Event()
 
+    # Locks and events cannot cross a process boundary; a copy starts unreleased and unlocked,
+    # so the fake works with multiprocessing like the HTTP providers.
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"], state["_released"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+
     @classmethod
     def from_config(cls, name: str, options: Mapping[str, Any], *, where: str) -> FakeProvider:
         """Build from a ``[providers.NAME]`` table with ``type = "fake"``.
