@@ -643,19 +643,29 @@ def iter_raw(response: requests.Response, deadline: Deadline) -> Iterator[bytes]
     so a server trickling one byte at a time cannot stretch the call past its deadline.
     """
     raw = response.raw
-    read1: Optional[Callable[..., bytes]] = getattr(raw, "read1", None)
+    read = _reader(raw, response.headers)
     while True:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise socket.timeout("deadline passed while reading the body")
         _limit_next_read(raw, remaining)
-        if read1 is not None:
-            chunk = read1(READ_SIZE, decode_content=True)
-        else:
-            chunk = raw.read(READ_SIZE, decode_content=True)
+        chunk = read()
         if not chunk:
             return
         yield chunk
+
+
+def _reader(raw: Any, headers: Mapping[str, str]) -> Callable[[], bytes]:
+    """A callable returning the next bytes available (b"" at the end), without waiting for more."""
+    read1: Optional[Callable[..., bytes]] = getattr(raw, "read1", None)
+    if read1 is not None:  # urllib3 >= 2
+        return lambda: read1(READ_SIZE, decode_content=True)
+    # urllib3 1.x has no read1 and its read(n) blocks until n bytes or the end on a
+    # close-delimited body; http.client's own read1 does not, and handles chunked framing.
+    plain = getattr(raw, "_fp", None)
+    if plain is not None and hasattr(plain, "read1") and not headers.get("content-encoding"):
+        return lambda: bytes(plain.read1(READ_SIZE))
+    return lambda: bytes(raw.read(READ_SIZE, decode_content=True))
 
 
 def _check_headers(provider: str, headers: Mapping[str, str], *, secret: bool) -> None:

@@ -792,7 +792,7 @@ class ProviderRegistry(Mapping[str, Provider]):
                         raise  # a bad argument or an interrupt: no other provider would help
                     errors.append(exc)
                     if isinstance(exc, InvalidRequestError):
-                        exc.errors = list(errors)  # type: ignore[attr-defined]
+                        exc.errors = list(errors)
                         raise
                     logger.info("provider %r failed (%s)", name, _describe(exc))
                     continue
@@ -810,14 +810,14 @@ class ProviderRegistry(Mapping[str, Provider]):
             return completion
         if errors:
             last = errors[-1]
-            last.errors = errors  # type: ignore[attr-defined]
+            last.errors = errors
             raise last
         states = "; ".join(str(self._breaker(name).state()) for name in candidates)
         error = ProviderConnectionError(
             f"no call made: the circuit is open for every candidate provider ({states})",
             provider=candidates[0],
         )
-        error.errors = []  # type: ignore[attr-defined]
+        error.errors = []
         raise error
 
     @overload
