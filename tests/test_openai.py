@@ -298,7 +298,7 @@ def test_missing_finish_reason_and_usage(server: LoopbackServer, make: MakeProvi
                           "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
          "tool_calls", "tool_calls"),
         ({"role": "assistant", "content": None, "refusal": "I'm sorry, I can't help with that."},
-         "stop", "stop"),
+         "stop", "content_filter"),
     ],
     ids=["tool-calls", "refusal"],
 )

@@ -113,9 +113,14 @@ class OpenAIProvider(HTTPProvider):
             # OpenRouter answers 200 with an error body when generation failed after it began.
             raise _stream_error(self.name, data["error"], context="in a 200 response")
         choice = data["choices"][0]
-        text = _content_text(choice["message"].get("content"))
-        finish = choice.get("finish_reason")
-        return text, data.get("model"), _finish_reason(finish), _usage(data.get("usage"))
+        message = choice["message"]
+        text = _content_text(message.get("content"))
+        finish = _finish_reason(choice.get("finish_reason"))
+        if not text and message.get("refusal") and finish == "stop":
+            # A refusal ends "normally" on the wire; normalised as Anthropic's "refusal" is, so a
+            # caller can tell an empty answer from a declined one without reading ``raw``.
+            finish = "content_filter"
+        return text, data.get("model"), finish, _usage(data.get("usage"))
 
     def _new_stream_state(self) -> StreamState:
         return _OpenAIStream(self.name)
