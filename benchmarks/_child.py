@@ -15,9 +15,18 @@ _guard.forbid_non_loopback()
 
 
 def _peak_rss_kib() -> int:
+    # VmHWM is this process's own high-water mark. ru_maxrss is not: on Linux it keeps the
+    # peak from before exec, i.e. the size of the (forked) parent that started us.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     import resource
 
-    # Linux reports ru_maxrss in KiB, macOS in bytes.
+    # Elsewhere ru_maxrss is the best there is: KiB on Linux, bytes on macOS.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak
 

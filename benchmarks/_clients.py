@@ -234,7 +234,9 @@ def _anthropic_sdk(base_url: str, threads: int) -> Client:
     model = MODELS["anthropic"]
 
     def complete(prompt: str) -> str:
-        reply = client.messages.create(model=model, max_tokens=ANTHROPIC_MAX_TOKENS, messages=_messages(prompt))  # type: ignore
+        reply = client.messages.create(
+            model=model, max_tokens=ANTHROPIC_MAX_TOKENS, messages=_messages(prompt)  # type: ignore
+        )
         return "".join(block.text for block in reply.content if block.type == "text")
 
     def stream(prompt: str) -> Iterator[str]:
@@ -275,7 +277,9 @@ def _litellm(base_url: str, threads: int) -> Client:
     model = "openai/" + MODELS["openai"]
 
     def complete(prompt: str) -> str:
-        reply = litellm.completion(model=model, messages=_messages(prompt), api_base=base_url, api_key=API_KEY)
+        reply = litellm.completion(
+            model=model, messages=_messages(prompt), api_base=base_url, api_key=API_KEY
+        )
         return str(reply.choices[0].message.content)
 
     def stream(prompt: str) -> Iterator[str]:

@@ -124,8 +124,8 @@ def _over_requests(env: Dict[str, str]) -> Result:
     after = lines[names.index("requests") + 1 :] if "requests" in names else lines
     heaviest = sorted(after, reverse=True)[:8]
     _, out, _ = _run_python(
-        ["-c", "import sys, json, requests; a = set(sys.modules); import provider_kit; "
-               "print(json.dumps(sorted(m for m in set(sys.modules) - a if not m.startswith('provider_kit'))))"],
+        ["-c", "import sys, json, requests; a = set(sys.modules); import provider_kit; print(json.dumps("
+               "sorted(m for m in set(sys.modules) - a if not m.startswith('provider_kit'))))"],
         env,
     )
     return {"importtime_ms": cumulative, "heaviest": heaviest, "foreign_modules": json.loads(out)}
@@ -318,7 +318,7 @@ def fan_out(rounds: int, providers: int = 8, delay: float = 0.2, deadline: float
                 for number in range(providers)
             ])
 
-        for round_number in range(rounds):
+        for _ in range(rounds):
             # provider_kit: every provider answers in `delay` seconds.
             server.enqueue(slow_reply, path="/v1/models", times=providers)
             with registry() as checks:

@@ -69,6 +69,13 @@ _T = TypeVar("_T")
 # Used with fullmatch: a "$" would also match before a trailing newline, the very typo to catch.
 _VALID_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
 _VALID_HEADER_VALUE = re.compile(r"(\S[^\r\n]*)?")
+# An HTML error page from a proxy or load balancer: its <title> says it best ("502 Bad Gateway").
+_HTML_START = re.compile(r"\s*<(!doctype|html|head|body|title)\b", re.IGNORECASE)
+_HTML_TITLE = re.compile(r"<title[^>]*>([^<]*)</title>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^<>]*>")
+#: Only this much of an HTML page is looked at: enough for any title, and the regular
+#: expressions stay fast whatever a hostile page contains.
+_HTML_SCAN_CHARS = 8192
 
 #: What the HTTP stack raises: ``requests``, ``urllib3``, ``http.client`` and socket errors.
 _FOREIGN_ERRORS = (
@@ -266,9 +273,15 @@ class Transport:
         self._secrets += tuple(
             v.split(" ", 1)[1] for v in self._secrets if " " in v and len(v.split(" ", 1)[1]) >= 4
         )
+        # And the password of a base URL such as http://user:password@gateway/v1.
+        password = _url_password(self.base_url)
+        if password is not None and len(password) >= 4:
+            self._secrets += tuple(dict.fromkeys((password, urllib.parse.unquote(password))))
+        #: Where requests go, for messages: host and port, never the URL's user and password.
+        self.host = urllib.parse.urlsplit(self.base_url).netloc.rpartition("@")[2]
 
     def __repr__(self) -> str:
-        return f"Transport(provider={self.provider!r}, base_url={self.base_url!r})"
+        return f"Transport(provider={self.provider!r}, base_url={self.redact(self.base_url)!r})"
 
     # -- pickling: the pool and its lock are rebuilt lazily in the new process
     def __getstate__(self) -> Dict[str, Any]:
@@ -448,7 +461,7 @@ class Transport:
         status = response.status_code
         request_id = _request_id(response.headers)
         if 300 <= status < 400:
-            location = response.headers.get("location", "?")
+            location = self.redact(response.headers.get("location", "?"))
             return InvalidRequestError(
                 f"{self.provider}: HTTP {status} redirect to {location} refused; "
                 "set base_url to the address the API is served at",
@@ -487,6 +500,9 @@ class Transport:
     def _read_body(
         self, response: requests.Response, deadline: Deadline, limit: int, *, truncate: bool = False
     ) -> bytes:
+        if not truncate and _content_length(response.headers) > limit:
+            # Refused before reading a byte; closing the response drops the connection.
+            raise self._too_large(response, limit)
         parts = []
         size = 0
         for chunk in iter_raw(response, deadline):
@@ -495,14 +511,17 @@ class Transport:
                 if truncate:
                     parts.append(chunk[: limit - (size - len(chunk))])
                     break
-                raise ResponseFormatError(
-                    f"{self.provider}: response body larger than {limit} bytes; refusing to read it",
-                    provider=self.provider,
-                    status_code=response.status_code,
-                    request_id=_request_id(response.headers),
-                )
+                raise self._too_large(response, limit)
             parts.append(chunk)
         return b"".join(parts)
+
+    def _too_large(self, response: requests.Response, limit: int) -> ResponseFormatError:
+        return ResponseFormatError(
+            f"{self.provider}: response body larger than {limit} bytes; refusing to read it",
+            provider=self.provider,
+            status_code=response.status_code,
+            request_id=_request_id(response.headers),
+        )
 
     def _decode_json(self, raw: bytes, request_id: Optional[str]) -> Any:
         try:
@@ -531,7 +550,7 @@ class Transport:
             return None
         if not isinstance(exc, _FOREIGN_ERRORS):
             return None
-        host = urllib.parse.urlsplit(self.base_url).netloc
+        host = self.host
         if deadline.expired() or _is_read_timeout(exc):
             return self._timeout_error(deadline)
         if isinstance(exc, _UNSENDABLE):
@@ -718,6 +737,19 @@ def _caused_by(exc: BaseException, cls: type) -> bool:
     return False
 
 
+def _url_password(url: str) -> Optional[str]:
+    try:
+        return urllib.parse.urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _content_length(headers: Mapping[str, str]) -> int:
+    """The announced body size, or -1 when there is none (chunked, close-delimited, garbled)."""
+    value = headers.get("content-length", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else -1
+
+
 def _request_id(headers: Mapping[str, str]) -> Optional[str]:
     return headers.get("x-request-id") or headers.get("request-id")
 
@@ -735,8 +767,8 @@ def error_message(text: str) -> str:
     """The human message of an error body, whatever its shape (PROTOCOLS.md §D.11).
 
     ``error.message`` (OpenAI, Anthropic, vLLM, OpenRouter), else ``error`` as a string (Ollama),
-    else a top-level ``message`` (old vLLM), else the start of the raw text (an HTML page from a
-    proxy, say).
+    else a top-level ``message`` (old vLLM), else the title of an HTML page (from a proxy, say)
+    or the start of the raw text.
     """
     try:
         data = json.loads(text)
@@ -750,5 +782,9 @@ def error_message(text: str) -> str:
             return error
         if isinstance(data.get("message"), str):
             return str(data["message"])
+    if _HTML_START.match(text):
+        head = text[:_HTML_SCAN_CHARS]
+        title = _HTML_TITLE.search(head)
+        text = title.group(1) if title and title.group(1).strip() else _HTML_TAG.sub(" ", head)
     squashed = " ".join(text.split())
     return squashed[:200]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -35,6 +36,7 @@ __all__ = [
     "ProviderSpec",
     "as_bool",
     "as_choice",
+    "as_env_name",
     "as_non_negative_int",
     "as_non_negative_number",
     "as_number_range",
@@ -51,6 +53,7 @@ __all__ = [
     "load_config",
     "mask_options",
     "mask_secret",
+    "mask_url",
 ]
 
 #: The environment variable naming a config file; when set, the file must exist.
@@ -92,6 +95,10 @@ _SECRET_WORDS = frozenset(
     }
 )
 
+#: A portable environment variable name. A ``*_env`` option holding anything else is most
+#: likely the key itself pasted in the wrong place, so it is refused and never shown.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 PathLike = Union[str, "os.PathLike[str]"]
 ConfigSource = Union[PathLike, Mapping[str, Any], "Config", None]
 Validator = Callable[[Any], Any]
@@ -122,6 +129,11 @@ def is_secret_name(name: str) -> bool:
     return any(word in _SECRET_WORDS for word in words) or lowered in _SECRET_WORDS
 
 
+def mask_url(value: str) -> str:
+    """``value`` with the password of a ``scheme://user:password@host`` URL shown as ``***``."""
+    return _mask_url_password(value)
+
+
 def _mask_url_password(value: str) -> str:
     # "https://user:pw@host" carries a password; show the URL without it.
     scheme, sep, rest = value.partition("://")
@@ -140,6 +152,8 @@ def _mask_value(name: str, value: Any) -> Any:
         return {key: _mask_value(str(key), item) for key, item in value.items()}
     if is_secret_name(name) and value is not None and not isinstance(value, (bool, int, float)):
         return mask_secret(value)
+    if name.lower().endswith("_env") and isinstance(value, str) and not _ENV_NAME.fullmatch(value):
+        return mask_secret(value)  # not a variable name: perhaps the key itself
     if isinstance(value, str):
         return _mask_url_password(value)
     if isinstance(value, (list, tuple)):
@@ -186,6 +200,16 @@ def as_str(value: Any) -> str:
     return value
 
 
+def as_env_name(value: Any) -> str:
+    """The name of an environment variable: letters, digits and ``_``, not starting with a digit."""
+    text = as_str(value)
+    if not _ENV_NAME.fullmatch(text):
+        raise ValueError(
+            "must name an environment variable (letters, digits and _), not hold the key itself"
+        )
+    return text
+
+
 def as_url(value: Any) -> str:
     """An ``http://`` or ``https://`` URL with a host; the trailing slash is removed."""
     from urllib.parse import urlsplit
@@ -206,7 +230,10 @@ def _as_real(value: Any) -> float:
     # bool is an int subclass, and "5" is not a number: both are refused.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"must be a number, not {_type_name(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int with hundreds of digits
+        raise ValueError("must be a finite number") from None
     if not math.isfinite(number):
         raise ValueError("must be a finite number")
     return number
@@ -309,7 +336,10 @@ def as_choice(*choices: str) -> Validator:
 def _show_value(key: str, value: Any) -> str:
     if is_secret_name(key):
         return f"a {_type_name(value)}"
-    shown = repr(_mask_value(key, value))
+    try:
+        shown = repr(_mask_value(key, value))
+    except (ValueError, RecursionError):  # an int past the digit limit, a deeply nested value
+        return f"a {_type_name(value)}"
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
@@ -497,6 +527,30 @@ class Config:
 # --------------------------------------------------------------------------- loading
 
 
+#: Tables and arrays nested deeper than this are refused: a real configuration needs four
+#: levels (``providers`` > name > ``headers`` > value), and a deeper (or self-containing) dict
+#: would exhaust the recursion of the code that shows or masks it.
+MAX_NESTING = 32
+
+
+def _check_structure(data: Mapping[str, Any], *, label: str) -> None:
+    """Refuse non-string keys and nesting past ``MAX_NESTING``, walking without recursion."""
+    stack: List[Tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            if depth > MAX_NESTING:
+                raise ConfigError(f"{label}: tables are nested more than {MAX_NESTING} levels deep")
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ConfigError(f"{label}: every key must be a string, not {_type_name(key)}")
+                stack.append((item, depth + 1))
+        elif isinstance(value, (list, tuple)):
+            if depth > MAX_NESTING:
+                raise ConfigError(f"{label}: arrays are nested more than {MAX_NESTING} levels deep")
+            stack.extend((item, depth + 1) for item in value)
+
+
 def _validate_data(
     data: Mapping[str, Any],
     *,
@@ -504,6 +558,7 @@ def _validate_data(
     known_types: Iterable[str],
 ) -> Tuple[Optional[str], List[ProviderSpec]]:
     """Check the top-level shape; ``label`` prefixes every message (a file or "config dict")."""
+    _check_structure(data, label=label)
     for key in data:
         if key not in _TOP_LEVEL_KEYS:
             raise ConfigError(
@@ -573,6 +628,10 @@ def _read_toml(path: Path) -> Dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # The message ends with "(at line N, column M)" on every supported version.
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except ValueError:  # an integer past sys.get_int_max_str_digits(), raised by int()
+        raise ConfigError(f"{path}: invalid TOML: a number has too many digits") from None
+    except RecursionError:  # arrays or inline tables nested hundreds deep
+        raise ConfigError(f"{path}: invalid TOML: values are nested too deeply") from None
 
 
 def _from_file(path: Path, known_types: Iterable[str]) -> Config:

@@ -56,7 +56,7 @@ def test_quick_mode_writes_a_row_for_every_scenario_and_client(tmp_path: Path) -
         assert len(cells) == 4, rows[scenario]
         assert re.search(r"\d", cells[1]), f"{scenario}: no measurement in {cells[1]!r}"
         assert "nan" not in cells[1], rows[scenario]
-        assert cells[3] in ("met", "**MISSED**", "–"), rows[scenario]
+        assert cells[3] in ("met", "**MISSED**", "-"), rows[scenario]
 
     clients = report.split("## Every client", 1)[1].split("\n## ", 1)[0]
     client_rows = [line for line in clients.splitlines() if line.startswith("| ") and "---" not in line]

@@ -17,6 +17,7 @@ from typing import (
     Dict,
     Generator,
     Iterable,
+    Iterator,
     List,
     Mapping,
     Optional,
@@ -25,10 +26,11 @@ from typing import (
     TypeVar,
 )
 
-from .._streaming import iter_ndjson, iter_sse
+from .._streaming import DEFAULT_MAX_LINE_BYTES, iter_ndjson, iter_sse
 from .._transport import Deadline, RetryPolicy, Transport, is_loopback_host
 from ..config import (
     as_bool,
+    as_env_name,
     as_non_negative_int,
     as_positive_int,
     as_positive_number,
@@ -36,6 +38,8 @@ from ..config import (
     as_str_dict,
     as_url,
     check_options,
+    is_secret_name,
+    mask_url,
 )
 from ..errors import (
     AuthenticationError,
@@ -53,6 +57,10 @@ DEFAULT_TIMEOUT = 120.0
 #: Seconds a health check may take when the caller gives no timeout.
 DEFAULT_HEALTH_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
+#: The most body bytes a stream may send between two events. The decoders cap each line, but
+#: an SSE event may have any number of ``data:`` lines, all held until its blank line: an event
+#: may be as large as the largest line, plus room for its field names and other lines.
+MAX_EVENT_BYTES = DEFAULT_MAX_LINE_BYTES + 1024 * 1024
 
 _P = TypeVar("_P", bound="HTTPProvider")
 Validator = Callable[[Any], Any]
@@ -95,7 +103,7 @@ class HTTPProvider:
     COMMON_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "model": as_str,
         "api_key": as_str,
-        "api_key_env": as_str,
+        "api_key_env": as_env_name,
         "base_url": as_url,
         "timeout": as_positive_number,
         "max_retries": as_non_negative_int,
@@ -157,11 +165,18 @@ class HTTPProvider:
             required = self._key_required_by_default()
         self.require_api_key: bool = required
         self._configure(options)
+        # An extra header named like a credential (Azure's "api-key", a hand-set
+        # "Authorization") is treated as one: attached by HeaderAuth and redacted from errors.
+        secret_extra = {k: v for k, v in self.extra_headers.items() if is_secret_name(k)}
+        plain_extra = {k: v for k, v in self.extra_headers.items() if k not in secret_extra}
         self._transport = Transport(
             provider=self.name,
             base_url=self.base_url,
-            headers={**self._protocol_headers(), **self.extra_headers},
-            secret_headers=self._auth_headers(self._api_key) if self._api_key else {},
+            headers={**self._protocol_headers(), **plain_extra},
+            secret_headers={
+                **secret_extra,
+                **(self._auth_headers(self._api_key) if self._api_key else {}),
+            },
             retry=RetryPolicy(self.max_retries),
             **{key: options[key] for key in ("max_response_bytes",) if key in options},
         )
@@ -316,14 +331,19 @@ class HTTPProvider:
         with stream_body:
             decode = iter_sse if self.STREAM_FORMAT == "sse" else iter_ndjson
             state = self._new_stream_state()
-            events = decode(stream_body)
+            budget = _EventBudget(stream_body, MAX_EVENT_BYTES)
+            events = decode(budget)
             while not state.done:
                 try:
                     event = next(events)
                 except StopIteration:
                     break
                 except ResponseFormatError as error:
-                    raise self._stream_format_error(str(error), stream_body.request_id) from error
+                    new_error = self._stream_format_error(str(error), stream_body.request_id)
+                    if self._transport.redact(str(error)) != str(error):
+                        raise new_error from None  # the original quotes the key
+                    raise new_error from error
+                budget.reset()
                 with self._shape_errors(stream_body.request_id):
                     chunks = list(state.feed(event))
                 yield from chunks
@@ -400,7 +420,7 @@ class HTTPProvider:
         key = "'***'" if self._api_key else "None"
         return (
             f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, "
-            f"base_url={self.base_url!r}, api_key={key})"
+            f"base_url={mask_url(self.base_url)!r}, api_key={key})"
         )
 
     def describe(self) -> Dict[str, Any]:
@@ -409,7 +429,7 @@ class HTTPProvider:
             "name": self.name,
             "type": self.TYPE,
             "model": self.model,
-            "base_url": self.base_url,
+            "base_url": mask_url(self.base_url),
             "api_key": "set" if self._api_key else "not set",
             "timeout": self.timeout,
             "max_retries": self.max_retries,
@@ -500,11 +520,39 @@ class _ShapeErrors:
             if exc.request_id is None:
                 exc.request_id = self.request_id
         elif isinstance(exc, (KeyError, TypeError, IndexError, AttributeError, ValueError)):
-            raise ResponseFormatError(
-                self.redact(f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})"),
-                provider=self.provider,
-                request_id=self.request_id,
-            ) from exc
+            message = f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})"
+            error = ResponseFormatError(
+                self.redact(message), provider=self.provider, request_id=self.request_id
+            )
+            if error.message != message:
+                raise error from None  # the original quotes the key: no traceback may show it
+            raise error from exc
+
+
+class _EventBudget:
+    """The body's chunks, refused once more than ``limit`` bytes arrive without a whole event.
+
+    The consumer calls :meth:`reset` after each event, which bounds what a decoder can hold.
+    """
+
+    __slots__ = ("chunks", "limit", "used")
+
+    def __init__(self, chunks: Iterable[bytes], limit: int) -> None:
+        self.chunks = chunks
+        self.limit = limit
+        self.used = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.used += len(chunk)
+            if self.used > self.limit:
+                raise ResponseFormatError(
+                    f"more than {self.limit} bytes of stream without a complete event"
+                )
+            yield chunk
+
+    def reset(self) -> None:
+        self.used = 0
 
 
 def base_url_host(url: str) -> Optional[str]:

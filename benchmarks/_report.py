@@ -1,0 +1,242 @@
+"""The markdown report: the targets table, every client side by side, fan-out and import details.
+
+Ratios are written ``0.87x``; a value that could not be measured is ``-``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import _clients
+import _scenarios as sc
+
+FLOOR = "requests"
+NO_ENV = "requests-no-env"
+PK = "pk-openai"
+MISSING = "-"
+Samples = Dict[str, Dict[str, List[float]]]
+
+
+def fmt(value: Optional[float], digits: int = 0, suffix: str = "") -> str:
+    if value is None or math.isnan(value):
+        return MISSING
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def signed(value: Optional[float], digits: int = 1) -> str:
+    text = fmt(value, digits)
+    return text if text.startswith("-") else "+" + text
+
+
+def ratio(value: Optional[float]) -> str:
+    return fmt(value, 2, "x")
+
+
+def paired(samples: Samples, key: str, field: str, floor: str = FLOOR) -> Optional[float]:
+    """Median of the per-round ratios ``key / floor`` (both measured in the same round)."""
+    if key not in samples or floor not in samples:
+        return None
+    pairs = zip(samples[key][field], samples[floor][field])
+    return sc.median([mine / theirs for mine, theirs in pairs if theirs])
+
+
+def med(samples: Samples, key: str, field: str) -> float:
+    return sc.median(samples.get(key, {}).get(field, []))
+
+
+def verdict(value: Optional[float], limit: float, *, at_least: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return "met" if (value >= limit if at_least else value <= limit) else "**MISSED**"
+
+
+def render(results: Dict[str, Any], notes: List[str], *, quick: bool, argv: Sequence[str],
+           threads: int) -> str:
+    load = " -> ".join(fmt(value, 1) for value in results["load"])
+    head = "QUICK MODE (a few iterations: a smoke check, not numbers to quote). " if quick else ""
+    lines = [
+        "# provider_kit benchmarks", "",
+        f"{head}Run {datetime.datetime.now():%Y-%m-%d %H:%M} with "
+        f"`python3 benchmarks/run.py{''.join(' ' + arg for arg in argv)}`.", "",
+        f"{machine(results['keys'])} Load average (1 min) at start -> end: {load}.", "",
+    ]
+    lines += targets_table(results, threads)
+    lines += clients_table(results, threads)
+    lines += fan_out_table(results["fan_out"])
+    lines += import_details(results["import"])
+    server = results.get("server", {})
+    all_notes = [
+        *notes,
+        "Servers: `provider_kit.testing.LoopbackServer` (openai, anthropic, ollama protocols). Per call, "
+        "threaded, long stream and memory use servers in a separate process, so the client process's "
+        f"CPU time is the client's alone (the server process used {fmt(server.get('cpu_s'), 1)} s CPU). "
+        "First chunk and fan-out use an in-process server, for its gates.",
+        "Floor clients speak the OpenAI protocol; the Anthropic and Ollama rows are compared with the "
+        "same floor, so their ratios include their protocols' slightly different bodies.",
+        *(f"{_clients.BY_KEY[key].label} failed: {error}" for key, error in results["errors"].items()),
+    ]
+    lines += ["", "## Notes", "", *(f"- {note}" for note in all_notes)]
+    return "\n".join(lines) + "\n"
+
+
+def targets_table(results: Dict[str, Any], threads: int) -> List[str]:
+    plan, imports = results["plan"], results["import"]["modules"]
+    per_call, threaded, stream = results["per_call"], results["threaded"], results["long_stream"]
+    chunks, fan, memory = results["first_chunk"], results["fan_out"], results["memory"]
+
+    import_ms = {name: imports.get(name, {}).get("ms", float("nan")) for name in ("provider_kit", "requests")}
+    import_over = import_ms["provider_kit"] - import_ms["requests"]
+    cpu_ratio = paired(per_call, PK, "cpu_us")
+    thread_cpu = paired(threaded, PK, "cpu_us")
+    thread_rate_at_equal_cpu = 1.0 / thread_cpu if thread_cpu else None
+    pk_keys = [key for key in chunks if _clients.BY_KEY[key].kind == "provider_kit"]
+    worst_chunk = {
+        framing: max((sc.median(chunks[key][framing]) for key in pk_keys), default=None)
+        for framing in ("chunked", "close")
+    }
+    fan_over = [item["over_slowest_ms"] for item in fan["fan_out"]]
+    hung_over = [item["over_deadline_ms"] for item in fan["hung"]]
+    rss = {name: memory.get(name) for name in ("import:provider_kit", "import:requests", "import:-",
+                                                 f"calls:{PK}", f"calls:{FLOOR}")}
+
+    def diff(a: Optional[float], b: Optional[float]) -> Optional[float]:
+        return None if a is None or b is None else a - b
+
+    rows: List[Tuple[str, str, str, str]] = [
+        ("Import cost",
+         f"{signed(import_over)} ms over `import requests` ({fmt(import_ms['provider_kit'], 1)} vs "
+         f"{fmt(import_ms['requests'], 1)} ms)",
+         "<= +15 ms", verdict(import_over, 15.0)),
+        ("Per call, sequential",
+         f"CPU {fmt(med(per_call, PK, 'cpu_us'))} us = **{ratio(cpu_ratio)} floor**, "
+         f"{ratio(paired(per_call, PK, 'cpu_us', NO_ENV))} trust_env=False; wall "
+         f"{fmt(med(per_call, PK, 'wall_us'))} us = {ratio(paired(per_call, PK, 'wall_us'))} floor, "
+         f"{ratio(paired(per_call, PK, 'wall_us', NO_ENV))} trust_env=False",
+         "CPU <= 1.00x floor", verdict(cpu_ratio, 1.0)),
+        (f"Threaded, {threads} threads",
+         f"{fmt(med(threaded, PK, 'calls_per_s'))} calls/s = {ratio(paired(threaded, PK, 'calls_per_s'))} "
+         f"floor; CPU per call {ratio(thread_cpu)} floor = **{ratio(thread_rate_at_equal_cpu)} the floor's "
+         "rate** at equal CPU",
+         "rate >= 0.95x floor", verdict(thread_rate_at_equal_cpu, 0.95, at_least=True)),
+        ("First chunk, chunked", f"{fmt(worst_chunk['chunked'], 1)} ms (slowest provider_kit provider)",
+         "<= 20 ms", verdict(worst_chunk["chunked"], 20.0)),
+        ("First chunk, close-delimited", f"{fmt(worst_chunk['close'], 1)} ms (slowest provider_kit provider)",
+         "<= 20 ms", verdict(worst_chunk["close"], 20.0)),
+        ("Long stream",
+         f"{plan['stream_words']:,} events: {fmt(med(stream, PK, 'wall_ms'), 1)} ms = "
+         f"{ratio(paired(stream, PK, 'wall_ms'))} floor; CPU {ratio(paired(stream, PK, 'cpu_ms'))} floor",
+         "(reported)", MISSING),
+        ("Health fan-out, 8 x 200 ms",
+         f"{fmt(sc.median(fan_over), 1)} ms over the slowest check (max {fmt(max(fan_over), 1)})",
+         "<= 50 ms", verdict(max(fan_over), 50.0)),
+        ("Hung provider, 1 s deadline",
+         f"{fmt(sc.median(hung_over), 1)} ms after the deadline (max {fmt(max(hung_over), 1)})",
+         "<= 100 ms", verdict(max(hung_over), 100.0)),
+        ("Peak RSS after import",
+         f"{fmt(rss['import:provider_kit'], 1)} MB "
+         f"({signed(diff(rss['import:provider_kit'], rss['import:requests']))} MB vs requests; "
+         f"bare interpreter {fmt(rss['import:-'], 1)} MB)",
+         "(reported)", MISSING),
+        ("Peak RSS after calls",
+         f"{fmt(rss[f'calls:{PK}'], 1)} MB after {plan['mem_calls']:,} calls "
+         f"({signed(diff(rss[f'calls:{PK}'], rss[f'calls:{FLOOR}']))} MB vs requests)",
+         "(reported)", MISSING),
+    ]
+    return [
+        "## Targets (provider_kit OpenAIProvider unless said)", "",
+        "Per call and threaded are judged on the client process's CPU time per call, which other processes "
+        "on a shared machine barely move; wall-clock figures are shown beside them.", "",
+        "| Scenario | Measured | Target | Result |", "|---|---|---|---|",
+        *(f"| {name} | {value} | {target} | {result} |" for name, value, target, result in rows),
+    ]
+
+
+def clients_table(results: Dict[str, Any], threads: int) -> List[str]:
+    plan, imports, memory = results["plan"], results["import"]["modules"], results["memory"]
+    per_call, threaded, stream = results["per_call"], results["threaded"], results["long_stream"]
+    chunks = results["first_chunk"]
+    lines = [
+        "", "## Every client, same run", "",
+        f"Medians; `x` columns are paired ratios to `requests.Session` (floor) in the same round. Per call: "
+        f"{plan['call_rounds']} rounds of sequential calls. Threaded: {threads} threads sharing one client. "
+        f"Long stream: {plan['stream_words']:,} events. RSS after {plan['mem_calls']:,} calls.", "",
+        "| Client | Import ms | Per call us | x | CPU us/call | x | Threaded calls/s | x | CPU us/call | "
+        "1st chunk ms chunked / close | Long stream ms | x | Stream CPU ms | RSS import MB | RSS calls MB |",
+        "|---|" + "---:|" * 14,
+    ]
+    for key in results["keys"]:
+        spec = _clients.BY_KEY[key]
+        if key in results["errors"]:
+            lines.append(f"| {spec.label} | failed: {results['errors'][key]} |" + " |" * 13)
+            continue
+        chunk = chunks.get(key)
+        chunk_ms = [fmt(sc.median(chunk[framing]), 1) for framing in ("chunked", "close")] if chunk else []
+        cells = [
+            spec.label,
+            fmt(imports.get(spec.module, {}).get("ms"), 1),
+            fmt(med(per_call, key, "wall_us")), ratio(paired(per_call, key, "wall_us")),
+            fmt(med(per_call, key, "cpu_us")), ratio(paired(per_call, key, "cpu_us")),
+            fmt(med(threaded, key, "calls_per_s")), ratio(paired(threaded, key, "calls_per_s")),
+            fmt(med(threaded, key, "cpu_us")),
+            " / ".join(chunk_ms) or MISSING,
+            fmt(med(stream, key, "wall_ms"), 1), ratio(paired(stream, key, "wall_ms")),
+            fmt(med(stream, key, "cpu_ms"), 1),
+            fmt(memory.get(f"import:{spec.module}"), 1), fmt(memory.get(f"calls:{key}"), 1),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def fan_out_table(fan: Dict[str, List[Dict[str, float]]]) -> List[str]:
+    lines = ["", "## Health fan-out", "",
+             "| Case | Wall ms (median) | Over the slowest check / the deadline, ms (median, max) |",
+             "|---|---:|---:|"]
+    for label, items, field in (
+        ("provider_kit `health_check_all`, 8 providers x 200 ms", fan["fan_out"], "over_slowest_ms"),
+        ("floor: 8 threads, one `requests.Session` each", fan["floor"], "over_slowest_ms"),
+        ("provider_kit, 7 x 200 ms + 1 hung, `timeout=1.0`", fan["hung"], "over_deadline_ms"),
+    ):
+        values = [item[field] for item in items]
+        lines.append(f"| {label} | {fmt(sc.median([item['wall_ms'] for item in items]), 1)} | "
+                     f"{fmt(sc.median(values), 1)}, {fmt(max(values), 1)} |")
+    return lines
+
+
+def import_details(result: Dict[str, Any]) -> List[str]:
+    lines = [
+        "", "## Import details", "",
+        f"Wall time of `python -c \"import X\"` minus `python -c pass` ({fmt(result['pass_ms'], 1)} ms), "
+        "bytecode cached; `-X importtime` cumulative for X's own line.", "",
+        "| Module | Wall ms | -X importtime ms | Modules loaded | Samples |", "|---|---:|---:|---:|---:|",
+    ]
+    for module, item in result["modules"].items():
+        lines.append(f"| {module} | {fmt(item['ms'], 1)} | {fmt(item['importtime_ms'], 1)} | "
+                     f"{item['modules_loaded']} | {item['samples']} |")
+    over = result.get("provider_kit_over_requests")
+    if over:
+        heaviest = ", ".join(f"{name} {ms:.2f}" for ms, name in over["heaviest"])
+        lines += ["", f"After `import requests`, `import provider_kit` costs {fmt(over['importtime_ms'], 1)} "
+                      f"ms (-X importtime). Heaviest modules it adds (self ms): {heaviest}. Modules outside "
+                      f"provider_kit it loads: {', '.join(over['foreign_modules']) or 'none'}."]
+    return lines
+
+
+def machine(keys: List[str]) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    modules = ["provider_kit", "requests", "urllib3"] + [_clients.BY_KEY[key].module for key in keys]
+    versions = []
+    for module in dict.fromkeys(modules):
+        version = sc.optional_version(module)
+        if version:
+            versions.append(f"{module} {version}")
+    return (f"Machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}. Versions: {', '.join(versions)}.")
