@@ -477,7 +477,7 @@ class Transport:
         except ProviderError:
             raw = b""
         text = raw.decode("utf-8", "replace")
-        detail = self.redact(error_message(text) or http.client.responses.get(status, "error"))
+        detail = self.redact(error_message(self.redact(text)) or http.client.responses.get(status, "error"))
         if request_id is None:
             request_id = _body_request_id(text)
         suffix = f"HTTP {status}" + (f", request id {request_id}" if request_id else "")
@@ -527,7 +527,7 @@ class Transport:
         try:
             return json.loads(raw)
         except ValueError:
-            excerpt = self.redact(raw[:120].decode("utf-8", "replace"))
+            excerpt = self.redact(raw[:4096].decode("utf-8", "replace"))[:120]  # mask, then cut
             what = "an empty body" if not raw.strip() else f"not JSON: {excerpt!r}"
             raise ResponseFormatError(
                 f"{self.provider}: expected a JSON response, got {what}",

@@ -1097,3 +1097,27 @@ def test_threads_of_a_timed_out_health_check_all_end_and_the_next_call_is_on_tim
     # Threads of earlier tests may have ended meanwhile; none of this test's may remain.
     assert non_server_threads() - baseline == set()
     assert threading.active_count() <= count_before
+
+
+# -- a key quoted across the point where an excerpt is cut -------------------------------------
+
+
+@pytest.mark.parametrize("offset", [0, 100, 115, 119, 195, 290])
+@pytest.mark.parametrize("where", ["stream event", "error body", "2xx body"])
+def test_no_part_of_a_key_survives_where_an_excerpt_is_cut(make, offset, where):
+    padding = "x" * offset
+    with LoopbackServer("openai", api_key=KEY) as server:
+        if where == "stream event":
+            body = f"data: {padding}{KEY} not json\n\n".encode()
+            server.enqueue(Reply(chunks=[body], content_type="text/event-stream"))
+            provider = make(server, max_retries=0)
+            error = caught(ResponseFormatError, consume, "stream", provider)
+        elif where == "error body":
+            server.enqueue(Reply(400, body=f"{padding}{KEY}{'y' * 400}"))
+            error = caught(InvalidRequestError, make(server, max_retries=0).complete, "hi")
+        else:
+            server.enqueue(Reply(200, body=f"{padding}{KEY}", content_type="application/json"))
+            error = caught(ResponseFormatError, make(server, max_retries=0).complete, "hi")
+    for text in error_texts(error):
+        for cut in range(8, len(KEY)):
+            assert KEY[:cut] not in text, f"the first {cut} characters of the key leaked"

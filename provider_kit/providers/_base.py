@@ -491,6 +491,15 @@ class HTTPProvider:
         return _ShapeErrors(self.name, request_id, self._transport.redact)
 
 
+#: How much of a bad event parsers quote; secrets are masked in it before it is cut to size.
+EXCERPT_WINDOW = 4096
+_MESSAGE_LIMIT = 300
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."
+
+
 class _ShapeErrors:
     """Guards the reading of a 2xx body or stream event.
 
@@ -521,8 +530,9 @@ class _ShapeErrors:
                 exc.request_id = self.request_id
         elif isinstance(exc, (KeyError, TypeError, IndexError, AttributeError, ValueError)):
             message = f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})"
+            # Redact first, then shorten: a cut made first could keep half of a key.
             error = ResponseFormatError(
-                self.redact(message), provider=self.provider, request_id=self.request_id
+                _shorten(self.redact(message)), provider=self.provider, request_id=self.request_id
             )
             if error.message != message:
                 raise error from None  # the original quotes the key: no traceback may show it

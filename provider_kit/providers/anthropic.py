@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
 from ..config import as_positive_int, as_str
 from ..errors import InvalidRequestError
 from ..types import Message, StreamChunk, Usage
-from ._base import HTTPProvider, StreamState, Validator, error_from_event
+from ._base import EXCERPT_WINDOW, HTTPProvider, StreamState, Validator, error_from_event
 
 #: The API version sent unless configured: the one every model and parameter still accepts.
 DEFAULT_API_VERSION = "2023-06-01"
@@ -173,7 +173,7 @@ class _AnthropicStream(StreamState):
             # An event with a name but no data ("event: message_stop" alone) still counts.
             data = json.loads(event.data) if event.data else {}
         except ValueError:
-            raise ValueError(f"stream event is not JSON: {event.data[:120]!r}") from None
+            raise ValueError(f"stream event is not JSON: {event.data[:EXCERPT_WINDOW]!r}") from None
         if not isinstance(data, dict):
             raise TypeError("stream event is not a JSON object")
         kind = event.event or data.get("type")

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..config import as_choice, as_str
 from ..types import Message, StreamChunk, Usage
-from ._base import HTTPProvider, StreamState, Validator, base_url_host, error_from_event, url_is_loopback
+from ._base import EXCERPT_WINDOW, HTTPProvider, StreamState, Validator, base_url_host, error_from_event, url_is_loopback
 
 FINISH_REASONS = {
     "stop": "stop",
@@ -162,7 +162,7 @@ class _OpenAIStream(StreamState):
         try:
             chunk = json.loads(data)
         except ValueError:
-            raise ValueError(f"stream event is not JSON: {data[:120]!r}") from None
+            raise ValueError(f"stream event is not JSON: {data[:EXCERPT_WINDOW]!r}") from None
         if not isinstance(chunk, dict):
             raise TypeError("stream event is not a JSON object")
         error = chunk.get("error")
