@@ -2,10 +2,8 @@
 
 This module owns:
 
-- type resolution, in this order: the ``types`` argument of ``from_config``, then
-  ``provider_kit.providers.BUILTIN_TYPES``, then the entry-point group
-  ``provider_kit.providers``. Entry points are scanned only when a config names a type found
-  nowhere else, and only the named one is imported;
+- building providers from specs: the ``types`` argument of ``from_config`` first, then the
+  built-in and entry-point types that ``_plugins.py`` resolves;
 - skipping invalid providers (a warning on the ``"provider_kit"`` logger, a reason in
   ``.skipped``) and ``NoProvidersError`` when nothing is left;
 - the deterministic default choice;
@@ -28,7 +26,6 @@ import contextlib
 import logging
 import math
 import os
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -44,14 +41,20 @@ from typing import (
     Literal,
     Optional,
     Sequence,
-    TextIO,
     Tuple,
     Union,
-    cast,
     overload,
 )
 
 from ._breaker import CircuitBreaker, CircuitState
+from ._plugins import (
+    ENTRY_POINT_GROUP,
+    build_provider,
+    builtin_types,
+    describe_error,
+    resolve_type,
+)
+from ._progress import progress_bar
 from .config import (
     BUILTIN_TYPE_NAMES,
     ConfigSource,
@@ -73,11 +76,17 @@ from .errors import (
     ProviderError,
     UnknownProviderError,
 )
-from .types import Completion, HealthReport, HealthStatus, Message, MessagesInput, Provider
+from .types import (
+    Completion,
+    HealthReport,
+    HealthStatus,
+    Message,
+    MessagesInput,
+    Provider,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
-    from importlib.metadata import EntryPoint
 
 __all__ = [
     "DEFAULT_BATCH_CONCURRENCY",
@@ -91,9 +100,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("provider_kit")
-
-#: Third-party provider classes register here: ``mytype = mypackage.module:MyProvider``.
-ENTRY_POINT_GROUP = "provider_kit.providers"
 
 #: What ``register`` requires of a provider, for the message when something is missing.
 _PROVIDER_MEMBERS = (
@@ -110,8 +116,6 @@ _PROVIDER_MEMBERS = (
 #: Extra time a health check gets past its timeout to report its own timeout (it was given the
 #: same deadline) before the fan-out reports it for it.
 _HEALTH_GRACE_S = 0.2
-
-_MAX_REASON = 300
 
 #: Connection errors, timeouts or server errors in a row that open a provider's circuit.
 DEFAULT_BREAKER_THRESHOLD = 3
@@ -131,12 +135,6 @@ def _checked(name: str, value: Any, validator: Validator) -> Any:
         raise ConfigError(f"{name} {exc} (got {value!r})") from None
 
 
-def _describe(exc: BaseException) -> str:
-    """``"ExcType: message"``, cut short: a third-party error, without its traceback."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
-
-
 def _scrub(text: str, spec: ProviderSpec) -> str:
     """Mask in ``text`` every secret value of ``spec``'s options (a third party may echo one)."""
 
@@ -153,98 +151,6 @@ def _scrub(text: str, spec: ProviderSpec) -> str:
     return text
 
 
-class _EntryPointTypes:
-    """The entry points of ``ENTRY_POINT_GROUP``, scanned once per process on first need."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entry_points: Optional[Dict[str, EntryPoint]] = None
-        self._loaded: Dict[str, Any] = {}
-
-    def _scan(self) -> Dict[str, EntryPoint]:
-        with self._lock:
-            if self._entry_points is None:
-                from importlib import metadata
-
-                found = metadata.entry_points()
-                if hasattr(found, "select"):  # Python 3.10+
-                    selected: Iterable[EntryPoint] = found.select(group=ENTRY_POINT_GROUP)
-                else:  # Python 3.9: a dict of group -> entry points
-                    selected = cast(Any, found).get(ENTRY_POINT_GROUP, ())
-                table: Dict[str, EntryPoint] = {}
-                for entry_point in selected:
-                    # The same distribution can be on sys.path twice: the first one wins.
-                    table.setdefault(entry_point.name, entry_point)
-                self._entry_points = table
-            return self._entry_points
-
-    def names(self) -> List[str]:
-        """Every type name registered through entry points (scans, but imports nothing)."""
-        return sorted(self._scan())
-
-    def load(self, type_name: str) -> Optional[Any]:
-        """The class registered as ``type_name``, imported now; None when there is none.
-
-        :raises ConfigError: when the entry point cannot be imported.
-        """
-        entry_point = self._scan().get(type_name)
-        if entry_point is None:
-            return None
-        with self._lock:
-            if type_name not in self._loaded:
-                try:
-                    self._loaded[type_name] = entry_point.load()
-                except Exception as exc:  # a broken plugin must not take the registry down
-                    raise ConfigError(
-                        f"provider type {type_name!r} (entry point {entry_point.value!r}) "
-                        f"failed to load: {_describe(exc)}"
-                    ) from None
-            return self._loaded[type_name]
-
-
-_ENTRY_POINT_TYPES = _EntryPointTypes()
-
-
-def _builtin_types() -> Mapping[str, Any]:
-    from .providers import BUILTIN_TYPES
-
-    return BUILTIN_TYPES
-
-
-def _resolve_type(spec: ProviderSpec, types: Mapping[str, Any]) -> Any:
-    """The class for ``spec``; a table without ``type`` is looked up by its own name."""
-    type_name = spec.type if spec.type is not None else spec.name
-    if type_name in types:
-        return types[type_name]
-    builtins = _builtin_types()
-    if type_name in builtins:
-        return builtins[type_name]
-    loaded = _ENTRY_POINT_TYPES.load(type_name)
-    if loaded is not None:
-        return loaded
-    known = sorted(set(types) | set(builtins) | set(_ENTRY_POINT_TYPES.names()))
-    hint = did_you_mean(type_name, known)
-    available = ", ".join(known) or "none"
-    if spec.type is None:
-        raise ConfigError(
-            f"{spec.where}: no type given and {type_name!r} is not a provider type{hint} "
-            f'(add type = "..."; known types: {available})'
-        )
-    raise ConfigError(f"{spec.where}: unknown provider type {type_name!r}{hint} (known types: {available})")
-
-
-def _build(factory: Any, spec: ProviderSpec) -> Any:
-    """Call ``factory.from_config(name, options, where=...)``, or ``factory(name=..., **options)``."""
-    from_config = getattr(factory, "from_config", None)
-    if callable(from_config):
-        return from_config(spec.name, spec.options, where=spec.where)
-    try:
-        return factory(name=spec.name, **spec.options)
-    except TypeError as exc:
-        label = getattr(factory, "__name__", repr(factory))
-        raise ConfigError(f"{spec.where}: {label} does not accept these options: {exc}") from None
-
-
 def _missing_members(provider: object) -> List[str]:
     return [member for member in _PROVIDER_MEMBERS if not hasattr(provider, member)]
 
@@ -253,7 +159,7 @@ def _close_quietly(provider: Any) -> None:
     try:
         provider.close()
     except Exception as exc:  # one provider's failure must not stop the others
-        logger.warning("error closing provider %r: %s", getattr(provider, "name", "?"), _describe(exc))
+        logger.warning("error closing provider %r: %s", getattr(provider, "name", "?"), describe_error(exc))
 
 
 def _run_check(provider: Any, name: str, timeout: float, future: Future[HealthStatus]) -> None:
@@ -262,7 +168,7 @@ def _run_check(provider: Any, name: str, timeout: float, future: Future[HealthSt
     try:
         result = provider.health_check(timeout=timeout)
     except BaseException as exc:  # a third-party check must never escape, whatever it raises
-        status = HealthStatus(name, False, time.monotonic() - started, _describe(exc))
+        status = HealthStatus(name, False, time.monotonic() - started, describe_error(exc))
     else:
         if not isinstance(result, HealthStatus):
             status = HealthStatus(
@@ -292,70 +198,6 @@ def _batch_items(prompts: Iterable[MessagesInput]) -> List[MessagesInput]:
                 "(to send one conversation, pass [messages])"
             )
     return items
-
-
-class _PlainProgress:
-    """A one-line progress bar on stderr, redrawn with ``\\r`` at most every 0.1 s and at the end."""
-
-    _WIDTH = 24
-
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self._total = total
-        self._stream = stream
-        self._done = 0
-        self._failed = 0
-        self._drawn_at = -math.inf
-        self._drawn: Tuple[int, int] = (-1, -1)
-        self._draw()
-
-    def _draw(self) -> None:
-        filled = self._WIDTH * self._done // self._total
-        bar = "#" * filled + "." * (self._WIDTH - filled)
-        failed = f", {self._failed} failed" if self._failed else ""
-        line = f"\rprovider_kit map [{bar}] {self._done}/{self._total}{failed}"
-        with contextlib.suppress(OSError, ValueError):  # a closed or broken stderr
-            self._stream.write(line)
-            self._stream.flush()
-        self._drawn_at = time.monotonic()
-        self._drawn = (self._done, self._failed)
-
-    def update(self, failed: bool) -> None:
-        self._done += 1
-        self._failed += failed
-        if self._done == self._total or time.monotonic() - self._drawn_at >= 0.1:
-            self._draw()
-
-    def close(self) -> None:
-        if self._drawn != (self._done, self._failed):
-            self._draw()
-        with contextlib.suppress(OSError, ValueError):
-            self._stream.write("\n")
-            self._stream.flush()
-
-
-class _TqdmProgress:
-    """The same interface over a ``tqdm.auto.tqdm`` bar (a notebook widget in Jupyter)."""
-
-    def __init__(self, tqdm: Any, total: int) -> None:
-        self._bar = tqdm(total=total, desc="provider_kit map", unit="call")
-        self._failed = 0
-
-    def update(self, failed: bool) -> None:
-        if failed:
-            self._failed += 1
-            self._bar.set_postfix_str(f"{self._failed} failed", refresh=False)
-        self._bar.update(1)
-
-    def close(self) -> None:
-        self._bar.close()
-
-
-def _progress(total: int) -> Union[_PlainProgress, _TqdmProgress]:
-    try:  # tqdm is optional: never a dependency
-        from tqdm.auto import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError:
-        return _PlainProgress(total, sys.stderr)
-    return _TqdmProgress(tqdm, total)
 
 
 class ProviderRegistry(Mapping[str, Provider]):
@@ -434,7 +276,7 @@ class ProviderRegistry(Mapping[str, Provider]):
             every reason.
         """
         extra: Dict[str, Any] = dict(types or {})
-        known = list(BUILTIN_TYPE_NAMES) + list(_builtin_types()) + list(extra)
+        known = list(BUILTIN_TYPE_NAMES) + list(builtin_types()) + list(extra)
         config = load_config(source, known_types=known)
 
         def pick(argument: Any, configured: Any, default: Any) -> Any:
@@ -461,7 +303,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         """Build and register one spec; the reason it was skipped, or None."""
         provider: Any = None
         try:
-            provider = _build(_resolve_type(spec, types), spec)
+            provider = build_provider(resolve_type(spec, types), spec)
             built_name = getattr(provider, "name", None)
             if built_name is not None and built_name != spec.name:
                 raise ConfigError(f"{spec.where}: the provider class built a provider named {built_name!r}")
@@ -469,7 +311,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         except ConfigError as exc:
             reason = str(exc)
         except Exception as exc:  # a broken third-party class: describe it, no traceback
-            reason = _describe(exc)
+            reason = describe_error(exc)
         else:
             return None
         if provider is not None and hasattr(provider, "close"):
@@ -794,7 +636,7 @@ class ProviderRegistry(Mapping[str, Provider]):
                     if isinstance(exc, InvalidRequestError):
                         exc.errors = list(errors)
                         raise
-                    logger.info("provider %r failed (%s)", name, _describe(exc))
+                    logger.info("provider %r failed (%s)", name, describe_error(exc))
                     continue
                 breaker.record(None)
             if isinstance(completion, Completion) and completion.provider != name:
@@ -887,7 +729,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
         results: List[Any] = [None] * len(items)
-        bar = _progress(len(items)) if progress else None
+        bar = progress_bar(len(items)) if progress else None
         executor = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="provider_kit-map")
         try:
             futures = {

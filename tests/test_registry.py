@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping
 
 import pytest
 
-from provider_kit import registry as registry_module
+from provider_kit import _plugins as plugins_module
 from provider_kit.errors import ConfigError, NoProvidersError, UnknownProviderError
 from provider_kit.registry import ProviderFactory, ProviderRegistry
 from provider_kit.testing._fake import FakeProvider
@@ -24,7 +24,7 @@ TYPES = {"fake": FakeProvider}
 @pytest.fixture(autouse=True)
 def fresh_entry_point_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test scans entry points anew (the real cache lives for the whole process)."""
-    monkeypatch.setattr(registry_module, "_ENTRY_POINT_TYPES", registry_module._EntryPointTypes())
+    monkeypatch.setattr(plugins_module, "_ENTRY_POINT_TYPES", plugins_module._EntryPointTypes())
 
 
 @pytest.fixture
