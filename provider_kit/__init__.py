@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from ._breaker import CircuitState
 from ._version import __version__
+from .config import Config, ProviderSpec, load_config
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -19,11 +21,17 @@ from .errors import (
     ServerError,
     UnknownProviderError,
 )
-from .types import Completion, HealthReport, HealthStatus, Message, Provider, StreamChunk, Usage
-from .config import Config, ProviderSpec, load_config
 from .providers import AnthropicProvider, OllamaProvider, OpenAIProvider
-from ._breaker import CircuitState
 from .registry import ProviderFactory, ProviderRegistry, get_registry, reset_registry
+from .types import (
+    Completion,
+    HealthReport,
+    HealthStatus,
+    Message,
+    Provider,
+    StreamChunk,
+    Usage,
+)
 
 logging.getLogger("provider_kit").addHandler(logging.NullHandler())
 

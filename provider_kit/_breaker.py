@@ -19,7 +19,12 @@ import logging
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from .errors import ProviderConnectionError, ProviderError, ProviderTimeoutError, ServerError
+from .errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    ServerError,
+)
 from .types import _describe_circuit, _Value
 
 __all__ = ["COUNTED_ERRORS", "CircuitBreaker", "CircuitState"]

@@ -16,7 +16,6 @@ import ipaddress
 import json
 import logging
 import os
-import random
 import re
 import socket
 import threading
@@ -30,6 +29,14 @@ import requests.auth
 import requests.utils
 import urllib3.exceptions
 
+from ._error_bodies import body_request_id, error_message
+from ._retry import (
+    NON_RETRYABLE_429_MARKERS,
+    RETRY_STATUSES,
+    Deadline,
+    RetryPolicy,
+    parse_retry_after,
+)
 from ._version import __version__
 from .errors import (
     ConfigError,
@@ -44,12 +51,6 @@ from .errors import (
 
 logger = logging.getLogger("provider_kit")
 
-#: Statuses worth another attempt; the official SDKs retry the same set (plus every other 5xx).
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-#: Markers in a 429 body meaning waiting cannot help (OpenAI quota, Anthropic spend cap).
-NON_RETRYABLE_429_MARKERS = ("insufficient_quota", "enforced_spend_limit_reached")
-#: A server-requested delay above this is not waited for: the error is raised at once.
-MAX_RETRY_AFTER_S = 60.0
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 #: Error bodies are only read for their message; anything longer is cut off.
 MAX_ERROR_BODY_BYTES = 64 * 1024
@@ -69,14 +70,6 @@ _T = TypeVar("_T")
 # Used with fullmatch: a "$" would also match before a trailing newline, the very typo to catch.
 _VALID_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
 _VALID_HEADER_VALUE = re.compile(r"(\S[^\r\n]*)?")
-# An HTML error page from a proxy or load balancer: its <title> says it best ("502 Bad Gateway").
-_HTML_START = re.compile(r"\s*<(!doctype|html|head|body|title)\b", re.IGNORECASE)
-_HTML_TITLE = re.compile(r"<title[^>]*>([^<]*)</title>", re.IGNORECASE)
-_HTML_TAG = re.compile(r"<[^<>]*>")
-#: Only this much of an HTML page is looked at: enough for any title, and the regular
-#: expressions stay fast whatever a hostile page contains.
-_HTML_SCAN_CHARS = 8192
-
 #: What the HTTP stack raises: ``requests``, ``urllib3``, ``http.client`` and socket errors.
 _FOREIGN_ERRORS = (
     requests.RequestException, urllib3.exceptions.HTTPError, OSError, http.client.HTTPException
@@ -91,102 +84,6 @@ _UNSENDABLE = (
     requests.exceptions.URLRequired,
     requests.exceptions.InvalidJSONError,
 )
-
-
-class Deadline:
-    """A wall-clock limit: ``seconds`` from creation (or from the last ``restart``)."""
-
-    __slots__ = ("expires_at", "seconds")
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expires_at = time.monotonic() + seconds
-
-    def restart(self) -> None:
-        self.expires_at = time.monotonic() + self.seconds
-
-    def remaining(self) -> float:
-        return self.expires_at - time.monotonic()
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
-
-class RetryPolicy:
-    """How many times to retry and how long to wait: immutable, like urllib3's ``Retry``.
-
-    The backoff is the official SDKs' one: ``min(0.5 * 2**n, 8)`` seconds shortened by up to 25 %
-    at random, ``n`` being the retries made so far.
-    """
-
-    __slots__ = ("backoff_base", "backoff_max", "max_retries", "max_retry_after")
-    max_retries: int
-    backoff_base: float
-    backoff_max: float
-    max_retry_after: float
-
-    def __init__(
-        self,
-        max_retries: int = 2,
-        *,
-        backoff_base: float = 0.5,
-        backoff_max: float = 8.0,
-        max_retry_after: float = MAX_RETRY_AFTER_S,
-    ) -> None:
-        for name, value in (
-            ("max_retries", max_retries),
-            ("backoff_base", backoff_base),
-            ("backoff_max", backoff_max),
-            ("max_retry_after", max_retry_after),
-        ):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError("RetryPolicy is immutable")
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        fields = (self.max_retries, self.backoff_base, self.backoff_max, self.max_retry_after)
-        return (_rebuild_policy, fields)
-
-    def __repr__(self) -> str:
-        return f"RetryPolicy(max_retries={self.max_retries})"
-
-    def delay(self, retries_done: int, retry_after: Optional[float]) -> Optional[float]:
-        """Seconds to wait before the next attempt, or None when the server's wait is too long."""
-        if retry_after is not None and retry_after > 0:
-            return retry_after if retry_after <= self.max_retry_after else None
-        backoff = min(self.backoff_base * 2.0**retries_done, self.backoff_max)
-        return backoff * (1.0 - 0.25 * random.random())
-
-
-def _rebuild_policy(max_retries: int, base: float, cap: float, max_after: float) -> RetryPolicy:
-    return RetryPolicy(max_retries, backoff_base=base, backoff_max=cap, max_retry_after=max_after)
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> Optional[float]:
-    """Seconds the server asks us to wait: ``retry-after-ms``, else ``Retry-After`` (seconds or HTTP-date)."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(float(value) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    import email.utils  # already loaded by http.client; imported here for clarity
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 class HeaderAuth(requests.auth.AuthBase):
@@ -479,7 +376,7 @@ class Transport:
         text = raw.decode("utf-8", "replace")
         detail = self.redact(error_message(self.redact(text)) or http.client.responses.get(status, "error"))
         if request_id is None:
-            request_id = _body_request_id(text)
+            request_id = body_request_id(text)
         suffix = f"HTTP {status}" + (f", request id {request_id}" if request_id else "")
         retry_after = parse_retry_after(response.headers)
         error = error_for_status(
@@ -752,39 +649,3 @@ def _content_length(headers: Mapping[str, str]) -> int:
 
 def _request_id(headers: Mapping[str, str]) -> Optional[str]:
     return headers.get("x-request-id") or headers.get("request-id")
-
-
-def _body_request_id(text: str) -> Optional[str]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    value = data.get("request_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def error_message(text: str) -> str:
-    """The human message of an error body, whatever its shape (PROTOCOLS.md §D.11).
-
-    ``error.message`` (OpenAI, Anthropic, vLLM, OpenRouter), else ``error`` as a string (Ollama),
-    else a top-level ``message`` (old vLLM), else the title of an HTML page (from a proxy, say)
-    or the start of the raw text.
-    """
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-        if isinstance(data.get("message"), str):
-            return str(data["message"])
-    if _HTML_START.match(text):
-        head = text[:_HTML_SCAN_CHARS]
-        title = _HTML_TITLE.search(head)
-        text = title.group(1) if title and title.group(1).strip() else _HTML_TAG.sub(" ", head)
-    squashed = " ".join(text.split())
-    return squashed[:200]

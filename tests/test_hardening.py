@@ -59,7 +59,8 @@ from provider_kit import (
     ServerError,
     load_config,
 )
-from provider_kit._transport import DEFAULT_POOL_MAXSIZE, RetryPolicy
+from provider_kit._retry import RetryPolicy
+from provider_kit._transport import DEFAULT_POOL_MAXSIZE
 from provider_kit.cli import main as cli_main
 from provider_kit.providers._base import MAX_EVENT_BYTES, HTTPProvider
 from provider_kit.testing import FakeProvider

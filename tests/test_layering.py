@@ -17,6 +17,8 @@ LAYERS = {
     "provider_kit.config": 2,
     "provider_kit._streaming": 2,
     "provider_kit._breaker": 2,
+    "provider_kit._retry": 2,
+    "provider_kit._error_bodies": 2,
     "provider_kit._progress": 0,
     "provider_kit._plugins": 4.5,
     "provider_kit._transport": 3,

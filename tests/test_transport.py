@@ -40,9 +40,11 @@ from provider_kit import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    _retry,
     _transport,
 )
-from provider_kit._transport import Deadline, RetryPolicy, Transport, parse_retry_after
+from provider_kit._retry import Deadline, RetryPolicy, parse_retry_after
+from provider_kit._transport import Transport
 from provider_kit.providers._base import HTTPProvider
 from provider_kit.testing._server import LoopbackServer, RecordedRequest, Reply
 
@@ -196,15 +198,15 @@ def test_backoff_is_exponential_and_capped(
     monkeypatch: pytest.MonkeyPatch, retries_done: int, expected: float
 ) -> None:
     policy = RetryPolicy()
-    monkeypatch.setattr(_transport.random, "random", lambda: 0.0)
+    monkeypatch.setattr(_retry.random, "random", lambda: 0.0)
     assert policy.delay(retries_done, None) == pytest.approx(expected)
     # Jitter shortens the wait by at most a quarter.
-    monkeypatch.setattr(_transport.random, "random", lambda: 0.999999)
+    monkeypatch.setattr(_retry.random, "random", lambda: 0.999999)
     assert policy.delay(retries_done, None) == pytest.approx(expected * 0.75, rel=1e-4)
 
 
 def test_backoff_honours_custom_base_and_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_transport.random, "random", lambda: 0.0)
+    monkeypatch.setattr(_retry.random, "random", lambda: 0.0)
     policy = RetryPolicy(5, backoff_base=0.1, backoff_max=0.3)
     assert [policy.delay(n, None) for n in range(4)] == pytest.approx([0.1, 0.2, 0.3, 0.3])
 

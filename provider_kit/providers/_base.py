@@ -26,8 +26,9 @@ from typing import (
     TypeVar,
 )
 
+from .._retry import Deadline, RetryPolicy
 from .._streaming import DEFAULT_MAX_LINE_BYTES, iter_ndjson, iter_sse
-from .._transport import Deadline, RetryPolicy, Transport, is_loopback_host
+from .._transport import Transport, is_loopback_host
 from ..config import (
     as_bool,
     as_env_name,
@@ -50,7 +51,15 @@ from ..errors import (
     ProviderTimeoutError,
     ResponseFormatError,
 )
-from ..types import Completion, HealthStatus, Message, MessagesInput, StreamChunk, Usage, as_messages
+from ..types import (
+    Completion,
+    HealthStatus,
+    Message,
+    MessagesInput,
+    StreamChunk,
+    Usage,
+    as_messages,
+)
 
 #: Seconds a whole ``complete()`` call (retries included) may take unless configured otherwise.
 DEFAULT_TIMEOUT = 120.0

@@ -8,7 +8,13 @@ from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
 from ..config import as_positive_int, as_str
 from ..errors import InvalidRequestError
 from ..types import Message, StreamChunk, Usage
-from ._base import EXCERPT_WINDOW, HTTPProvider, StreamState, Validator, error_from_event
+from ._base import (
+    EXCERPT_WINDOW,
+    HTTPProvider,
+    StreamState,
+    Validator,
+    error_from_event,
+)
 
 #: The API version sent unless configured: the one every model and parameter still accepts.
 DEFAULT_API_VERSION = "2023-06-01"

@@ -10,7 +10,15 @@ from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..config import as_choice, as_str
 from ..types import Message, StreamChunk, Usage
-from ._base import EXCERPT_WINDOW, HTTPProvider, StreamState, Validator, base_url_host, error_from_event, url_is_loopback
+from ._base import (
+    EXCERPT_WINDOW,
+    HTTPProvider,
+    StreamState,
+    Validator,
+    base_url_host,
+    error_from_event,
+    url_is_loopback,
+)
 
 FINISH_REASONS = {
     "stop": "stop",

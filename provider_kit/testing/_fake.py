@@ -22,7 +22,18 @@ import re
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import (
+    Any,
+    Deque,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Union,
+)
 
 from ..config import (
     as_bool,
@@ -34,7 +45,15 @@ from ..config import (
     mask_secret,
 )
 from ..errors import ConfigError, ProviderTimeoutError
-from ..types import Completion, HealthStatus, Message, MessagesInput, StreamChunk, Usage, as_messages
+from ..types import (
+    Completion,
+    HealthStatus,
+    Message,
+    MessagesInput,
+    StreamChunk,
+    Usage,
+    as_messages,
+)
 
 __all__ = ["FakeCall", "FakeProvider"]
 
