@@ -53,7 +53,7 @@ class CircuitState(_Value):
     circuit closes.
     """
 
-    __slots__ = ("name", "state", "failures", "open_until", "last_error")  # noqa: RUF023 (argument order)
+    __slots__ = ("name", "state", "failures", "open_until", "last_error")  # in argument order
     name: str
     state: str
     failures: int

@@ -17,6 +17,7 @@ from .testing import LoopbackServer
 #: Pause between streamed words, so the demo shows a stream arriving rather than a block.
 STREAM_PAUSE_S = 0.08
 DEMO_KEY = "sk-demo-not-a-real-key"
+STREAM_WORDS = ("Streams", "arrive", "word", "by", "word", "as", "the", "server", "sends", "them")
 
 
 def run_demo(out: TextIO) -> int:
@@ -55,9 +56,8 @@ def run_demo(out: TextIO) -> int:
                     file=out,
                 )
 
-            words = "Streams arrive word by word as the server sends them".split()
             pieces: List[Union[str, float]] = []
-            for word in words:
+            for word in STREAM_WORDS:
                 pieces.extend([word + " ", STREAM_PAUSE_S])
             anthropic = servers["anthropic"]
             anthropic.enqueue(anthropic.stream_reply(pieces), path="/v1/messages")

@@ -108,7 +108,7 @@ def _split(chunks: Iterable[bytes], max_line_bytes: int, lf_only: bool) -> Itera
             # bytes.splitlines breaks only on CR, LF and CRLF (str.splitlines would also
             # break on U+2028 and friends, which JSON allows raw inside strings).
             lines = chunk.splitlines()
-            tail = b"" if last == _LF or last == _CR else lines.pop()
+            tail = b"" if last in (_LF, _CR) else lines.pop()
         if pending and lines:
             if pending_len + len(lines[0]) > max_line_bytes:
                 raise _too_long(max_line_bytes)
@@ -188,20 +188,18 @@ def iter_sse(
         elif name == "event":
             event = value
             dirty = True
-        elif name == "id":
-            if "\0" not in value:
-                last_id = value
+        elif name == "id" and "\0" not in value:
+            last_id = value
+            dirty = True
+        # ASCII digits only (str.isdigit also admits "²"); int() may still refuse a value
+        # past sys.get_int_max_str_digits().
+        elif name == "retry" and value.isascii() and value.isdigit():
+            try:
+                retry = int(value)
+            except ValueError:
+                pass
+            else:
                 dirty = True
-        elif name == "retry":
-            # ASCII digits only (str.isdigit also admits "²"); int() may still refuse
-            # a value past sys.get_int_max_str_digits().
-            if value.isascii() and value.isdigit():
-                try:
-                    retry = int(value)
-                except ValueError:
-                    pass
-                else:
-                    dirty = True
 
 
 def iter_ndjson(

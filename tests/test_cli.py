@@ -100,7 +100,7 @@ def test_complete_stream_prints_the_text(capsys, config_file):
 
 def test_provider_error_is_one_line_on_stderr_with_exit_1(capsys, config_file, servers):
     servers["openai"].enqueue(servers["openai"].error_reply(401, "Incorrect API key provided"))
-    code, out, err = run(capsys, "complete", "--config", config_file, "hi")
+    code, _, err = run(capsys, "complete", "--config", config_file, "hi")
     assert code == 1
     assert err.count("\n") == 1 and "Incorrect API key provided" in err and "Traceback" not in err
     assert KEY not in err

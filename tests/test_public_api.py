@@ -72,7 +72,9 @@ ERROR_INSTANCES = [
 
 
 @pytest.mark.parametrize("error", ERROR_INSTANCES, ids=lambda e: type(e).__name__)
-@pytest.mark.parametrize("clone", [lambda e: pickle.loads(pickle.dumps(e)), copy.copy, copy.deepcopy], ids=["pickle", "copy", "deepcopy"])
+@pytest.mark.parametrize(
+    "clone", [lambda e: pickle.loads(pickle.dumps(e)), copy.copy, copy.deepcopy], ids=["pickle", "copy", "deepcopy"]
+)
 def test_every_error_survives_pickle_and_copy(error, clone):
     restored = clone(error)
     assert type(restored) is type(error)

@@ -41,7 +41,6 @@ from provider_kit import (
     ResponseFormatError,
     ServerError,
     _retry,
-    _transport,
 )
 from provider_kit._retry import Deadline, RetryPolicy, parse_retry_after
 from provider_kit._transport import Transport
