@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 from urllib.parse import urlsplit
 
 API_KEY = "sk-bench-not-a-real-key"
@@ -191,7 +191,7 @@ def _provider_kit(protocol: str) -> Callable[[str, int], Client]:
         provider = cls(base_url=base_url, api_key=API_KEY, model=MODELS[protocol], max_retries=0)
 
         def complete(prompt: str) -> str:
-            return provider.complete(prompt).text
+            return str(provider.complete(prompt).text)
 
         def stream(prompt: str) -> Iterator[str]:
             for chunk in provider.stream(prompt):
@@ -213,11 +213,13 @@ def _openai_sdk(base_url: str, threads: int) -> Client:
     model = MODELS["openai"]
 
     def complete(prompt: str) -> str:
-        reply = client.chat.completions.create(model=model, messages=_messages(prompt))  # type: ignore[arg-type]
+        reply: Any = client.chat.completions.create(model=model, messages=_messages(prompt))  # type: ignore[arg-type]
         return str(reply.choices[0].message.content)
 
     def stream(prompt: str) -> Iterator[str]:
-        events = client.chat.completions.create(model=model, messages=_messages(prompt), stream=True)  # type: ignore
+        events: Any = client.chat.completions.create(
+            model=model, messages=_messages(prompt), stream=True  # type: ignore[arg-type]
+        )
         with events:
             for event in events:
                 for choice in event.choices:
@@ -234,13 +236,13 @@ def _anthropic_sdk(base_url: str, threads: int) -> Client:
     model = MODELS["anthropic"]
 
     def complete(prompt: str) -> str:
-        reply = client.messages.create(
+        reply: Any = client.messages.create(
             model=model, max_tokens=ANTHROPIC_MAX_TOKENS, messages=_messages(prompt)  # type: ignore
         )
         return "".join(block.text for block in reply.content if block.type == "text")
 
     def stream(prompt: str) -> Iterator[str]:
-        events = client.messages.create(
+        events: Any = client.messages.create(
             model=model, max_tokens=ANTHROPIC_MAX_TOKENS, messages=_messages(prompt), stream=True  # type: ignore
         )
         with events:

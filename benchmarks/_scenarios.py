@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -55,13 +56,19 @@ def child_env() -> Dict[str, str]:
     return env
 
 
-def _run_python(args: List[str], env: Dict[str, str]) -> Tuple[float, str, str]:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run_python(args: List[str], env: Dict[str, str]) -> Tuple[float, float, str, str]:
+    """(wall s, CPU s, stdout, stderr) of one fresh interpreter; its CPU is counted once reaped."""
+    cpu_started, started = _children_cpu(), time.perf_counter()
     done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, cwd=HERE)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu_started
     if done.returncode != 0:
         raise RuntimeError(f"python {' '.join(args)} failed: {done.stderr.strip()[-400:]}")
-    return elapsed, done.stdout, done.stderr
+    return elapsed, cpu, done.stdout, done.stderr
 
 
 def _importtime(stderr: str, module: str) -> Tuple[float, List[Tuple[float, str]]]:
@@ -80,7 +87,7 @@ def _importtime(stderr: str, module: str) -> Tuple[float, List[Tuple[float, str]
 
 
 def import_cost(modules: List[str], reps: int, heavy_reps: int) -> Result:
-    """Wall time of ``python -c "import X"`` minus ``python -c pass``, and ``-X importtime``.
+    """Wall and CPU time of ``python -c "import X"`` minus ``python -c pass``; ``-X importtime``.
 
     A module whose import takes over a second is timed only ``heavy_reps`` times.
     """
@@ -90,23 +97,26 @@ def import_cost(modules: List[str], reps: int, heavy_reps: int) -> Result:
     for name in targets:  # warm the bytecode cache (and the OS file cache)
         _run_python(["-c", code[name]], env)
     samples: Dict[str, List[float]] = {name: [] for name in targets}
+    cpu: Dict[str, List[float]] = {name: [] for name in targets}
     heavy = set()
     for round_number in range(reps):
         for name in rotated(targets, round_number):
             if name in heavy and round_number >= heavy_reps:
                 continue
-            elapsed, _, _ = _run_python(["-c", code[name]], env)
+            elapsed, cpu_s, _, _ = _run_python(["-c", code[name]], env)
             samples[name].append(elapsed * 1000.0)
+            cpu[name].append(cpu_s * 1000.0)
             if elapsed > 1.0:
                 heavy.add(name)
-    base = median(samples["pass"])
-    result: Result = {"pass_ms": base, "modules": {}}
+    base, cpu_base = median(samples["pass"]), median(cpu["pass"])
+    result: Result = {"pass_ms": base, "pass_cpu_ms": cpu_base, "modules": {}}
     for name in modules:
         counting = f"import sys; a = len(sys.modules); {code[name]}; print(len(sys.modules) - a)"
-        _, out, stderr = _run_python(["-X", "importtime", "-c", counting], env)
+        _, _, out, stderr = _run_python(["-X", "importtime", "-c", counting], env)
         cumulative, _ = _importtime(stderr, name)
         result["modules"][name] = {
             "ms": median(samples[name]) - base,
+            "cpu_ms": median(cpu[name]) - cpu_base,
             "samples": len(samples[name]),
             "importtime_ms": cumulative,
             "modules_loaded": int(out.strip()),
@@ -118,12 +128,12 @@ def import_cost(modules: List[str], reps: int, heavy_reps: int) -> Result:
 
 def _over_requests(env: Dict[str, str]) -> Result:
     """What ``import provider_kit`` adds once ``requests`` is loaded: time and module names."""
-    _, _, stderr = _run_python(["-X", "importtime", "-c", "import requests; import provider_kit"], env)
+    _, _, _, stderr = _run_python(["-X", "importtime", "-c", "import requests; import provider_kit"], env)
     cumulative, lines = _importtime(stderr, "provider_kit")
     names = [name for _, name in lines]
     after = lines[names.index("requests") + 1 :] if "requests" in names else lines
     heaviest = sorted(after, reverse=True)[:8]
-    _, out, _ = _run_python(
+    _, _, out, _ = _run_python(
         ["-c", "import sys, json, requests; a = set(sys.modules); import provider_kit; print(json.dumps("
                "sorted(m for m in set(sys.modules) - a if not m.startswith('provider_kit'))))"],
         env,
@@ -244,13 +254,13 @@ def first_chunk(builders: Dict[str, Callable[[str], _clients.Client]], rounds: i
                     gate = Gate()
                     if not hasattr(gate, "_reached"):
                         raise RuntimeError("provider_kit.testing.Gate changed: update the benchmark's stamp")
-                    gate._reached = _StampedEvent()  # type: ignore[attr-defined]
+                    stamped = gate._reached = _StampedEvent()
                     server.enqueue(server.stream_reply(["Hel", gate, "lo"], framing=framing),
                                    path=CHAT_PATHS[server.protocol])
                     seen = threading.Event()
                     opener = threading.Thread(target=_open_after, args=(gate, seen, stall), daemon=True)
                     opener.start()
-                    pieces = []
+                    pieces: List[str] = []
                     first_at = 0.0
                     for piece in clients[key].stream("hi"):
                         if not pieces:
@@ -262,7 +272,7 @@ def first_chunk(builders: Dict[str, Callable[[str], _clients.Client]], rounds: i
                         raise AssertionError(f"{key}: streamed {pieces!r}, not 'Hello'")
                     # Clamped at 0: the server stamps just after its write returns, and a fast
                     # client may already hold the bytes by then.
-                    latency = first_at - gate._reached.stamp  # type: ignore[attr-defined]
+                    latency = first_at - stamped.stamp
                     out[key][framing].append(max(latency, 0.0) * 1000.0)
         for client in clients.values():
             client.close()
@@ -385,7 +395,7 @@ def memory(modules: Dict[str, str], call_keys: List[str], urls: Dict[str, str], 
     samples: Dict[Tuple[str, str], List[float]] = {(mode, name): [] for mode, name, _ in jobs}
     for round_number in range(rounds):
         for mode, name, args in rotated(jobs, round_number):
-            _, out, _ = _run_python(["_child.py", *args], env)
+            _, _, out, _ = _run_python(["_child.py", *args], env)
             answer = json.loads(out.strip().splitlines()[-1])
             if answer["refused"]:
                 log(f"note: {name} tried to reach {answer['refused']} (refused)")

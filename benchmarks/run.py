@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -31,10 +31,10 @@ import _scenarios as sc  # noqa: E402
 
 THREADS = 16
 #: Rounds and sizes. Per-call batches are smaller for slow clients; results are per call.
-FULL = dict(import_reps=15, import_heavy_reps=5, call_rounds=15, batch=200, thread_rounds=5,
-            thread_calls=40, chunk_rounds=7, stall=0.3, stream_rounds=7, stream_words=2000,
+FULL: Dict[str, Any] = dict(import_reps=15, import_heavy_reps=3, call_rounds=15, batch=200, thread_rounds=5,
+            thread_calls=40, chunk_rounds=7, stall=0.3, stream_rounds=5, stream_words=2000,
             fan_rounds=5, mem_rounds=2, mem_calls=1000)
-QUICK = dict(import_reps=2, import_heavy_reps=1, call_rounds=2, batch=20, thread_rounds=1,
+QUICK: Dict[str, Any] = dict(import_reps=2, import_heavy_reps=1, call_rounds=2, batch=20, thread_rounds=1,
              thread_calls=3, chunk_rounds=1, stall=0.3, stream_rounds=1, stream_words=200,
              fan_rounds=1, mem_rounds=1, mem_calls=20)
 #: Relative cost per call, to size batches so that no client dominates the run time.
@@ -80,8 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sc.log("first chunk (in-process server with a gate)")
     stream_keys = [key for key in clients if key != "requests-no-env"]
     results["first_chunk"] = sc.first_chunk(
-        {key: (lambda url, key=key: _clients.BY_KEY[key].factory(url, 1)) for key in stream_keys},
-        plan["chunk_rounds"], plan["stall"])
+        {key: _single_thread_builder(key) for key in stream_keys}, plan["chunk_rounds"], plan["stall"])
     sc.log("health fan-out")
     results["fan_out"] = sc.fan_out(plan["fan_rounds"])
     results["load"].append(_load())
@@ -152,6 +151,13 @@ def _working_clients(keys: List[str], urls: Dict[str, str], threads: int,
             continue
         clients[key] = client
     return clients
+
+
+def _single_thread_builder(key: str) -> Callable[[str], _clients.Client]:
+    def build(base_url: str) -> _clients.Client:
+        return _clients.BY_KEY[key].factory(base_url, 1)
+
+    return build
 
 
 def _load() -> float:
