@@ -315,7 +315,7 @@ class Transport:
     def _retry_delay(self, error: ProviderError, retries_done: int, allowed: int) -> Optional[float]:
         if retries_done >= allowed:
             return None
-        should_retry = getattr(error, "_should_retry", None)
+        should_retry = error.should_retry
         if should_retry is None:
             if isinstance(error, ProviderConnectionError):
                 should_retry = True
@@ -325,10 +325,7 @@ class Transport:
                 should_retry = error.status_code in RETRY_STATUSES
         if not should_retry:
             return None
-        retry_after = (
-            error.retry_after if isinstance(error, RateLimitError) else getattr(error, "_retry_after", None)
-        )
-        return self.retry.delay(retries_done, retry_after)
+        return self.retry.delay(retries_done, error.retry_after)
 
     def _send_once(self, method: str, url: str, body: Any, deadline: Deadline) -> requests.Response:
         remaining = deadline.remaining()
@@ -406,8 +403,7 @@ class Transport:
         # The SDKs let the server overrule the status: x-should-retry: true/false.
         should_retry = response.headers.get("x-should-retry")
         if should_retry in ("true", "false"):
-            error._should_retry = should_retry == "true"  # type: ignore[attr-defined]
-        error._retry_after = retry_after  # type: ignore[attr-defined]
+            error.should_retry = should_retry == "true"
         return error
 
     def _read_body(

@@ -61,7 +61,14 @@ class UnknownProviderError(ProviderKitError, KeyError):
 
 
 class ProviderError(ProviderKitError):
-    """A call to a provider failed."""
+    """A call to a provider failed.
+
+    ``retry_after`` is the wait in seconds the server asked for (``Retry-After`` or
+    ``retry-after-ms``, on a 429 or a 503 say), or None.
+    """
+
+    #: The server's ``x-should-retry`` verdict, which overrules the status; None when absent.
+    should_retry: Optional[bool] = None
 
     def __init__(
         self,
@@ -70,12 +77,14 @@ class ProviderError(ProviderKitError):
         provider: Optional[str] = None,
         status_code: Optional[int] = None,
         request_id: Optional[str] = None,
+        retry_after: Optional[float] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.status_code = status_code
         self.request_id = request_id
+        self.retry_after = retry_after
         #: With fallbacks, every failure in the order tried (this one last); else empty.
         self.errors: List[ProviderError] = []
 
@@ -97,7 +106,7 @@ class AuthenticationError(ProviderError):
 
 
 class RateLimitError(ProviderError):
-    """The provider answered 429; ``retry_after`` is its suggested wait in seconds, if any.
+    """The provider answered 429.
 
     ``retryable`` is False when the body says waiting cannot help (an exhausted quota or a
     spend cap); such an error is never retried.
@@ -113,8 +122,9 @@ class RateLimitError(ProviderError):
         retry_after: Optional[float] = None,
         retryable: bool = True,
     ) -> None:
-        super().__init__(message, provider=provider, status_code=status_code, request_id=request_id)
-        self.retry_after = retry_after
+        super().__init__(
+            message, provider=provider, status_code=status_code, request_id=request_id, retry_after=retry_after
+        )
         self.retryable = retryable
 
 
@@ -167,4 +177,4 @@ def error_for_status(
     else:
         # A 1xx/3xx that reached here was not followed: a protocol surprise, not success.
         cls = ResponseFormatError
-    return cls(message, provider=provider, status_code=status_code, request_id=request_id)
+    return cls(message, provider=provider, status_code=status_code, request_id=request_id, retry_after=retry_after)

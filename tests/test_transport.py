@@ -888,3 +888,13 @@ def test_stream_without_its_terminator_is_an_error(server: LoopbackServer, make:
     server.enqueue(server.stream_reply(["Hel", "lo"], terminate=False, framing=framing))
     raises(ResponseFormatError, drain, make(server).stream("hi"))
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(("status", "cls"), [(503, ServerError), (429, RateLimitError)])
+def test_the_servers_requested_wait_is_on_the_error(
+    openai_server: LoopbackServer, make: Any, status: int, cls: type
+) -> None:
+    openai_server.enqueue(openai_server.error_reply(status, retry_after="7"))
+    with pytest.raises(cls) as info:
+        make(openai_server, max_retries=0).complete("hi")
+    assert info.value.retry_after == 7.0
