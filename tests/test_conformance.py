@@ -84,6 +84,15 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+#: Stands for the anthropic-version the installed SDK sends by default.
+SDK_DEFAULT_VERSION = "<the SDK's default>"
+
+
+def _sdk_anthropic_version(sdk: Any) -> str:
+    constants = getattr(sdk, "_constants", None)
+    return str(getattr(constants, "ANTHROPIC_API_VERSION", "2023-06-01"))
+
+
 def _sdk_major(sdk: Any) -> int:
     return int(str(getattr(sdk, "__version__", "0")).split(".")[0] or 0)
 
@@ -342,8 +351,9 @@ REQUEST_CASES = [
     RequestCase("openai", "stop-as-string", {}, dict(stop="END"),
                 {}, dict(model="gpt-4o-mini", messages=_messages(system=False), stop="END")),
     # Anthropic (§B.2, §B.3). anthropic-python >= 1 has no temperature argument and >= 2 sends
-    # anthropic-version 2026-10-21, which rejects it; provider_kit is pinned to the same version.
-    RequestCase("anthropic", "sdk-default-version", {"anthropic_version": "2026-10-21"},
+    # anthropic-version 2026-10-21, which rejects it; provider_kit is pinned to whatever version the
+    # installed SDK sends (0.x, the last line for Python 3.9, still sends 2023-06-01).
+    RequestCase("anthropic", "sdk-default-version", {"anthropic_version": SDK_DEFAULT_VERSION},
                 dict(system=SYSTEM, max_tokens=16, stop=["\n\nHuman:"]), {},
                 dict(model="claude-haiku-4-5", max_tokens=16, system=SYSTEM,
                      messages=_messages(system=False), stop_sequences=["\n\nHuman:"])),
@@ -352,9 +362,9 @@ REQUEST_CASES = [
                 {"default_headers": {"anthropic-version": "2023-06-01"}},
                 dict(model="claude-haiku-4-5", max_tokens=16, system=SYSTEM, messages=_messages(system=False),
                      stop_sequences=["\n\nHuman:"], extra_body={"temperature": 0.2})),
-    RequestCase("anthropic", "default-max-tokens", {"anthropic_version": "2026-10-21"}, {},
+    RequestCase("anthropic", "default-max-tokens", {"anthropic_version": SDK_DEFAULT_VERSION}, {},
                 {}, dict(model="claude-haiku-4-5", max_tokens=4096, messages=_messages(system=False))),
-    RequestCase("anthropic", "multi-turn-unicode", {"anthropic_version": "2026-10-21"},
+    RequestCase("anthropic", "multi-turn-unicode", {"anthropic_version": SDK_DEFAULT_VERSION},
                 dict(prompt=_MULTI_TURN, system=SYSTEM, max_tokens=16), {},
                 dict(model="claude-haiku-4-5", max_tokens=16, system=SYSTEM,
                      messages=_messages(system=False, turns=_TURNS))),
@@ -416,12 +426,13 @@ def _assert_same_auth(protocol: str, sdk_req: RecordedRequest, pk_req: RecordedR
 def test_request_matches_sdk(case: RequestCase, stream: bool) -> None:
     sdk = _sdk(case.protocol)
     adapter = ADAPTERS[case.protocol]
-    if case.id == "sdk-default-version" and _sdk_major(sdk) < 2:
-        pytest.skip("anthropic-python < 2 sends anthropic-version 2023-06-01; see the pinned case")
+    pk_options = dict(case.pk_options)
+    if pk_options.get("anthropic_version") == SDK_DEFAULT_VERSION:
+        pk_options["anthropic_version"] = _sdk_anthropic_version(sdk)
     with _server(case.protocol) as server:
         with adapter.client(sdk, server, **case.sdk_options) as client:
             adapter.send(client, dict(case.sdk_call), stream)
-        with _provider(case.protocol, server, **case.pk_options) as provider:
+        with _provider(case.protocol, server, **pk_options) as provider:
             _pk_send(provider, case.pk_call, stream)
         sdk_req, pk_req = server.requests
 
