@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
@@ -29,3 +29,22 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     work.mkdir()
     monkeypatch.chdir(work)
     yield
+
+
+@pytest.fixture
+def provider_factory() -> Iterator[Callable[..., Any]]:
+    """``provider_factory(cls, **defaults)`` returns ``make(**options)``: build ``cls`` with
+    ``defaults`` overridden by ``options``. Every provider made is closed after the test."""
+    made: List[Any] = []
+
+    def factory(cls: Callable[..., Any], **defaults: Any) -> Callable[..., Any]:
+        def make(**options: Any) -> Any:
+            provider = cls(**{**defaults, **options})
+            made.append(provider)
+            return provider
+
+        return make
+
+    yield factory
+    for provider in made:
+        provider.close()

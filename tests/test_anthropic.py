@@ -39,22 +39,9 @@ def server() -> Iterator[LoopbackServer]:
 
 
 @pytest.fixture
-def make(server: LoopbackServer) -> Iterator[MakeProvider]:
-    """Build providers pointed at ``server`` (fail fast: no retries); close them afterwards."""
-    made: List[AnthropicProvider] = []
-
-    def make(**options: Any) -> AnthropicProvider:
-        options.setdefault("base_url", server.base_url)
-        options.setdefault("api_key", KEY)
-        options.setdefault("max_retries", 0)
-        options.setdefault("timeout", 10)
-        provider = AnthropicProvider(**options)
-        made.append(provider)
-        return provider
-
-    yield make
-    for provider in made:
-        provider.close()
+def make(server: LoopbackServer, provider_factory: Callable[..., MakeProvider]) -> MakeProvider:
+    """Build providers pointed at ``server`` (fail fast: no retries); closed after the test."""
+    return provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY, max_retries=0, timeout=10)
 
 
 def event(name: Optional[str], payload: Dict[str, Any], *, eol: bytes = b"\n") -> bytes:
@@ -382,23 +369,6 @@ def test_an_event_without_data_still_counts(server: LoopbackServer, make: MakePr
                         message_delta("end_turn", {"output_tokens": 2}), b"event: message_stop\n\n"]))
     chunks = list(make().stream("hi"))
     assert chunks == [StreamChunk("ok"), StreamChunk("", "stop", Usage(25, 2, 27))]
-
-
-def test_first_chunk_arrives_while_the_server_holds_the_rest(
-    server: LoopbackServer, make: MakeProvider
-) -> None:
-    gate = server.gate()
-    server.enqueue(server.stream_reply(["Hel", gate, "lo"]))
-    stream = make().stream("hi", timeout=10)
-    try:
-        assert next(stream).text == "Hel"
-        assert gate.wait_reached() and not gate.is_open
-        gate.open()
-        rest = list(stream)
-    finally:
-        stream.close()
-    assert [c.text for c in rest] == ["lo", ""]
-    assert rest[-1].finish_reason == "stop"
 
 
 def test_comments_and_crlf_split_across_reads(server: LoopbackServer, make: MakeProvider) -> None:

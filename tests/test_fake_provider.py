@@ -10,7 +10,14 @@ import pytest
 
 from provider_kit.errors import ConfigError, ProviderTimeoutError, RateLimitError
 from provider_kit.testing._fake import FakeCall, FakeProvider
-from provider_kit.types import Completion, HealthStatus, Message, Provider, StreamChunk, Usage
+from provider_kit.types import (
+    Completion,
+    HealthStatus,
+    Message,
+    Provider,
+    StreamChunk,
+    Usage,
+)
 
 SECRET = "sk-fake-abcdefghijklmnopqrstuvwxyz-1234"
 

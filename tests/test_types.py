@@ -7,7 +7,15 @@ import pickle
 
 import pytest
 
-from provider_kit import Completion, ConfigError, HealthReport, HealthStatus, Message, StreamChunk, Usage
+from provider_kit import (
+    Completion,
+    ConfigError,
+    HealthReport,
+    HealthStatus,
+    Message,
+    StreamChunk,
+    Usage,
+)
 from provider_kit.types import as_messages
 
 VALUES = [
