@@ -66,12 +66,38 @@ def test_every_python_example_runs_in_order(simulated_world):
             if isinstance(value, ProviderRegistry) or hasattr(value, "_transport"):
                 value.close()
     printed = output.getvalue()
+    _call_the_django_view(namespace["summarise"])
     assert "echo: Summarise this ticket: ..." in printed
     assert "echo: Write a haiku about rivers." in printed
     assert "echo: Hello" in printed
     for server in simulated_world.values():
         assert server.requests, "every simulator was used"
         assert not server.errors
+
+
+def _call_the_django_view(view):
+    """The README's view, called as Django would, through the process-wide registry."""
+    import json
+
+    import django
+    from django.conf import settings
+    from django.test import RequestFactory
+
+    import provider_kit
+
+    if not settings.configured:  # once per process; test_django.py may have done it already
+        settings.configure(SECRET_KEY="provider-kit-tests-only", ALLOWED_HOSTS=["testserver"],
+                           INSTALLED_APPS=[], DATABASES={}, LOGGING_CONFIG=None, USE_TZ=True)
+    if not django.apps.apps.ready:
+        django.setup()
+    provider_kit.reset_registry()  # built from ./provider_kit.toml, the simulated world's
+    try:
+        response = view(RequestFactory().post("/summarise", {"text": "a long ticket"}))
+    finally:
+        provider_kit.reset_registry()
+    assert response.status_code == 200
+    body = json.loads(response.content)
+    assert body["summary"] == "echo: a long ticket" and body["provider"] == "anthropic"
 
 
 def test_every_toml_example_is_valid_configuration(tmp_path):
