@@ -477,7 +477,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         """Check every provider (or ``names``) in parallel, within ``timeout`` seconds.
 
         Each ``health_check(timeout=timeout)`` runs in its own daemon thread. A check still
-        running at the deadline (plus a small grace) is reported not ok, "timed out"; a check
+        running at the deadline (plus a small grace) is reported not ok, "timeout: ..."; a check
         that raises or returns something else is reported not ok; nothing propagates. A passing
         check closes the provider's circuit; every status carries the circuit's state in
         ``HealthStatus.circuit``.
@@ -519,7 +519,7 @@ class ProviderRegistry(Mapping[str, Provider]):
             if future.done():
                 status = future.result()
             else:
-                status = HealthStatus(name, False, elapsed, f"timed out after {float(timeout)!r} s")
+                status = HealthStatus(name, False, elapsed, f"timeout: no answer within {float(timeout)!r} s")
             breaker = self._breaker(name)
             if status.ok:
                 breaker.close()
