@@ -1,8 +1,11 @@
-"""Shared fixtures: every test runs in a scrubbed environment with its own HOME and cwd."""
+"""Shared fixtures: every test runs in a scrubbed environment with its own HOME and cwd, and
+can reach nothing but this machine's loopback interface."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
@@ -14,6 +17,43 @@ _SCRUBBED = {
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",
     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC",
 }
+
+
+def _is_loopback(host: object) -> bool:
+    if host is None:
+        return True  # a wildcard bind, not a peer
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if name.strip("[]").lower() in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test may resolve or connect to anything but loopback: not even a DNS query leaves.
+
+    A name that is not loopback fails as an unknown host would (``socket.gaierror``), so the
+    tests of "DNS failure" exercise the real error path without asking a resolver.
+    """
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"test guard: {host!r} is not a loopback name")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and not _is_loopback(address[0]):
+            raise ConnectionRefusedError(f"test guard: {address[0]!r} is not a loopback address")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield
 
 
 @pytest.fixture(autouse=True)

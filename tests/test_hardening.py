@@ -304,7 +304,8 @@ def _refused_url(kind: str) -> str:
 
 
 def _unresolvable_url(kind: str) -> str:
-    # RFC 6761: .invalid never resolves; the resolver answers NXDOMAIN at once, no network.
+    # RFC 6761: .invalid never resolves. conftest's loopback guard answers as a resolver would
+    # (socket.gaierror), so no DNS query leaves the machine.
     return "http://provider-kit-hardening.invalid" + ("/v1" if kind == "openai" else "")
 
 
