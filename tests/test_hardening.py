@@ -43,6 +43,7 @@ from typing import (
 )
 
 import pytest
+from _kinds import CHAT_PATHS, CLASSES, KINDS, fast_retries
 
 from provider_kit import (
     AnthropicProvider,
@@ -59,7 +60,6 @@ from provider_kit import (
     ServerError,
     load_config,
 )
-from provider_kit._retry import RetryPolicy
 from provider_kit._transport import DEFAULT_POOL_MAXSIZE
 from provider_kit.cli import main as cli_main
 from provider_kit.providers._base import MAX_EVENT_BYTES, HTTPProvider
@@ -67,13 +67,6 @@ from provider_kit.testing import FakeProvider
 from provider_kit.testing._server import LoopbackServer, Reply
 
 KEY = "sk-harden-7f3a9c1e5b2d4f60aa"
-KINDS = ("openai", "anthropic", "ollama")
-CLASSES: Dict[str, Type[HTTPProvider]] = {
-    "openai": OpenAIProvider,
-    "anthropic": AnthropicProvider,
-    "ollama": OllamaProvider,
-}
-CHAT_PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}
 HEALTH_PATHS = {"openai": "/v1/models", "anthropic": "/v1/models", "ollama": "/api/tags"}
 STREAM_TYPES = {
     "openai": "text/event-stream", "anthropic": "text/event-stream", "ollama": "application/x-ndjson",
@@ -132,13 +125,6 @@ def make() -> Iterator[Callable[..., HTTPProvider]]:
     yield build
     for provider in made:
         provider.close()
-
-
-def fast(provider: HTTPProvider) -> HTTPProvider:
-    """Millisecond back-off, the same retry count: these tests are about whether, not when."""
-    count = provider._transport.retry.max_retries
-    provider._transport.retry = RetryPolicy(count, backoff_base=0.001, backoff_max=0.002)
-    return provider
 
 
 def assert_secret_free(*texts: str) -> None:
@@ -360,7 +346,7 @@ def test_fault_for_every_provider_type(
     options: Dict[str, Any] = {"max_retries": MAX_RETRIES}
     if fault.base_url is not None:
         options["base_url"] = fault.base_url(kind)
-    provider = fast(make(server, **options))
+    provider = fast_retries(make(server, **options))
     received: List[str] = []
     started = time.monotonic()
     if mode == "health":
@@ -457,7 +443,7 @@ HTML_502 = (
 @pytest.mark.parametrize("mode", ["complete", "stream", "health"])
 def test_html_502_from_a_proxy(server: LoopbackServer, kind: str, make: Any, mode: str) -> None:
     server.enqueue(Reply(502, body=HTML_502, content_type="text/html"), times=3)
-    provider = fast(make(server, max_retries=2))
+    provider = fast_retries(make(server, max_retries=2))
     if mode == "health":
         status = provider.health_check()
         assert not status.ok and "502 Bad Gateway" in str(status.error)
@@ -889,7 +875,7 @@ def test_no_surface_ever_shows_the_key(
                 raise AssertionError(f"{call} should have failed")
 
         for name in registry:
-            fast(registry[name])  # type: ignore[arg-type]
+            fast_retries(registry[name])  # type: ignore[arg-type]
         for name in ("openai", "anthropic"):
             provider = registry[name]
             for _ in range(4):  # 401, 500s, 502s, a non-JSON 200

@@ -22,6 +22,6 @@ def test_non_loopback_addresses_are_not_connected_to():
 
 
 def test_a_provider_pointed_outside_fails_as_unresolvable():
-    with OpenAIProvider(base_url="https://api.openai.com/v1", api_key="sk-guard-000000", max_retries=0) as p:
-        with pytest.raises(ProviderConnectionError, match="could not be resolved"):
-            p.complete("hi", timeout=2)
+    provider = OpenAIProvider(base_url="https://api.openai.com/v1", api_key="sk-guard-000000", max_retries=0)
+    with provider, pytest.raises(ProviderConnectionError, match="could not be resolved"):
+        provider.complete("hi", timeout=2)

@@ -26,13 +26,12 @@ import requests
 import requests.exceptions
 import requests.structures
 import urllib3.exceptions
+from _kinds import CHAT_PATHS, CLASSES, KINDS, fast_retries
 
 from provider_kit import (
-    AnthropicProvider,
     AuthenticationError,
     ConfigError,
     InvalidRequestError,
-    OllamaProvider,
     OpenAIProvider,
     ProviderConnectionError,
     ProviderError,
@@ -48,13 +47,6 @@ from provider_kit.providers._base import HTTPProvider
 from provider_kit.testing._server import LoopbackServer, RecordedRequest, Reply
 
 KEY = "sk-test-abcdefgh12345678"
-KINDS = ("openai", "anthropic", "ollama")
-CLASSES: Dict[str, Type[HTTPProvider]] = {
-    "openai": OpenAIProvider,
-    "anthropic": AnthropicProvider,
-    "ollama": OllamaProvider,
-}
-CHAT_PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}
 #: How the key travels on the wire for each protocol.
 KEY_HEADERS = {"openai": "Authorization", "anthropic": "x-api-key", "ollama": "Authorization"}
 RETRIED_STATUSES = (500, 502, 503, 504, 529, 408, 409, 429)
@@ -161,14 +153,6 @@ def timed(reply: Reply, arrivals: List[float]) -> Callable[[RecordedRequest], Re
 
 def completion_body(server: LoopbackServer, text: str = "Hello!") -> bytes:
     return server.completion_reply(text).body_bytes
-
-
-def fast_retries(provider: HTTPProvider) -> HTTPProvider:
-    """Shrink the backoff (not the retry count) for tests about whether a call is retried;
-    the backoff itself is timed in test_success_after_two_503s_with_exponential_backoff."""
-    policy = provider._transport.retry
-    provider._transport.retry = RetryPolicy(policy.max_retries, backoff_base=0.01, backoff_max=0.02)
-    return provider
 
 
 def dead_port() -> int:

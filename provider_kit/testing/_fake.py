@@ -108,6 +108,17 @@ def _last_user_content(messages: Sequence[Message]) -> str:
     return messages[-1].content if messages else ""
 
 
+def _call_options(
+    model: Optional[str],
+    max_tokens: Optional[int],
+    temperature: Optional[float],
+    stop: Optional[Sequence[str]],
+    timeout: Optional[float],
+) -> Dict[str, Any]:
+    """A call's keyword arguments as ``FakeCall.kwargs`` records them."""
+    return {"model": model, "max_tokens": max_tokens, "temperature": temperature, "stop": stop, "timeout": timeout}
+
+
 class FakeProvider:
     """A provider that answers from a script, for tests.
 
@@ -271,13 +282,7 @@ class FakeProvider:
         :raises ConfigError: for a malformed prompt.
         :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
         """
-        kwargs = {
-            "model": model,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stop": stop,
-            "timeout": timeout,
-        }
+        kwargs = _call_options(model, max_tokens, temperature, stop, timeout)
         result = self._prepare("complete", prompt_or_messages, system, kwargs)
         if isinstance(result, BaseException):
             raise result
@@ -302,13 +307,7 @@ class FakeProvider:
         :raises ConfigError: for a malformed prompt.
         :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
         """
-        kwargs = {
-            "model": model,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stop": stop,
-            "timeout": timeout,
-        }
+        kwargs = _call_options(model, max_tokens, temperature, stop, timeout)
         result = self._prepare("stream", prompt_or_messages, system, kwargs)
         if isinstance(result, BaseException):
             raise result
