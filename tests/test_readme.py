@@ -105,3 +105,30 @@ def test_every_toml_example_is_valid_configuration(tmp_path):
         path = tmp_path / f"example{number}.toml"
         path.write_text(text, encoding="utf-8")
         load_config(path)
+
+
+def setup_commands():
+    """The commands of README's first literal block: the set-up a new user runs."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"::\n\n((?:    .*\n)+)", text)
+    assert block is not None, "README.rst lost its set-up commands"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_ci_runs_the_readme_setup_commands_word_for_word():
+    commands = setup_commands()
+    assert len(commands) == 2 and "venv" in commands[0] and "pytest" in commands[1]
+    ci_lines = {line.strip() for line in (README.parent / ".ci" / "run").read_text().splitlines()}
+    for command in commands:
+        assert command in ci_lines, f".ci/run does not run the README command {command!r}"
+
+
+def test_setup_commands_need_no_pip_outside_a_virtual_environment():
+    # PEP 668: a system Python refuses `python3 -m pip install` outside a venv; every pip and
+    # every tool must come from the venv the first command creates.
+    first, second = setup_commands()
+    assert first.startswith("python3 -m venv ")
+    venv = first.split(" && ")[0].split()[-1]
+    for command in (first, second):
+        for step in command.split(" && ")[(1 if command is first else 0):]:
+            assert step.startswith(f"{venv}/bin/"), f"{step!r} does not run from the virtual environment"
