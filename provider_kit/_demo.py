@@ -7,12 +7,11 @@ health table, one completion per provider and one stream as it arrives.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import List, TextIO, Union
 
+from ._serve import simulator_config, simulators
 from .registry import ProviderRegistry
-from .testing import LoopbackServer
 
 #: Pause between streamed words, so the demo shows a stream arriving rather than a block.
 STREAM_PAUSE_S = 0.08
@@ -22,21 +21,8 @@ STREAM_WORDS = ("Streams", "arrive", "word", "by", "word", "as", "the", "server"
 
 def run_demo(out: TextIO) -> int:
     """Run the demo, writing to ``out``; returns the exit code."""
-    with contextlib.ExitStack() as stack:
-        servers = {
-            protocol: stack.enter_context(LoopbackServer(protocol, api_key=None if protocol == "ollama" else DEMO_KEY))
-            for protocol in ("openai", "anthropic", "ollama")
-        }
-        config = {
-            "default_provider": "anthropic",
-            "providers": {
-                "openai": {"base_url": servers["openai"].base_url, "api_key": DEMO_KEY,
-                           "model": servers["openai"].models[0]},
-                "anthropic": {"base_url": servers["anthropic"].base_url, "api_key": DEMO_KEY,
-                              "model": servers["anthropic"].models[0]},
-                "ollama": {"base_url": servers["ollama"].base_url, "model": servers["ollama"].models[0]},
-            },
-        }
+    with simulators(api_key=DEMO_KEY) as servers:
+        config = simulator_config(servers, default="anthropic")
         print("provider-kit demo: three LOCAL SIMULATORS on 127.0.0.1 that speak the OpenAI,", file=out)
         print("Anthropic and Ollama wire protocols. No key, no network, no real model.\n", file=out)
         for protocol, server in servers.items():
@@ -73,5 +59,6 @@ def run_demo(out: TextIO) -> int:
             total = time.monotonic() - started
             print(f"\n  (first words after {(first or 0) * 1000:.0f} ms, whole stream {total * 1000:.0f} ms)", file=out)
         print("\nNext: set OPENAI_API_KEY / ANTHROPIC_API_KEY / OLLAMA_HOST (or write provider_kit.toml)", file=out)
-        print("and run `provider-kit health` and `provider-kit complete 'Hello'` against real providers.", file=out)
+        print("and run `provider-kit health` and `provider-kit complete 'Hello'` against real providers,", file=out)
+        print("or keep these simulators running with `provider-kit serve` to try a notebook or a web app.", file=out)
     return 0

@@ -1,7 +1,9 @@
 """The ``provider-kit`` command; imported only by the console script and ``python -m provider_kit``.
 
-Exit codes: 0 success, 1 a provider failed (or is unhealthy), 2 a configuration or usage error.
-Errors are one line on stderr; ``--debug`` shows the traceback as well.
+Exit codes: 0 success, 1 a provider failed (or is unhealthy), 2 a configuration or usage error,
+130 interrupted, 141 standard output closed early (``| head``). Errors are one line on stderr;
+``--debug`` shows the traceback as well. How the command line is read (one-line usage errors,
+suggestions, the shared help texts) is in ``_cli_parser``; what each command does is here.
 """
 
 from __future__ import annotations
@@ -9,59 +11,124 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import traceback
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Dict, List, Optional, Sequence, TextIO, cast
 
+from . import _cli_serve
+from ._cli_parser import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PROVIDER_ERROR,
+    EXIT_USAGE,
+    HELP_EPILOG,
+    Parser,
+    reject_extras,
+    silence_stdout,
+)
+from ._version import __version__
 from .config import load_config
 from .errors import ConfigError, ProviderError, ProviderKitError
 from .registry import ProviderRegistry
+from .types import Completion
 
-EXIT_OK = 0
-EXIT_PROVIDER_ERROR = 1
-EXIT_CONFIG_ERROR = 2
+EXIT_CONFIG_ERROR = EXIT_USAGE
+
+#: Commands that run against their own simulators: an explicit --config is a mistake there.
+_SIMULATOR_COMMANDS = ("demo", "serve")
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _build_parser() -> Parser:
+    parser = Parser(
         prog="provider-kit",
-        description="LLM providers behind one plain, blocking interface.",
+        description="LLM providers (OpenAI, Anthropic, Ollama, any OpenAI-compatible server) behind one\n"
+                    "plain, blocking interface. New here? Start with `provider-kit demo`.",
+        epilog=HELP_EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"provider-kit {__version__}",
+                        help="print the version and exit")
     _add_common_options(parser, default_config=None, default_debug=False)
     # The same options after the command; SUPPRESS keeps a value given before the command.
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     _add_common_options(common, default_config=argparse.SUPPRESS, default_debug=argparse.SUPPRESS)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
+    # demo and serve accept --config only to reject it with a clear message (see main).
+    simulated = Parser(add_help=False)
+    _add_common_options(simulated, default_config=argparse.SUPPRESS, default_debug=argparse.SUPPRESS,
+                        config_help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                     help="(each has its own --help)")
 
-    commands.add_parser("providers", parents=[common], help="list configured and skipped providers")
+    def command(name: str, summary: str, description: str, example: str, parents: Any = (common,)) -> Parser:
+        """A subcommand with a one-line summary, a description and an example in its --help."""
+        return cast(Parser, commands.add_parser(name, parents=list(parents), help=summary,
+                                                description=description, epilog="example:\n" + example))
 
-    health = commands.add_parser("health", parents=[common], help="check every provider in parallel")
-    health.add_argument("names", nargs="*", metavar="NAME", help="only these providers")
-    health.add_argument("--json", action="store_true", help="print JSON")
-    health.add_argument("--timeout", type=float, default=5.0, metavar="S", help="deadline (default 5)")
+    command(
+        "providers", "list configured and skipped providers",
+        "List every configured provider with its type, model and base URL (never its key), the\n"
+        "default one, and the providers that were skipped, with the reason.",
+        "  provider-kit providers --config provider_kit.toml",
+    )
 
-    complete = commands.add_parser("complete", parents=[common], help="send one prompt")
-    complete.add_argument("prompt", metavar="PROMPT", help="the prompt, or - to read it from stdin")
-    complete.add_argument("-p", "--provider", metavar="NAME", help="provider name (default: the default)")
-    complete.add_argument("-m", "--model", metavar="MODEL")
-    complete.add_argument("--system", metavar="TEXT")
-    complete.add_argument("--max-tokens", type=int, metavar="N")
-    complete.add_argument("--temperature", type=float, metavar="T")
-    complete.add_argument("--timeout", type=float, metavar="S")
+    health = command(
+        "health", "check every provider in parallel",
+        "Check providers in parallel within one deadline; print a table (or JSON).\n"
+        "Exit status 0 when every provider checked is ok, 1 when any is not.",
+        "  provider-kit health --timeout 3 openai local\n  provider-kit health --json | jq .openai.ok",
+    )
+    health.add_argument("names", nargs="*", metavar="NAME", help="only these providers (default: all)")
+    health.add_argument("--json", action="store_true", help="print JSON: name -> status")
+    health.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                        help="deadline for the whole check, in seconds (default 5)")
+
+    complete = command(
+        "complete", "send one prompt",
+        "Send one prompt to a provider (the default one unless -p) and print the answer.\n"
+        "With no PROMPT, the prompt is read from standard input when that is not a terminal.\n"
+        "--json prints text, provider, model, finish_reason, usage and latency_s; with --stream\n"
+        "it prints JSON lines: one object per chunk, then one final object with those fields.",
+        '  provider-kit complete -p anthropic --max-tokens 100 "Name three rivers."\n'
+        '  git diff | provider-kit complete --system "Write a commit message." --stream',
+    )
+    complete.add_argument("prompt", metavar="PROMPT", nargs="?",
+                          help="the prompt; - or nothing reads it from standard input")
+    complete.add_argument("-p", "--provider", metavar="NAME", help="provider name (default: the default provider)")
+    complete.add_argument("-m", "--model", metavar="MODEL", help="model (default: the provider's)")
+    complete.add_argument("--system", metavar="TEXT", help="system prompt")
+    complete.add_argument("--max-tokens", type=int, metavar="N", help="most tokens to generate")
+    complete.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, e.g. 0 to 2")
+    complete.add_argument("--stop", action="append", metavar="TEXT",
+                          help="stop generating at TEXT (repeat for several)")
+    complete.add_argument("--timeout", type=float, metavar="S",
+                          help="deadline for the call, in seconds, retries included (default: the provider's)")
     complete.add_argument("--stream", action="store_true", help="print text as it arrives")
-    complete.add_argument("--json", action="store_true", help="print the completion as JSON")
+    complete.add_argument("--json", action="store_true", help="print JSON (JSON lines with --stream)")
 
-    config = commands.add_parser("config", parents=[common], help="show the effective configuration")
+    config = command(
+        "config", "show the effective configuration",
+        "Print the configuration in use, with every secret masked, and where it came from.",
+        "  provider-kit config --path",
+    )
     config.add_argument("--path", action="store_true", help="print only where it came from")
 
-    commands.add_parser("demo", parents=[common], help="the whole flow against local simulators")
+    command(
+        "demo", "the whole flow against local simulators",
+        "Start local simulators of the OpenAI, Anthropic and Ollama protocols and show a health\n"
+        "check, one completion from each and a stream. No key, no network, no real model; it\n"
+        "ignores every configuration (and refuses --config).",
+        "  provider-kit demo",
+        parents=(simulated,),
+    )
+
+    serve = command("serve", _cli_serve.SUMMARY, _cli_serve.DESCRIPTION, _cli_serve.EXAMPLE, parents=(simulated,))
+    _cli_serve.add_arguments(serve)
     return parser
 
 
-def _add_common_options(parser: argparse.ArgumentParser, *, default_config: Any, default_debug: Any) -> None:
-    parser.add_argument(
-        "--config", metavar="PATH", default=default_config, help="config file (default: the usual search)"
-    )
+def _add_common_options(parser: argparse.ArgumentParser, *, default_config: Any, default_debug: Any,
+                        config_help: str = "config file to use (default: the search order)") -> None:
+    parser.add_argument("--config", metavar="PATH", default=default_config, help=config_help)
     parser.add_argument(
         "--debug", action="store_true", default=default_debug, help="show tracebacks and debug logs"
     )
@@ -69,8 +136,31 @@ def _add_common_options(parser: argparse.ArgumentParser, *, default_config: Any,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code."""
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # here, so that a closed pipe is caught below and not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`provider-kit health --json | head -1`): stop quietly.
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: List[str]) -> int:
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extras = parser.parse_command_line(argv)
+        if extras:
+            reject_extras(parser, getattr(args, "command", None), extras)
+        if args.command is None:
+            sys.stderr.write(parser.format_short_help())
+            return EXIT_USAGE
+        if args.command in _SIMULATOR_COMMANDS and args.config is not None:
+            parser.command_parser(args.command).error(  # type: ignore[union-attr]
+                f"{args.command} takes no --config: it runs against its own local simulators "
+                "(to check a configuration: provider-kit --config PATH health)")
+    except SystemExit as exit:  # --help, --version and usage errors; main() returns, never exits
+        return exit.code if isinstance(exit.code, int) else EXIT_USAGE
     if args.debug:
         import logging
 
@@ -80,7 +170,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return handler(args, sys.stdout)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except ProviderKitError as error:
         if args.debug:
             traceback.print_exc()
@@ -145,9 +235,7 @@ def _circuit(circuit: Optional[Dict[str, Any]]) -> str:
 
 
 def _cmd_complete(args: argparse.Namespace, out: TextIO) -> int:
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    if not prompt.strip():
-        raise ConfigError("the prompt is empty")
+    prompt = _read_prompt(args.prompt)
     options: Dict[str, Any] = {
         key: value
         for key, value in (
@@ -155,6 +243,7 @@ def _cmd_complete(args: argparse.Namespace, out: TextIO) -> int:
             ("system", args.system),
             ("max_tokens", args.max_tokens),
             ("temperature", args.temperature),
+            ("stop", args.stop),
             ("timeout", args.timeout),
         )
         if value is not None
@@ -162,39 +251,84 @@ def _cmd_complete(args: argparse.Namespace, out: TextIO) -> int:
     with _registry(args) as registry:
         provider = registry.get(args.provider) if args.provider else registry.get_default()
         if args.stream:
-            final = None
-            for chunk in provider.stream(prompt, **options):
-                out.write(chunk.text)
-                out.flush()
-                final = chunk
-            out.write("\n")
-            if args.json and final is not None:
-                json.dump({"finish_reason": final.finish_reason}, out)
-                out.write("\n")
+            _stream(provider, prompt, options, out, as_json=args.json)
             return EXIT_OK
         completion = provider.complete(prompt, **options)
     if args.json:
-        usage = completion.usage
-        json.dump(
-            {
-                "text": completion.text,
-                "provider": completion.provider,
-                "model": completion.model,
-                "finish_reason": completion.finish_reason,
-                "usage": {
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                    "total_tokens": usage.total_tokens,
-                },
-                "latency_s": round(completion.latency_s, 4),
-            },
-            out,
-            indent=2,
-        )
+        json.dump(_completion_dict(completion), out, indent=2)
         out.write("\n")
     else:
         print(completion.text, file=out)
     return EXIT_OK
+
+
+def _read_prompt(given: Optional[str]) -> str:
+    """The prompt argument; ``-``, or none with stdin not a terminal, reads standard input."""
+    if given is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            # Reading a terminal would wait silently for Ctrl-D: say what is missing instead.
+            raise ConfigError("no prompt: give one (provider-kit complete \"Hello\") or pipe it in "
+                              "(echo Hello | provider-kit complete)")
+        given = "-"
+    prompt = sys.stdin.read() if given == "-" else given
+    if not prompt.strip():
+        raise ConfigError("the prompt is empty" + (" (nothing on standard input)" if given == "-" else ""))
+    return prompt
+
+
+def _stream(provider: Any, prompt: str, options: Dict[str, Any], out: TextIO, *, as_json: bool) -> None:
+    """Print a stream as it arrives: text, or JSON lines (each chunk, then the whole completion)."""
+    started = time.monotonic()
+    pieces: List[str] = []
+    finish_reason = usage = None
+    for chunk in provider.stream(prompt, **options):
+        pieces.append(chunk.text)
+        finish_reason = chunk.finish_reason or finish_reason
+        usage = chunk.usage or usage
+        if as_json:
+            out.write(json.dumps(_chunk_dict(chunk)) + "\n")
+        else:
+            out.write(chunk.text)
+        out.flush()
+    if not as_json:
+        out.write("\n")
+        return
+    whole = Completion("".join(pieces), model=options.get("model") or getattr(provider, "model", None),
+                       provider=provider.name, finish_reason=finish_reason, usage=usage,
+                       latency_s=time.monotonic() - started)
+    out.write(json.dumps(_completion_dict(whole)) + "\n")
+
+
+def _completion_dict(completion: Completion) -> Dict[str, Any]:
+    """What ``complete --json`` prints, streamed or not: one function, so the fields agree."""
+    to_dict = getattr(completion, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    # Until Completion.to_dict() exists: the same JSON-ready fields, ``raw`` left out.
+    return {
+        "text": completion.text,
+        "provider": completion.provider,
+        "model": completion.model,
+        "finish_reason": completion.finish_reason,
+        "usage": _usage_dict(completion.usage),
+        "latency_s": round(completion.latency_s, 4),
+    }
+
+
+def _chunk_dict(chunk: Any) -> Dict[str, Any]:
+    to_dict = getattr(chunk, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    return {"text": chunk.text, "finish_reason": chunk.finish_reason,
+            "usage": None if chunk.usage is None else _usage_dict(chunk.usage)}
+
+
+def _usage_dict(usage: Any) -> Dict[str, Any]:
+    to_dict = getattr(usage, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens}
 
 
 def _cmd_config(args: argparse.Namespace, out: TextIO) -> int:
@@ -226,4 +360,5 @@ _COMMANDS = {
     "complete": _cmd_complete,
     "config": _cmd_config,
     "demo": _cmd_demo,
+    "serve": _cli_serve.run,
 }

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
+import os
+import re
 import subprocess
 import sys
 
 import pytest
 
+import provider_kit
 from provider_kit.cli import main
-from provider_kit.testing import LoopbackServer
+from provider_kit.testing import LoopbackServer, Reply
 
 KEY = "sk-cli-test-5c3f9a1b2d7e"
 
@@ -149,3 +154,199 @@ def test_python_dash_m_and_demo_run_offline():
 def test_global_options_work_before_and_after_the_command(capsys, config_file):
     code, out, _ = run(capsys, "--config", config_file, "health", "--json")
     assert code == 0 and set(json.loads(out)) == {"openai", "local"}
+
+
+# -- closed pipes ------------------------------------------------------------------------------
+
+
+def _provider_kit(*argv, **kwargs):
+    """``python -m provider_kit ARGV`` as a child process, stdout and stderr piped."""
+    return subprocess.Popen([sys.executable, "-m", "provider_kit", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_health_json_into_a_closed_pipe_exits_141_without_a_traceback(config_file, servers):
+    # `provider-kit health --json | head -1`, made deterministic: the reader is gone before the
+    # health check (held at a gate) lets the child write anything.
+    gate = servers["openai"].gate()
+    listing = {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "x"}]}
+    servers["openai"].enqueue(Reply(200, json=listing, hang=gate))
+    with _provider_kit("health", "--json", "--config", config_file) as child:
+        try:
+            assert gate.wait_reached(30)
+            child.stdout.close()
+            gate.open()
+            stderr = child.stderr.read()
+            assert child.wait(30) == 141
+            assert stderr == ""
+        finally:
+            gate.open()
+            child.kill()
+
+
+def test_stream_into_a_pipe_closed_after_the_first_bytes_exits_141_quietly(config_file, servers):
+    # `provider-kit complete --stream ... | head -c3`
+    gate = servers["openai"].gate()
+    servers["openai"].enqueue(servers["openai"].stream_reply(["Hel", gate, "lo", " world"]))
+    with _provider_kit("complete", "--stream", "--config", config_file, "hi") as child:
+        try:
+            assert child.stdout.read(3) == "Hel"  # the child flushes each chunk as it arrives
+            child.stdout.close()
+            gate.open()
+            stderr = child.stderr.read()
+            assert child.wait(30) == 141
+            assert stderr == ""
+        finally:
+            gate.open()
+            child.kill()
+
+
+# -- version, typos, help -----------------------------------------------------------------------
+
+
+def test_version(capsys):
+    code, out, err = run(capsys, "--version")
+    assert (code, out, err) == (0, f"provider-kit {provider_kit.__version__}\n", "")
+
+
+@pytest.mark.parametrize(("argv", "suggestion"), [
+    (["helth"], "did you mean 'health'?"),
+    (["complte", "hi"], "did you mean 'complete'?"),
+    (["health", "--timout", "3"], "did you mean '--timeout'?"),
+    (["health", "--timout=3"], "did you mean '--timeout'?"),
+    (["complete", "--max-tokns", "5", "hi"], "did you mean '--max-tokens'?"),
+    (["--confg", "x.toml", "health"], "did you mean '--config'?"),
+    (["health", "--jsn"], "did you mean '--json'?"),
+])
+def test_a_typo_gets_one_line_with_a_suggestion_and_exit_2(capsys, argv, suggestion):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and suggestion in err, err
+
+
+def test_an_unknown_command_lists_the_commands(capsys):
+    code, _, err = run(capsys, "frobnicate")
+    assert code == 2 and err.count("\n") == 1
+    assert "unknown command 'frobnicate'" in err and "did you mean" not in err
+    for command in ("providers", "health", "complete", "config", "demo", "serve"):
+        assert command in err
+
+
+def test_other_usage_errors_are_one_line_too(capsys):
+    code, _, err = run(capsys, "health", "--timeout", "soon")
+    assert code == 2 and err.count("\n") == 1 and "--timeout" in err and "'soon'" in err
+    code, _, err = run(capsys, "providers", "extra")
+    assert code == 2 and err.count("\n") == 1 and "unrecognized arguments: extra" in err
+
+
+def test_no_arguments_prints_the_commands_on_stderr_and_exits_2(capsys):
+    code, out, err = run(capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("usage: provider-kit")
+    for command in ("providers", "health", "complete", "config", "demo", "serve"):
+        assert f"    {command} " in err
+    assert "provider-kit --help" in err and "provider-kit demo" in err
+
+
+def test_help_teaches_the_variables_the_config_search_order_and_the_exit_codes(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_HOST", "OPENAI_BASE_URL",
+                     "ANTHROPIC_BASE_URL", "PROVIDER_KIT_CONFIG"):
+        assert variable in out
+    order = [out.index(place) for place in ("--config PATH\n", "$PROVIDER_KIT_CONFIG", "./provider_kit.toml",
+                                            "~/.config/provider_kit/config.toml")]
+    assert order == sorted(order)
+    exits = out[out.index("exit status:"):]
+    for code_, meaning in (("0", "success"), ("1", "provider failed"), ("2", "usage error"),
+                           ("130", "interrupted"), ("141", "closed")):
+        assert re.search(rf"^  {code_} +.*{meaning}", exits, re.M), (code_, exits)
+
+
+def _commands(parser):
+    return {name: parser.command_parser(name) for name in parser._command_action.choices}
+
+
+def test_every_command_has_a_description_an_example_and_help_for_every_option():
+    from provider_kit.cli import _build_parser
+
+    parser = _build_parser()
+    commands = _commands(parser)
+    assert set(commands) >= {"providers", "health", "complete", "config", "demo", "serve"}
+    for action in parser._actions:
+        assert action.help, action
+    for name, command in commands.items():
+        assert command.description and len(command.description) > 40, name
+        assert command.epilog.startswith("example:\n  provider-kit "), name
+        for action in command._actions:
+            hidden = action.help == argparse.SUPPRESS
+            assert action.help and (not hidden or (name in ("demo", "serve") and action.dest == "config")), \
+                (name, action.option_strings or action.dest)
+
+
+def test_every_command_help_prints(capsys):
+    from provider_kit.cli import _build_parser
+
+    for name in _commands(_build_parser()):
+        code, out, _ = run(capsys, name, "--help")
+        assert code == 0 and out.startswith(f"usage: provider-kit {name}") and "example:" in out
+
+
+# -- complete: stdin, --stop, JSON lines --------------------------------------------------------
+
+
+def test_complete_reads_the_prompt_from_a_pipe_when_none_is_given(config_file):
+    result = subprocess.run([sys.executable, "-m", "provider_kit", "complete", "--config", str(config_file)],
+                            input="piped prompt\n", capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "echo: piped prompt\n\n", "")
+
+
+def test_complete_with_no_prompt_and_a_terminal_is_a_usage_error(config_file):
+    pty = pytest.importorskip("pty")
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "provider_kit", "complete", "--config", str(config_file)],
+                                stdin=terminal, capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "no prompt" in result.stderr and "pipe" in result.stderr
+
+
+def test_complete_with_empty_standard_input_is_a_usage_error(capsys, config_file, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("  \n"))
+    code, _, err = run(capsys, "complete", "--config", config_file)
+    assert code == 2 and "empty" in err and "standard input" in err
+
+
+def test_complete_sends_every_stop_sequence(capsys, config_file, servers):
+    code, _, _ = run(capsys, "complete", "--stop", "END", "--stop", "\n\n", "--config", config_file, "hi")
+    assert code == 0
+    assert servers["openai"].last_request.json()["stop"] == ["END", "\n\n"]
+
+
+def test_stream_json_prints_one_line_per_chunk_then_the_completion(capsys, config_file, servers):
+    code, out, _ = run(capsys, "complete", "--json", "--config", config_file, "one two three")
+    whole = json.loads(out)
+    code, out, _ = run(capsys, "complete", "--stream", "--json", "--max-tokens", "9", "--config", config_file,
+                       "one two three")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) >= 4 and all("text" in line for line in lines)
+    *chunks, final = lines
+    assert "".join(chunk["text"] for chunk in chunks) == final["text"] == "echo: one two three"
+    assert set(final) == set(whole) >= {"text", "provider", "model", "finish_reason", "usage", "latency_s"}
+    assert final["provider"] == "openai" and final["model"] == "gpt-4o-mini"
+    assert final["finish_reason"] == "stop" and final["usage"]["output_tokens"] == 4
+    assert final["usage"] == whole["usage"] and final["latency_s"] > 0
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["demo", "--config", "x.toml"], ["--config", "x.toml", "demo"]])
+def test_demo_refuses_config_with_a_usage_error(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "demo takes no --config" in err and "simulators" in err

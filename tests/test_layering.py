@@ -26,7 +26,10 @@ LAYERS = {
     "provider_kit.registry": 5,
     "provider_kit": 6,  # __init__ re-exports layers 0-5
     "provider_kit.testing": 7,  # side: for tests and users; nothing in the library imports it
+    "provider_kit._serve": 7.5,  # the simulators of `provider-kit serve` and `demo`
     "provider_kit._demo": 8,
+    "provider_kit._cli_parser": 8.5,
+    "provider_kit._cli_serve": 8.5,
     "provider_kit.cli": 9,
     "provider_kit.__main__": 10,
 }

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -145,6 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._wait(reply.hang, "hang")
         if reply.reset:
             self._reset()
+        latency = self.loopback.latency
+        if latency:
+            self._pause(latency)  # "thinking" before the status line, as a real model does
         custom_framing = any(k.lower() in ("content-length", "transfer-encoding") for k in reply.headers)
         parts = reply._parts
         self.send_response(reply.status, reply.reason)
@@ -171,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif not isinstance(part, bytes):
                 self._pause(part)
             else:
+                if latency and sent:
+                    self._pause(latency)  # between chunks: a stream that arrives piece by piece
                 if reply.reset_after is not None and sent + len(part) >= reply.reset_after:
                     self._write(part[:reply.reset_after - sent], chunked, reply.trickle)
                     self._reset()
@@ -245,7 +251,13 @@ class LoopbackServer:
         ``x-api-key`` or a bearer token for Anthropic) and answers 401 otherwise.
     :param models: the models the simulator lists; defaults to a couple per protocol.
     :param safety_timeout: seconds before a forgotten gate, hang or stall gives up.
-    :raises ValueError: for an unknown protocol.
+    :param port: the TCP port to listen on; 0 (the default) lets the system pick a free one,
+        which is what tests want. A fixed port is for a simulator that a notebook, a web app or
+        a config file points at (``provider-kit serve --port``).
+    :param latency: seconds to wait before answering each request and between the chunks of a
+        streamed reply, to look like a real model; 0 (the default) answers at once. Scripted
+        replies wait too. The attribute can be changed while the server runs.
+    :raises ValueError: for an unknown protocol, a port outside 0-65535 or a negative latency.
     """
 
     def __init__(
@@ -255,15 +267,23 @@ class LoopbackServer:
         api_key: Optional[str] = None,
         models: Optional[Sequence[str]] = None,
         safety_timeout: float = SAFETY_TIMEOUT,
+        port: int = 0,
+        latency: float = 0.0,
     ) -> None:
         if protocol is not None and protocol not in _WIRES:
             raise ValueError(f"protocol must be one of {sorted(_WIRES)} or None, not {protocol!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an integer from 0 to 65535, not {port!r}")
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency < float("inf"):
+            raise ValueError(f"latency must be a number of seconds >= 0, not {latency!r}")
         self.protocol = protocol
         self._wire = _WIRES.get(protocol or "")
         self.api_key = api_key
         self.models: List[str] = list(models if models is not None else
                                       self._wire.default_models if self._wire else ())
         self.safety_timeout = safety_timeout
+        self.latency = float(latency)
+        self._requested_port = port
         self._lock = threading.Condition()
         self._closing = threading.Event()
         self._requests: List[RecordedRequest] = []
@@ -279,15 +299,20 @@ class LoopbackServer:
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> LoopbackServer:
-        """Bind ``127.0.0.1`` on a free port and start accepting connections.
+        """Bind ``127.0.0.1`` on ``port`` (a free one for 0) and start accepting connections.
 
         :raises RuntimeError: if the server was already started.
+        :raises OSError: if the port is in use (``errno.EADDRINUSE``) or not allowed.
         """
         if self._listener is not None or self._closing.is_set():
             raise RuntimeError("a LoopbackServer can only be started once")
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            listener.bind((_HOST, 0))
+            if self._requested_port and hasattr(socket, "SO_REUSEADDR") and sys.platform != "win32":
+                # A fixed port is reused at once after a restart even while the last run's
+                # connections sit in TIME_WAIT (on Windows the option would allow a second listener).
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((_HOST, self._requested_port))
             listener.listen(128)  # room for a burst of concurrent clients
         except OSError:
             listener.close()

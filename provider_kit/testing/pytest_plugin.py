@@ -78,6 +78,7 @@ class LoopbackServerFactory:
         api_key: Optional[str] = None,
         models: Optional[Sequence[str]] = None,
         safety_timeout: float = SAFETY_TIMEOUT,
+        latency: float = 0.0,
         check_errors: bool = True,
     ) -> LoopbackServer:
         """Start a loopback server on ``127.0.0.1`` (a free port) and return it.
@@ -88,12 +89,14 @@ class LoopbackServerFactory:
             accepts any request.
         :param models: the models the simulator lists.
         :param safety_timeout: seconds before a gate, hang or stall the test forgot gives up.
+        :param latency: seconds the server waits before each answer and between stream chunks.
         :param check_errors: fail the test at teardown when the server recorded a failure on
             its side (an exception in a scripted callable, a gate never opened, a thread that
             would not stop). False when a test provokes such failures on purpose.
         :raises ValueError: for an unknown protocol.
         """
-        server = LoopbackServer(protocol, api_key=api_key, models=models, safety_timeout=safety_timeout)
+        server = LoopbackServer(protocol, api_key=api_key, models=models, safety_timeout=safety_timeout,
+                                latency=latency)
         server.start()
         self._servers.append(server)
         if check_errors:
