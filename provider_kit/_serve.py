@@ -61,10 +61,6 @@ class FailureSchedule:
         self._count = 0
         self._lock = threading.Lock()
 
-    @property
-    def active(self) -> bool:
-        return self.every is not None or self.rate > 0
-
     def should_fail(self) -> bool:
         """Count one completion request; True if it is to fail."""
         with self._lock:
@@ -262,10 +258,9 @@ def _signals_raise_stop() -> Iterator[threading.Event]:
             stopped.set()
             raise _Stop(signum)
 
-    installed = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            installed[signum] = signal.signal(signum, handler)
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("serve must run in the main thread: only it receives SIGINT and SIGTERM")
+    installed = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stopped
     except _Stop:
