@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
+from _kinds import CLASSES, KINDS
 
 from provider_kit.errors import ConfigError, ProviderTimeoutError, RateLimitError
+from provider_kit.testing import LoopbackServer
 from provider_kit.testing._fake import FakeCall, FakeProvider
 from provider_kit.types import (
     Completion,
@@ -257,3 +259,68 @@ def test_fake_provider_pickles_with_its_script_and_works_after():
     assert copy_.complete("x").text == "scripted"
     assert copy_.complete("y").text == "echo: y"
     assert fake.complete("z").text == "scripted"  # the original's script is its own
+
+
+# -- the fake refuses what production refuses -----------------------------------------------------
+
+BAD_ARGUMENTS = [
+    ({"temperature": 5}, "temperature must be a number from 0 to 2, got 5"),
+    ({"temperature": -0.1}, "temperature must be a number from 0 to 2"),
+    ({"temperature": True}, "temperature must be a number from 0 to 2, got True"),
+    ({"temperature": "0.5"}, "temperature must be a number from 0 to 2, got '0.5'"),
+    ({"max_tokens": -3}, "max_tokens must be a positive integer, got -3"),
+    ({"max_tokens": 0}, "max_tokens must be a positive integer, got 0"),
+    ({"max_tokens": 2.5}, "max_tokens must be a positive integer, got 2.5"),
+    ({"stop": [1]}, "stop must be a string or a list of non-empty strings, got [1]"),
+    ({"stop": [""]}, "stop must be a string or a list of non-empty strings"),
+    ({"stop": 7}, "stop must be a string or a list of non-empty strings, got 7"),
+    ({"model": ""}, "model must be a non-empty string, got ''"),
+    ({"model": 4}, "model must be a non-empty string, got 4"),
+    ({"timeout": 0}, "timeout must be a positive number of seconds, got 0"),
+    ({"timeout": -1}, "timeout must be a positive number of seconds, got -1"),
+    ({"system": 3}, "system must be a string, got int"),
+]
+
+
+def _refusal(call: Callable[[], Any], name: str) -> str:
+    """The message of the ConfigError ``call`` raises, with the provider's name generalised."""
+    with pytest.raises(ConfigError) as info:
+        call()
+    return str(info.value).replace(name, "<provider>")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", ["complete", "stream"])
+@pytest.mark.parametrize(("kwargs", "expected"), BAD_ARGUMENTS, ids=lambda v: repr(v) if isinstance(v, dict) else "")
+def test_fake_and_real_providers_refuse_bad_arguments_alike(
+    kind: str, method: str, kwargs: Dict[str, Any], expected: str
+) -> None:
+    with LoopbackServer(kind, api_key=SECRET) as server, CLASSES[kind](
+        "real", base_url=server.base_url, api_key=SECRET, model="m", max_retries=0
+    ) as real:
+        fake = FakeProvider("double")
+        from_real = _refusal(lambda: getattr(real, method)("hi", **kwargs), "real")
+        from_fake = _refusal(lambda: getattr(fake, method)("hi", **kwargs), "double")
+        assert expected in from_fake
+        assert from_fake == from_real
+        assert server.requests == []  # refused before anything was sent
+        assert fake.calls == []  # and the fake does not record a call production never made
+
+
+def test_fake_accepts_what_every_real_provider_accepts() -> None:
+    fake = FakeProvider()
+    reply = fake.complete("hi", temperature=0, max_tokens=1, stop="x", model="m", timeout=5)
+    assert (reply.text, reply.model) == ("echo: hi", "m")
+    assert list(fake.stream("hi", temperature=2.0, stop=("a", "b")))[-1].finish_reason == "stop"
+    assert fake.calls[0].kwargs["stop"] == "x"  # recorded as passed
+
+
+def test_fake_health_check_reports_a_bad_timeout_as_a_real_provider_does() -> None:
+    status = FakeProvider("f").health_check(timeout=-1)
+    assert not status.ok
+    assert status.error == "misconfigured: f: argument timeout must be a positive number of seconds, got -1"
+    invalid = FakeProvider("f", invalid="needs a key")
+    assert invalid.health_check().error == "misconfigured: fake provider 'f': needs a key"
+    with pytest.raises(ConfigError, match="needs a key"):
+        invalid.complete("hi")
+    assert [call.method for call in invalid.calls] == ["health_check"]

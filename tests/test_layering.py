@@ -13,13 +13,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "provider_kit"
 LAYERS = {
     "provider_kit._version": 0,
     "provider_kit.errors": 0,
+    "provider_kit._display": 0.5,  # text and HTML tables for the value types
     "provider_kit.types": 1,
+    "provider_kit._call_args": 1.5,  # the one check of call arguments
     "provider_kit.config": 2,
     "provider_kit._streaming": 2,
     "provider_kit._breaker": 2,
     "provider_kit._retry": 2,
     "provider_kit._error_bodies": 2,
-    "provider_kit._progress": 0,
+    "provider_kit._progress": 1,
     "provider_kit._plugins": 4.5,
     "provider_kit._transport": 3,
     "provider_kit.providers": 4,

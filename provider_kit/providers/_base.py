@@ -26,6 +26,7 @@ from typing import (
     TypeVar,
 )
 
+from .._call_args import check_call_args, check_timeout
 from .._retry import Deadline, RetryPolicy
 from .._streaming import DEFAULT_MAX_LINE_BYTES, iter_ndjson, iter_sse
 from .._transport import Transport, is_loopback_host
@@ -58,7 +59,6 @@ from ..types import (
     MessagesInput,
     StreamChunk,
     Usage,
-    as_messages,
 )
 
 #: Seconds a whole ``complete()`` call (retries included) may take unless configured otherwise.
@@ -458,43 +458,24 @@ class HTTPProvider:
         *,
         stream: bool,
     ) -> Tuple[Dict[str, Any], Deadline]:
-        where = f"{self.name}: argument"
-        messages = as_messages(prompt_or_messages, system)
-        if model is not None and (not isinstance(model, str) or not model):
-            raise ConfigError(f"{where} model must be a non-empty string, got {model!r}")
-        if max_tokens is not None and (
-            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-        ):
-            raise ConfigError(f"{where} max_tokens must be a positive integer, got {max_tokens!r}")
-        if temperature is not None and (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not 0 <= temperature <= 2
-        ):
-            raise ConfigError(f"{where} temperature must be a number from 0 to 2, got {temperature!r}")
-        stop_list: Optional[List[str]] = None
-        if stop is not None:
-            if isinstance(stop, str):
-                stop_list = [stop]
-            elif isinstance(stop, (list, tuple)):
-                stop_list = list(stop)
-            if stop_list is None or not all(isinstance(item, str) and item for item in stop_list):
-                raise ConfigError(
-                    f"{where} stop must be a string or a list of non-empty strings, got {stop!r}"
-                )
-        seconds = self._check_timeout(timeout) if timeout is not None else self.timeout
+        args = check_call_args(
+            self.name,
+            prompt_or_messages,
+            system=system,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            timeout=timeout,
+        )
         self.validate_config()
         body = self._completion_body(
-            messages, model or self.model, max_tokens, temperature, stop_list or None, stream
+            args.messages, args.model or self.model, args.max_tokens, args.temperature, args.stop, stream
         )
-        return body, Deadline(seconds)
+        return body, Deadline(args.timeout if args.timeout is not None else self.timeout)
 
     def _check_timeout(self, timeout: Any) -> float:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ConfigError(
-                f"{self.name}: argument timeout must be a positive number of seconds, got {timeout!r}"
-            )
-        return float(timeout)
+        return check_timeout(self.name, timeout)
 
     def _shape_errors(self, request_id: Optional[str]) -> _ShapeErrors:
         return _ShapeErrors(self.name, request_id, self._transport.redact)

@@ -1,8 +1,9 @@
 """``FakeProvider``: a scripted, in-memory provider for tests of code that uses provider_kit.
 
 It satisfies the ``Provider`` protocol without inheriting from anything, so it exercises the
-same duck-typed path as a third-party provider. It imports only ``config``, ``errors`` and
-``types`` from the package, and does no I/O.
+same duck-typed path as a third-party provider. It imports only ``config``, ``errors``,
+``types`` and ``_call_args`` (the argument check every real provider makes) from the package,
+and does no I/O.
 
 Example::
 
@@ -35,6 +36,7 @@ from typing import (
     Union,
 )
 
+from .._call_args import CallArgs, check_call_args, check_timeout
 from ..config import (
     as_bool,
     as_non_negative_number,
@@ -52,7 +54,6 @@ from ..types import (
     MessagesInput,
     StreamChunk,
     Usage,
-    as_messages,
 )
 
 __all__ = ["FakeCall", "FakeProvider"]
@@ -236,33 +237,38 @@ class FakeProvider:
             time.sleep(self.latency)
         return None
 
-    def _prepare(
-        self,
-        method: str,
-        prompt_or_messages: MessagesInput,
-        system: Optional[str],
-        kwargs: Dict[str, Any],
-    ) -> Union[Completion, BaseException]:
-        """Record the call, wait, and return the scripted completion or exception."""
+    def _prepare(self, method: str, args: CallArgs, kwargs: Dict[str, Any]) -> Union[Completion, BaseException]:
+        """Record the checked call, wait, and return the scripted completion or exception."""
         started = time.monotonic()
-        messages = as_messages(prompt_or_messages, system)
-        self._record(method, messages, dict(kwargs, system=system))
-        missed = self._wait(kwargs.get("timeout"))
+        self._record(method, args.messages, kwargs)
+        missed = self._wait(args.timeout)
         if missed is not None:
             return ProviderTimeoutError(f"{self.name}: no answer within {missed!r} s", provider=self.name)
-        reply = self._next_reply(messages)
+        reply = self._next_reply(args.messages)
         if isinstance(reply, (BaseException, Completion)):
             return reply
         text = str(reply)
         return Completion(
             text,
-            model=kwargs.get("model") or self.model,
+            model=args.model or self.model,
             provider=self.name,
             finish_reason="stop",
-            usage=Usage(sum(_words(m.content) for m in messages), _words(text)),
+            usage=Usage(sum(_words(m.content) for m in args.messages), _words(text)),
             raw={"fake": True},
             latency_s=time.monotonic() - started,
         )
+
+    def _check(
+        self,
+        prompt_or_messages: MessagesInput,
+        system: Optional[str],
+        kwargs: Dict[str, Any],
+    ) -> CallArgs:
+        """The arguments checked as every real provider checks them, then the configuration:
+        a call that production would refuse before sending is refused, and not recorded."""
+        args = check_call_args(self.name, prompt_or_messages, system=system, **kwargs)
+        self.validate_config()
+        return args
 
     # ----------------------------------------------------------------- Provider
 
@@ -279,11 +285,14 @@ class FakeProvider:
     ) -> Completion:
         """The next scripted reply (or raise it).
 
-        :raises ConfigError: for a malformed prompt.
+        :raises ConfigError: for an argument every real provider refuses, with the same message
+            (``temperature=5``, ``max_tokens=-3``, ``stop=[1]``, a malformed prompt...), or when
+            built with ``invalid``; such a call is not recorded, as production sends nothing.
         :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
         """
         kwargs = _call_options(model, max_tokens, temperature, stop, timeout)
-        result = self._prepare("complete", prompt_or_messages, system, kwargs)
+        args = self._check(prompt_or_messages, system, kwargs)
+        result = self._prepare("complete", args, dict(kwargs, system=system))
         if isinstance(result, BaseException):
             raise result
         return result
@@ -304,11 +313,14 @@ class FakeProvider:
         The call is recorded, and waits or fails, before the iterator is returned, as a real
         provider opens its connection.
 
-        :raises ConfigError: for a malformed prompt.
+        :raises ConfigError: for an argument every real provider refuses, with the same message
+            (``temperature=5``, ``max_tokens=-3``, ``stop=[1]``, a malformed prompt...), or when
+            built with ``invalid``; such a call is not recorded, as production sends nothing.
         :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
         """
         kwargs = _call_options(model, max_tokens, temperature, stop, timeout)
-        result = self._prepare("stream", prompt_or_messages, system, kwargs)
+        args = self._check(prompt_or_messages, system, kwargs)
+        result = self._prepare("stream", args, dict(kwargs, system=system))
         if isinstance(result, BaseException):
             raise result
         return self._chunks(result)
@@ -327,7 +339,12 @@ class FakeProvider:
         """
         started = time.monotonic()
         self._record("health_check", [], {"timeout": timeout})
-        missed = self._wait(timeout)
+        try:  # as a real provider's check: a bad timeout or configuration is a not-ok status
+            seconds = check_timeout(self.name, timeout) if timeout is not None else None
+            self.validate_config()
+        except ConfigError as error:
+            return HealthStatus(self.name, False, time.monotonic() - started, f"misconfigured: {error}")
+        missed = self._wait(seconds)
         if self.health_raises is not None:
             raise self.health_raises
         elapsed = time.monotonic() - started
