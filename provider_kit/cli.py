@@ -212,7 +212,7 @@ def _cmd_health(args: argparse.Namespace, out: TextIO) -> int:
     with _registry(args) as registry:
         report = registry.health_check_all(timeout=args.timeout, names=args.names or None)
     if args.json:
-        json.dump(report.as_dict(), out, indent=2)
+        json.dump(report.to_dict(), out, indent=2)
         out.write("\n")
     else:
         rows = [["PROVIDER", "STATUS", "LATENCY", "CIRCUIT", "REASON"]]

@@ -24,6 +24,8 @@ from typing import (
     runtime_checkable,
 )
 
+from . import _display
+from ._display import describe_circuit as _describe_circuit
 from .errors import ConfigError
 
 __all__ = [
@@ -99,6 +101,10 @@ class Message(_Value):
             )
         self._set(role=role, content=content)
 
+    def to_dict(self) -> Dict[str, str]:
+        """``{"role": ..., "content": ...}``: the dict form ``complete`` also accepts."""
+        return {"role": self.role, "content": self.content}
+
 
 class Usage(_Value):
     """Token counts of one call; a count the provider did not report is ``None``."""
@@ -117,6 +123,14 @@ class Usage(_Value):
         if total_tokens is None and input_tokens is not None and output_tokens is not None:
             total_tokens = input_tokens + output_tokens
         self._set(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=total_tokens)
+
+    def to_dict(self) -> Dict[str, Optional[int]]:
+        """A JSON-ready dict of the three counts (None where the provider did not say)."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+        }
 
 
 class Completion(_Value):
@@ -160,24 +174,27 @@ class Completion(_Value):
     def __str__(self) -> str:
         return self.text
 
-    def _repr_html_(self) -> str:
-        import html  # only notebooks need it; html.entities is slow to import
+    def to_dict(self, include_raw: bool = False) -> Dict[str, Any]:
+        """A JSON-ready dict: ``text``, ``provider``, ``model``, ``finish_reason``, ``usage`` (a
+        dict) and ``latency_s``; ``raw``, the provider's decoded body, only when asked for."""
+        data: Dict[str, Any] = {
+            "text": self.text,
+            "provider": self.provider,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_dict(),
+            "latency_s": self.latency_s,
+        }
+        if include_raw:
+            data["raw"] = self.raw
+        return data
 
-        rows = [
-            ("provider", self.provider),
-            ("model", self.model),
-            ("finish_reason", self.finish_reason),
-            ("tokens in / out", f"{self.usage.input_tokens} / {self.usage.output_tokens}"),
-            ("latency", f"{self.latency_s * 1000:.0f} ms"),
-        ]
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in rows
-        )
-        return (
-            f"<div><pre style='white-space:pre-wrap'>{html.escape(self.text)}</pre>"
-            f"<table>{body}</table></div>"
-        )
+    def __repr__(self) -> str:
+        # At a ``>>>`` prompt: the text and an aligned row of what came with it (as in Jupyter).
+        return _display.completion_text(self)
+
+    def _repr_html_(self) -> str:
+        return _display.completion_html(self)
 
 
 class StreamChunk(_Value):
@@ -193,33 +210,17 @@ class StreamChunk(_Value):
     ) -> None:
         self._set(text=text, finish_reason=finish_reason, usage=usage)
 
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-ready dict; ``usage`` is a dict or None."""
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_dict() if self.usage is not None else None,
+        }
+
 
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _describe_circuit(circuit: Optional[Mapping[str, Any]]) -> str:
-    """One line for a circuit-breaker state dict (see ``HealthStatus.circuit``); "" for None."""
-    if not circuit:
-        return ""
-    state = circuit.get("state")
-    failures = circuit.get("failures") or 0
-    last = circuit.get("last_error")
-    streak = f"{failures} failure{'' if failures == 1 else 's'} in a row"
-    if state == "open":
-        raw = str(circuit.get("open_until") or "")
-        try:
-            until = datetime.datetime.fromisoformat(raw).strftime("%H:%M:%S UTC")
-        except ValueError:
-            until = raw
-        text = f"open until {until}, {streak}"
-    elif state == "half_open":
-        text = f"half-open (the next call is a trial), {streak}"
-    elif failures:
-        text = f"closed, {streak}"
-    else:
-        return "closed"
-    return f"{text}; last: {last}" if last else text
 
 
 class HealthStatus(_Value):
@@ -266,7 +267,7 @@ class HealthStatus(_Value):
             reason += f"  [circuit {circuit}]"
         return f"{self.name}: {state} ({latency}){reason}"
 
-    def as_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dict (``checked_at`` as an ISO 8601 string)."""
         return {
             "name": self.name,
@@ -277,8 +278,12 @@ class HealthStatus(_Value):
             "circuit": dict(self.circuit) if self.circuit is not None else None,
         }
 
+    def __repr__(self) -> str:
+        # At a ``>>>`` prompt: the same aligned table as a report of this one status.
+        return _display.health_text([self])
+
     def _repr_html_(self) -> str:
-        return HealthReport([self])._repr_html_()
+        return _display.health_html([self])
 
 
 class HealthReport(Mapping):  # type: ignore[type-arg]
@@ -318,54 +323,19 @@ class HealthReport(Mapping):  # type: ignore[type-arg]
         """Names of the unhealthy providers, sorted."""
         return [name for name, status in self._statuses.items() if not status.ok]
 
-    def as_dict(self) -> Dict[str, Dict[str, Any]]:
-        """A JSON-ready dict: name -> ``HealthStatus.as_dict()``."""
-        return {name: status.as_dict() for name, status in self._statuses.items()}
+    def to_dict(self) -> Dict[str, Dict[str, Any]]:
+        """A JSON-ready dict: name -> ``HealthStatus.to_dict()``."""
+        return {name: status.to_dict() for name, status in self._statuses.items()}
 
     def __repr__(self) -> str:
-        return f"HealthReport({list(self._statuses.values())!r})"
+        # At a ``>>>`` prompt: the aligned table, not a dict-like dump of every field.
+        return _display.health_text(self._statuses.values())
 
     def __str__(self) -> str:
-        if not self._statuses:
-            return "(no providers)"
-        width = max(len(name) for name in self._statuses)
-        lines = []
-        for status in self._statuses.values():
-            latency = "-" if status.latency_s is None else f"{status.latency_s * 1000:.0f} ms"
-            circuit = _describe_circuit(status.circuit)
-            lines.append(
-                f"{status.name:<{width}}  {'ok' if status.ok else 'FAIL':<4}  {latency:>8}"
-                + (f"  {status.error}" if status.error else "")
-                + (f"  [circuit {circuit}]" if circuit and circuit != "closed" else "")
-            )
-        return "\n".join(lines)
+        return _display.health_text(self._statuses.values())
 
     def _repr_html_(self) -> str:
-        import html  # only notebooks need it; html.entities is slow to import
-
-        # The circuit column appears only for statuses that came through a registry.
-        with_circuit = any(status.circuit is not None for status in self._statuses.values())
-        rows = []
-        for status in self._statuses.values():
-            colour = "#2e7d32" if status.ok else "#c62828"
-            latency = "" if status.latency_s is None else f"{status.latency_s * 1000:.0f} ms"
-            circuit = (
-                f"<td>{html.escape(_describe_circuit(status.circuit))}</td>" if with_circuit else ""
-            )
-            rows.append(
-                "<tr>"
-                f"<td>{html.escape(status.name)}</td>"
-                f"<td style='color:{colour}'>{'ok' if status.ok else 'FAIL'}</td>"
-                f"<td style='text-align:right'>{latency}</td>"
-                f"<td>{html.escape(status.error or '')}</td>"
-                f"{circuit}"
-                "</tr>"
-            )
-        return (
-            "<table><thead><tr><th>provider</th><th>status</th><th>latency</th><th>reason</th>"
-            + ("<th>circuit</th>" if with_circuit else "")
-            + f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        )
+        return _display.health_html(self._statuses.values())
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         return (HealthReport, (list(self._statuses.values()),))

@@ -353,7 +353,7 @@ def test_fault_for_every_provider_type(
         status = provider.health_check(timeout=LATE)
         assert status.ok is (error_class is None)
         assert status.error is not None and says in status.error
-        assert_secret_free(str(status), repr(status), json.dumps(status.as_dict()))
+        assert_secret_free(str(status), repr(status), json.dumps(status.to_dict()))
     elif error_class is None:
         assert consume(mode, provider, received, timeout=LATE) == says
     else:
@@ -909,7 +909,7 @@ def test_no_surface_ever_shows_the_key(
         # -- health statuses and the report, in every rendering
         report = registry.health_check_all(timeout=2)
         assert not report.ok
-        shown += [str(report), repr(report), report._repr_html_(), json.dumps(report.as_dict())]
+        shown += [str(report), repr(report), report._repr_html_(), json.dumps(report.to_dict())]
         for status in report.values():
             shown += [str(status), repr(status), str(status.error), status._repr_html_()]
 

@@ -561,11 +561,13 @@ def test_a_passing_health_check_closes_the_circuit_and_the_report_shows_it(
     now = datetime.datetime.now(datetime.timezone.utc)
     assert datetime.datetime.fromisoformat(circuit["open_until"]) > now
     assert report["b"].circuit == {"state": "closed", "failures": 0, "open_until": None, "last_error": None}
-    assert report.as_dict()["a"]["circuit"] == circuit
-    assert "[circuit open until" in str(report) and "[circuit" not in str(report).splitlines()[1]
+    assert report.to_dict()["a"]["circuit"] == circuit
+    header, row_a, row_b = str(report).splitlines()
+    assert header.split() == ["provider", "status", "latency", "reason", "circuit"]
+    assert "open until" in row_a and row_b.endswith("closed")
     assert "[circuit open until" in str(report["a"])
     html = report._repr_html_()
-    assert "<th>circuit</th>" in html and "open until" in html
+    assert '<th style="text-align:left">circuit</th>' in html and "open until" in html
     assert registry.circuit("a").state == "open"  # a failing check leaves it open
 
     a.healthy = True
@@ -685,17 +687,18 @@ def test_bad_breaker_keys_in_a_config_are_errors(data: Dict[str, Any], match: st
 def test_health_status_circuit_is_optional_and_round_trips() -> None:
     at = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     plain = HealthStatus("p", True, 0.01, None, at)
-    assert plain.circuit is None and plain.as_dict()["circuit"] is None
+    assert plain.circuit is None and plain.to_dict()["circuit"] is None
     assert "circuit" not in str(plain) and "circuit" not in HealthReport([plain])._repr_html_()
     until = "2026-01-01T12:00:30+00:00"
     circuit = {"state": "open", "failures": 3, "open_until": until, "last_error": "E: x"}
     status = HealthStatus("p", False, 0.01, "timeout: late", at, circuit=circuit)
     assert pickle.loads(pickle.dumps(status)) == status
-    assert "circuit={'state': 'open'" in repr(status)
+    assert "circuit" in repr(status) and "open until 12:00:30 UTC" in repr(status)
     assert str(status).endswith("[circuit open until 12:00:30 UTC, 3 failures in a row; last: E: x]")
     closed = HealthStatus("p", True, 0.01, None, at, {"state": "closed", "failures": 0})
     assert "circuit" not in str(closed)
-    assert "<td>closed</td>" in HealthReport([closed])._repr_html_()
+    # An all-closed circuit column adds nothing: left out, in text and in HTML.
+    assert "circuit" not in str(HealthReport([closed])) and "circuit" not in HealthReport([closed])._repr_html_()
 
 
 # --------------------------------------------------------------------------- get_registry

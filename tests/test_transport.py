@@ -692,7 +692,7 @@ def test_key_echoed_in_an_error_body_is_redacted(server: LoopbackServer, make: A
     assert "Incorrect API key provided: ***" in str(error)
     health = provider.health_check()
     assert not health.ok and "***" in str(health.error)
-    assert_secret_free(str(health), repr(health), str(health.as_dict()))
+    assert_secret_free(str(health), repr(health), str(health.to_dict()))
 
 
 def test_key_echoed_in_a_non_json_200_is_redacted(openai_server: LoopbackServer, make: Any) -> None:
@@ -724,7 +724,7 @@ def test_health_status_never_shows_the_key(openai_server: LoopbackServer, make: 
         openai_server.enqueue(hang if fault == "timeout" else openai_server.error_reply(401))
     status = provider.health_check(timeout=0.3)
     assert not status.ok and status.error
-    assert_secret_free(str(status), repr(status), str(status.as_dict()))
+    assert_secret_free(str(status), repr(status), str(status.to_dict()))
 
 
 # -- thread safety and connection reuse ----------------------------------------------------------

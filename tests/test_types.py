@@ -53,7 +53,7 @@ def test_usage_total_is_derived_only_when_both_counts_are_known():
 def test_completion_repr_leaves_out_the_raw_body():
     completion = Completion("hello", "m", "p", "stop", Usage(1, 2), {"secret_raw": "x" * 1000}, 0.1)
     assert "secret_raw" not in repr(completion)
-    assert "'hello'" in repr(completion)
+    assert "  hello\n" in repr(completion)
     assert str(completion) == "hello"
     assert hash(completion)  # hashable even though raw is a dict
 
@@ -68,7 +68,7 @@ def test_health_report_is_a_read_only_mapping_with_summaries():
     with pytest.raises(TypeError):
         report["c"] = HealthStatus("c", True)  # type: ignore[index]
     assert "timeout: late" in str(report) and "FAIL" in str(report)
-    assert report.as_dict()["a"]["ok"] is True
+    assert report.to_dict()["a"]["ok"] is True
     assert pickle.loads(pickle.dumps(report)) == report
 
 

@@ -1,0 +1,151 @@
+"""How the value types look: aligned text tables for a ``>>>`` prompt, HTML tables for Jupyter.
+
+Pure string work on duck-typed values (anything with the attributes of a ``HealthStatus`` or a
+``Completion``), so ``types`` can import it without a cycle. In both forms text columns are
+left-aligned and number columns right-aligned; HTML cells say so inline, because Jupyter's
+stylesheet right-aligns every cell, and inline styles are what survives export to HTML.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Collection, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+#: A table: its header, its rows (strings), and the indexes of its number columns.
+Table = Tuple[List[str], List[List[str]], Collection[int]]
+
+_OK_COLOUR = "#2e7d32"
+_FAIL_COLOUR = "#c62828"
+
+
+def describe_circuit(circuit: Optional[Mapping[str, Any]]) -> str:
+    """One line for a circuit-breaker state dict (see ``HealthStatus.circuit``); "" for None."""
+    if not circuit:
+        return ""
+    state = circuit.get("state")
+    failures = circuit.get("failures") or 0
+    last = circuit.get("last_error")
+    streak = f"{failures} failure{'' if failures == 1 else 's'} in a row"
+    if state == "open":
+        raw = str(circuit.get("open_until") or "")
+        try:
+            until = datetime.datetime.fromisoformat(raw).strftime("%H:%M:%S UTC")
+        except ValueError:
+            until = raw
+        text = f"open until {until}, {streak}"
+    elif state == "half_open":
+        text = f"half-open (the next call is a trial), {streak}"
+    elif failures:
+        text = f"closed, {streak}"
+    else:
+        return "closed"
+    return f"{text}; last: {last}" if last else text
+
+
+def milliseconds(seconds: Optional[float], missing: str = "-") -> str:
+    return missing if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def text_table(table: Table) -> str:
+    """Columns two spaces apart, padded to their widest cell; trailing blanks trimmed."""
+    header, rows, numeric = table
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            cell.rjust(width) if column in numeric else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def html_table(table: Table, colours: Sequence[Mapping[int, str]] = ()) -> str:
+    """An HTML table; ``colours[row][column]`` gives a cell a text colour."""
+    import html  # only notebooks need it; html.entities is slow to import
+
+    header, rows, numeric = table
+
+    def cell(tag: str, column: int, text: str, colour: Optional[str] = None) -> str:
+        style = f"text-align:{'right' if column in numeric else 'left'}"
+        if colour:
+            style += f";color:{colour}"
+        return f'<{tag} style="{style}">{html.escape(text)}</{tag}>'
+
+    head = "".join(cell("th", column, text) for column, text in enumerate(header))
+    body = []
+    for index, row in enumerate(rows):
+        row_colours = colours[index] if index < len(colours) else {}
+        cells = "".join(cell("td", column, text, row_colours.get(column)) for column, text in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+# -- health ---------------------------------------------------------------------------------
+
+
+def _health_table(statuses: Iterable[Any], missing_latency: str) -> Tuple[Table, List[Mapping[int, str]]]:
+    statuses = list(statuses)
+    circuits = [describe_circuit(status.circuit) for status in statuses]
+    # Columns that would hold nothing but blanks (no errors) or "closed" (every circuit closed,
+    # none with failures) add nothing and are left out.
+    with_reason = any(status.error for status in statuses)
+    with_circuit = any(circuit not in ("", "closed") for circuit in circuits)
+    header = ["provider", "status", "latency"]
+    header += ["reason"] * with_reason + ["circuit"] * with_circuit
+    rows, colours = [], []
+    for status, circuit in zip(statuses, circuits):
+        row = [status.name, "ok" if status.ok else "FAIL", milliseconds(status.latency_s, missing_latency)]
+        row += [status.error or ""] * with_reason + [circuit] * with_circuit
+        rows.append(row)
+        colours.append({1: _OK_COLOUR if status.ok else _FAIL_COLOUR})
+    return (header, rows, {2}), colours
+
+
+def health_text(statuses: Iterable[Any]) -> str:
+    """The aligned table of ``str(report)`` and of the report at a ``>>>`` prompt."""
+    table, _ = _health_table(statuses, "-")
+    return text_table(table) if table[1] else "(no providers)"
+
+
+def health_html(statuses: Iterable[Any]) -> str:
+    table, colours = _health_table(statuses, "")
+    return html_table(table, colours)
+
+
+# -- completion -----------------------------------------------------------------------------
+
+
+def _completion_table(completion: Any) -> Table:
+    usage = completion.usage
+
+    def count(value: Optional[int]) -> str:
+        return "-" if value is None else str(value)
+
+    header = ["provider", "model", "finish_reason", "tokens in", "tokens out", "latency"]
+    row = [
+        completion.provider or "-",
+        completion.model or "-",
+        completion.finish_reason or "-",
+        count(usage.input_tokens),
+        count(usage.output_tokens),
+        milliseconds(completion.latency_s),
+    ]
+    return header, [row], {3, 4, 5}
+
+
+def completion_text(completion: Any) -> str:
+    """The reply's text, then one aligned row of what came with it; indented under a title so
+    that a list of results (``registry.map``) still reads one completion at a time."""
+    text = completion.text.splitlines() or ["(no text)"]
+    table = text_table(_completion_table(completion)).splitlines()
+    return "\n".join(f"  {line}".rstrip() for line in [*text, "", *table]).join(("Completion:\n", ""))
+
+
+def completion_html(completion: Any) -> str:
+    import html
+
+    return (
+        f'<div><pre style="white-space:pre-wrap;text-align:left">{html.escape(completion.text)}</pre>'
+        f"{html_table(_completion_table(completion))}</div>"
+    )
