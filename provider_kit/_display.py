@@ -93,7 +93,8 @@ def _health_table(statuses: Iterable[Any], missing_latency: str) -> Tuple[Table,
     with_circuit = any(circuit not in ("", "closed") for circuit in circuits)
     header = ["provider", "status", "latency"]
     header += ["reason"] * with_reason + ["circuit"] * with_circuit
-    rows, colours = [], []
+    rows: List[List[str]] = []
+    colours: List[Mapping[int, str]] = []
     for status, circuit in zip(statuses, circuits):
         row = [status.name, "ok" if status.ok else "FAIL", milliseconds(status.latency_s, missing_latency)]
         row += [status.error or ""] * with_reason + [circuit] * with_circuit

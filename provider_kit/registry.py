@@ -54,7 +54,7 @@ from ._plugins import (
     describe_error,
     resolve_type,
 )
-from ._progress import progress_bar
+from ._progress import check_progress, progress_bar
 from .config import (
     BUILTIN_TYPE_NAMES,
     ConfigSource,
@@ -670,7 +670,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         provider: Optional[str] = ...,
         fallbacks: Union[str, Sequence[str], None] = ...,
         max_workers: int = ...,
-        progress: bool = ...,
+        progress: Union[bool, str, None] = ...,
         return_exceptions: Literal[False],
         **kwargs: Any,
     ) -> List[Completion]: ...
@@ -683,7 +683,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         provider: Optional[str] = ...,
         fallbacks: Union[str, Sequence[str], None] = ...,
         max_workers: int = ...,
-        progress: bool = ...,
+        progress: Union[bool, str, None] = ...,
         return_exceptions: bool = ...,
         **kwargs: Any,
     ) -> List[Union[Completion, Exception]]: ...
@@ -695,7 +695,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         provider: Optional[str] = None,
         fallbacks: Union[str, Sequence[str], None] = None,
         max_workers: int = DEFAULT_MAP_WORKERS,
-        progress: bool = True,
+        progress: Union[bool, str, None] = None,
         return_exceptions: bool = True,
         **kwargs: Any,
     ) -> Union[List[Completion], List[Union[Completion, Exception]]]:
@@ -711,25 +711,30 @@ class ProviderRegistry(Mapping[str, Provider]):
         :param provider: the provider name; None for ``default``.
         :param fallbacks: as for ``complete``.
         :param max_workers: threads for this call.
-        :param progress: show a progress bar on stderr: tqdm's when tqdm is installed, else a
-            one-line bar.
+        :param progress: a progress bar on stderr. None (the default) draws it only where someone
+            watches: on a terminal or in Jupyter, never into a server's log. True draws it
+            always, False never, "text" always and as text even in Jupyter. In Jupyter it is
+            tqdm's widget when tqdm and ipywidgets are installed; elsewhere tqdm's text bar when
+            tqdm is, else a one-line bar. It ends as one line: ``provider_kit map: 20/20 done,
+            1 failed, 3.2 s``.
         :param return_exceptions: when True, a failed prompt's exception takes its place in the
             result list; when False, the first failure is raised, prompts not yet started are
             cancelled, and calls already running finish in the background.
         :param kwargs: passed to every ``complete`` call (``model``, ``max_tokens``, ...).
-        :raises ConfigError: for ``prompts`` that is not a list of prompts, or a bad
-            ``max_workers``.
+        :raises ConfigError: for ``prompts`` that is not a list of prompts, a bad
+            ``max_workers`` or ``progress``.
         :raises UnknownProviderError: for an unknown name, before any call.
         """
         items = _batch_items(prompts)
         workers = _checked("max_workers", max_workers, as_positive_int)
+        check_progress(progress)
         candidates = self._candidates(provider, fallbacks)
         if not items:
             return []
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
         results: List[Any] = [None] * len(items)
-        bar = progress_bar(len(items)) if progress else None
+        bar = progress_bar(len(items), progress)
         executor = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="provider_kit-map")
         try:
             futures = {
@@ -738,11 +743,11 @@ class ProviderRegistry(Mapping[str, Provider]):
             }
             for future in as_completed(futures):
                 error = future.exception()
+                if bar is not None:  # before a raise, so the bar's last line counts the failure
+                    bar.update(failed=error is not None)
                 if error is not None and not (return_exceptions and isinstance(error, Exception)):
                     raise error
                 results[futures[future]] = future.result() if error is None else error
-                if bar is not None:
-                    bar.update(failed=error is not None)
         finally:
             # Waiting is over (all done, or a failure is being raised): cancel what has not
             # started and leave running calls to finish within their own deadlines.

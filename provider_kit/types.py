@@ -25,7 +25,6 @@ from typing import (
 )
 
 from . import _display
-from ._display import describe_circuit as _describe_circuit
 from .errors import ConfigError
 
 __all__ = [
@@ -39,6 +38,9 @@ __all__ = [
     "Usage",
     "as_messages",
 ]
+
+#: One line for a circuit-breaker state dict; _breaker imports it from here.
+_describe_circuit = _display.describe_circuit
 
 #: Normalised finish reasons; any other value is the provider's own string, passed through.
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime
 import logging
 import pickle
-import sys
 import threading
 import time
-import types
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -224,61 +222,6 @@ def test_map_refuses_arguments_before_any_call(make_fake: Callable[..., Any]) ->
         registry.map(["x"], fallbacks=["nope"], progress=False)
     assert fake.calls == []
     assert registry.map([], progress=True) == []
-
-
-@pytest.fixture
-def no_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "tqdm", None)  # type: ignore[arg-type,unused-ignore]
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # type: ignore[arg-type,unused-ignore]
-
-
-def test_map_draws_a_plain_progress_bar_on_stderr(
-    make_fake: Callable[..., Any], capsys: pytest.CaptureFixture[str], no_tqdm: None
-) -> None:
-    bad = InvalidRequestError("s: bad", provider="s")
-    registry = ProviderRegistry([make_fake("s", ByPrompt, errors={"bad": bad})])
-    registry.map(["a", "bad", "c"])
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    err = captured.err
-    assert err.startswith("\rprovider_kit map [") and err.endswith("\n") and err.count("\n") == 1
-    last = err.rstrip("\n").rsplit("\r", 1)[-1]
-    assert last == "provider_kit map [" + "#" * 24 + "] 3/3, 1 failed"
-
-    registry.map(["a", "b"], progress=False)
-    assert capsys.readouterr().err == ""
-
-
-def test_map_uses_tqdm_when_it_is_importable(
-    make_fake: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bars: List[Any] = []
-
-    class RecordingTqdm:
-        def __init__(self, **kwargs: Any) -> None:
-            self.kwargs, self.updates, self.closed = kwargs, 0, False
-            self.postfix: Optional[str] = None
-            bars.append(self)
-
-        def update(self, n: int) -> None:
-            self.updates += n
-
-        def set_postfix_str(self, text: str, refresh: bool = True) -> None:
-            self.postfix = text
-
-        def close(self) -> None:
-            self.closed = True
-
-    auto = types.ModuleType("tqdm.auto")
-    auto.tqdm = RecordingTqdm  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
-    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
-    bad = InvalidRequestError("s: bad", provider="s")
-    ProviderRegistry([make_fake("s", ByPrompt, errors={"bad": bad})]).map(["a", "bad", "c", "d"])
-    assert len(bars) == 1
-    bar = bars[0]
-    assert bar.kwargs["total"] == 4 and bar.updates == 4 and bar.closed and bar.postfix == "1 failed"
-    assert capsys.readouterr().err == ""  # no plain bar as well
 
 
 def test_map_bounds_calls_per_provider_across_concurrent_maps(make_fake: Callable[..., Any]) -> None:
