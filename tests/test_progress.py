@@ -142,16 +142,14 @@ def test_with_tqdm_a_text_bar_from_tqdm_std_cleared_for_the_summary(
     assert SUMMARY.fullmatch(err.rstrip("\n")) and SUMMARY.fullmatch(err.rstrip("\n")).groups() == ("4", "4", "1")  # type: ignore[union-attr]
 
 
-def test_with_real_tqdm_the_text_bar_draws_without_warnings(capsys: pytest.CaptureFixture[str], jupyter: None) -> None:
+def test_with_real_tqdm_the_text_bar_draws_without_warnings(
+    capsys: pytest.CaptureFixture[str], jupyter: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """tqdm installed, ipywidgets not, in Jupyter: tqdm.auto would warn "IProgress not found"
     (a TqdmWarning, an error under this suite's warning filter); provider_kit draws tqdm's text bar."""
     pytest.importorskip("tqdm", reason="tqdm is in the test extra: pip install -e '.[test]'")
-    sys.modules.setdefault("ipywidgets", None)  # type: ignore[arg-type]
-    try:
-        _registry(_one_failure()).map(["a", "b", "c"], max_workers=1)
-    finally:
-        if sys.modules.get("ipywidgets", 0) is None:
-            del sys.modules["ipywidgets"]
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # type: ignore[arg-type]
+    _registry(_one_failure()).map(["a", "b", "c"], max_workers=1)
     err = capsys.readouterr().err
     assert "Warning" not in err and "IProgress" not in err
     assert "provider_kit map:" in err.split("\n")[0] and "|" in err  # tqdm's own bar was drawn
