@@ -213,12 +213,10 @@ class StreamChunk(_Value):
         self._set(text=text, finish_reason=finish_reason, usage=usage)
 
     def to_dict(self) -> Dict[str, Any]:
-        """A JSON-ready dict; ``usage`` is a dict or None."""
-        return {
-            "text": self.text,
-            "finish_reason": self.finish_reason,
-            "usage": self.usage.to_dict() if self.usage is not None else None,
-        }
+        """A JSON-ready dict of every field; ``usage`` is a dict or None."""
+        data: Dict[str, Any] = {key: getattr(self, key) for key in self.__slots__}
+        data["usage"] = self.usage.to_dict() if self.usage is not None else None
+        return data
 
 
 def _utcnow() -> datetime.datetime:
