@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import traceback
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, TextIO, cast
 
 from . import _cli_serve
@@ -29,7 +30,7 @@ from ._cli_parser import (
 )
 from ._version import __version__
 from .config import load_config
-from .errors import ConfigError, ProviderError, ProviderKitError
+from .errors import ConfigError, ProviderError, ProviderKitError, ProviderSkippedWarning
 from .registry import ProviderRegistry
 from .types import Completion
 
@@ -179,7 +180,28 @@ def _main(argv: List[str]) -> int:
 
 
 def _registry(args: argparse.Namespace) -> ProviderRegistry:
-    return ProviderRegistry.from_config(args.config)
+    # Each skip is printed once, by _print_skips, and not a second time as a Python warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProviderSkippedWarning)
+        registry = ProviderRegistry.from_config(args.config)
+    _print_skips(registry)
+    return registry
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _print_skips(registry: ProviderRegistry) -> None:
+    """One line on stderr per skipped provider, whatever the command."""
+    for name, reason in registry.skipped.items():
+        print(f"provider-kit: skipped provider {name!r}: {_one_line(reason)}", file=sys.stderr)
+
+
+def _skipped_default(registry: ProviderRegistry) -> Optional[str]:
+    """The reason the configured ``default_provider`` was skipped, or None when it was not."""
+    configured = registry.default_provider
+    return registry.skipped.get(configured) if configured is not None else None
 
 
 def _cmd_providers(args: argparse.Namespace, out: TextIO) -> int:
@@ -190,12 +212,22 @@ def _cmd_providers(args: argparse.Namespace, out: TextIO) -> int:
             rows.append([name, info.get("type", "?"), str(info.get("model") or "-"),
                          str(info.get("base_url") or "-"), str(info.get("api_key", "-"))])
         _print_table(rows, out)
-        default = registry.default_provider
-        print(f"\ndefault: {registry.get_default().name}" + ("" if default else " (first alphabetically)"), file=out)
+        configured = registry.default_provider
+        chosen = registry.get_default().name
+        skipped_default = _skipped_default(registry)
+        if configured == chosen:
+            note = ""
+        elif configured is None:
+            note = " (first alphabetically)"
+        elif skipped_default is not None:
+            note = f" (default_provider {configured!r} was skipped: {_one_line(skipped_default)})"
+        else:
+            note = f" (default_provider {configured!r} names no configured provider; first alphabetically)"
+        print(f"\ndefault: {chosen}{note}", file=out)
         if registry.skipped:
             print("\nskipped:", file=out)
-            for name, reason in sorted(registry.skipped.items()):
-                print(f"  {name}: {reason}", file=out)
+            for name, reason in registry.skipped.items():
+                print(f"  {name}: {_one_line(reason)}", file=out)
     return EXIT_OK
 
 
@@ -210,17 +242,40 @@ def _cmd_health(args: argparse.Namespace, out: TextIO) -> int:
     if not args.timeout > 0:
         raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     with _registry(args) as registry:
-        report = registry.health_check_all(timeout=args.timeout, names=args.names or None)
+        skipped = registry.skipped
+        named = list(dict.fromkeys(args.names))
+        # A provider named on the command line that was skipped is a SKIP row, not an unknown name.
+        checked = [name for name in named if name not in skipped]
+        report = None
+        if checked or not named:
+            report = registry.health_check_all(timeout=args.timeout, names=checked if named else None)
+        shown_skips = {name: reason for name, reason in skipped.items() if not named or name in named}
+        # Skipping what was asked for fails: a name given, or else the configured default.
+        failed_skip = bool(shown_skips) if named else _skipped_default(registry) is not None
+    statuses = dict(report.items()) if report is not None else {}
+    names = sorted([*statuses, *shown_skips])
     if args.json:
-        json.dump(report.to_dict(), out, indent=2)
+        entries: Dict[str, Any] = {}
+        for name in names:
+            if name in statuses:
+                entries[name] = {**statuses[name].to_dict(), "skipped": False}
+            else:
+                entries[name] = {"name": name, "ok": False, "latency_s": None, "error": _one_line(shown_skips[name]),
+                                 "checked_at": None, "circuit": None, "skipped": True}
+        json.dump(entries, out, indent=2)
         out.write("\n")
     else:
         rows = [["PROVIDER", "STATUS", "LATENCY", "CIRCUIT", "REASON"]]
-        for name, status in report.items():
+        for name in names:
+            status = statuses.get(name)
+            if status is None:
+                rows.append([name, "SKIP", "-", "-", _one_line(shown_skips[name])])
+                continue
             latency = "-" if status.latency_s is None else f"{status.latency_s * 1000:.0f} ms"
             rows.append([name, "ok" if status.ok else "FAIL", latency, _circuit(status.circuit), status.error or ""])
         _print_table(rows, out)
-    return EXIT_OK if report.ok else EXIT_PROVIDER_ERROR
+    healthy = report is None or report.ok
+    return EXIT_OK if healthy and not failed_skip else EXIT_PROVIDER_ERROR
 
 
 def _circuit(circuit: Optional[Dict[str, Any]]) -> str:

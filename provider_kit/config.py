@@ -5,9 +5,12 @@ This module owns:
 - ``load_config(source)``: a TOML file, a dict of the same shape, or (``None``) the search
   ``$PROVIDER_KIT_CONFIG`` -> ``./provider_kit.toml`` -> ``~/.config/provider_kit/config.toml``
   -> the providers the environment describes (``ENV_PROVIDERS``).
-- ``Config`` and ``ProviderSpec``: the validated shape, with no knowledge of provider classes.
-  A spec's ``type`` is resolved later by the registry, because third-party types come from
-  entry points that this module must not load.
+- ``Config`` and ``ProviderSpec``: the validated shape. A spec's ``type`` is resolved later by
+  the registry, because third-party types come from entry points that this module must not
+  load; but the options of a table whose type is known here (a built-in, or a class the caller
+  passes) are checked against that class's ``option_schema()``, so that a mistake in the file
+  is a ``ConfigError`` from ``load_config`` itself. The built-in classes are handed to this
+  module by ``provider_kit.providers`` (``use_builtin_types``), which sits above it.
 - ``check_options`` and the ``as_*`` validators that provider classes use on their options.
 - ``mask_secret`` / ``mask_options``: the one way a secret is ever displayed.
 
@@ -54,6 +57,7 @@ __all__ = [
     "mask_options",
     "mask_secret",
     "mask_url",
+    "use_builtin_types",
 ]
 
 #: The environment variable naming a config file; when set, the file must exist.
@@ -64,8 +68,13 @@ LOCAL_CONFIG_NAME = "provider_kit.toml"
 USER_CONFIG_PARTS = (".config", "provider_kit", "config.toml")
 
 #: Built-in provider type names. A ``[providers.X]`` table without ``type`` gets ``type = X``
-#: when X is one of these (or one of the names the caller passes as ``known_types``).
+#: when X is one of these (or one of the types the caller passes as ``known_types``).
 BUILTIN_TYPE_NAMES = ("openai", "anthropic", "ollama")
+
+#: Type name -> provider class of the built-in types, for the option check of ``load_config``.
+#: Filled by ``use_builtin_types`` when ``provider_kit.providers`` is imported (``import
+#: provider_kit`` does): this module sits below the providers and must not import them.
+_builtin_classes: Mapping[str, Any] = {}
 
 #: With no config file, each variable that is set (and not empty) adds a provider of that type,
 #: named after the type, with no options: the provider class reads its own variables.
@@ -102,6 +111,41 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PathLike = Union[str, "os.PathLike[str]"]
 ConfigSource = Union[PathLike, Mapping[str, Any], "Config", None]
 Validator = Callable[[Any], Any]
+#: Provider types besides the built-ins: type names, or a mapping of type name -> class.
+KnownTypes = Union[Iterable[str], Mapping[str, Any], None]
+
+
+def use_builtin_types(types: Mapping[str, Any]) -> None:
+    """Give ``load_config`` the built-in provider classes (type name -> class).
+
+    Called once by ``provider_kit.providers``; the mapping is kept, not copied, so that it is
+    the one table of built-in types.
+    """
+    global _builtin_classes
+    _builtin_classes = types
+
+
+def _known_classes(known_types: KnownTypes) -> Dict[str, Any]:
+    """Type name -> class (or None when only the name is known): built-ins, then ``known_types``."""
+    known: Dict[str, Any] = {name: None for name in BUILTIN_TYPE_NAMES}
+    known.update(_builtin_classes)
+    if isinstance(known_types, Mapping):
+        known.update(known_types)
+    elif known_types is not None:
+        if isinstance(known_types, (str, bytes)):
+            raise ConfigError("known_types must be type names or a mapping of type name -> class, not a string")
+        known.update((name, known.get(name)) for name in known_types)
+    return known
+
+
+def _check_spec_options(spec: ProviderSpec, cls: Any) -> None:
+    """Check ``spec``'s options against ``cls.option_schema()`` when the class has one.
+
+    :raises ConfigError: naming the file, the provider and the key, with a close match.
+    """
+    option_schema = getattr(cls, "option_schema", None)
+    if callable(option_schema):
+        check_options(spec.options, option_schema(), where=spec.where)
 
 
 # --------------------------------------------------------------------------- secrets
@@ -555,7 +599,7 @@ def _validate_data(
     data: Mapping[str, Any],
     *,
     label: str,
-    known_types: Iterable[str],
+    known: Mapping[str, Any],
 ) -> Tuple[Optional[str], List[ProviderSpec]]:
     """Check the top-level shape; ``label`` prefixes every message (a file or "config dict")."""
     _check_structure(data, label=label)
@@ -573,7 +617,6 @@ def _validate_data(
         raise ConfigError(
             f"{label}: providers must be a table of [providers.NAME] tables, not {_type_name(providers)}"
         )
-    known = frozenset(known_types)
     specs: List[ProviderSpec] = []
     for name, table in providers.items():
         where = f"{label}: [providers.{name}]"
@@ -588,7 +631,10 @@ def _validate_data(
                 raise ConfigError(f"{where}: type must be a non-empty string")
         else:
             type_name = name if name in known else None
-        specs.append(ProviderSpec(name, type_name, options, where))
+        spec = ProviderSpec(name, type_name, options, where)
+        if type_name is not None:
+            _check_spec_options(spec, known.get(type_name))
+        specs.append(spec)
     return default, specs
 
 
@@ -634,9 +680,9 @@ def _read_toml(path: Path) -> Dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: values are nested too deeply") from None
 
 
-def _from_file(path: Path, known_types: Iterable[str]) -> Config:
+def _from_file(path: Path, known: Mapping[str, Any]) -> Config:
     data = _read_toml(path)
-    default, specs = _validate_data(data, label=str(path), known_types=known_types)
+    default, specs = _validate_data(data, label=str(path), known=known)
     settings = _registry_settings(data, label=str(path))
     return Config(specs, default_provider=default, source=path, origin=str(path), **settings)
 
@@ -650,45 +696,51 @@ def _from_environment(searched: Sequence[str]) -> Config:
     return Config(specs, origin="environment", searched=searched)
 
 
-def _search(known_types: Iterable[str]) -> Config:
+def _search(known: Mapping[str, Any]) -> Config:
     named = os.environ.get(CONFIG_ENV_VAR)
     if named:
         path = Path(named).expanduser()
         if not path.is_file():
             raise ConfigError(f"${CONFIG_ENV_VAR} names {named!r}, which does not exist or is not a file")
-        return _from_file(path, known_types)
+        return _from_file(path, known)
     searched = [f"${CONFIG_ENV_VAR} (not set)"]
     candidates = [Path(LOCAL_CONFIG_NAME)]
     with contextlib.suppress(RuntimeError):  # RuntimeError: no home directory can be determined
         candidates.append(Path.home().joinpath(*USER_CONFIG_PARTS))
     for path in candidates:
         if path.is_file():
-            return _from_file(path, known_types)
+            return _from_file(path, known)
         searched.append(f"{path} (not found)")
     searched.append("environment variables " + ", ".join(ENV_PROVIDERS.values()))
     return _from_environment(searched)
 
 
-def load_config(source: ConfigSource = None, *, known_types: Iterable[str] = BUILTIN_TYPE_NAMES) -> Config:
+def load_config(source: ConfigSource = None, *, known_types: KnownTypes = None) -> Config:
     """Load and validate a configuration.
 
     :param source: a path to a TOML file, a dict of the same shape, a ``Config`` (returned as
         is), or None to search ``$PROVIDER_KIT_CONFIG`` (which must exist when set), then
         ``./provider_kit.toml``, then ``~/.config/provider_kit/config.toml``, and otherwise use
         the providers the environment describes (``ENV_PROVIDERS``).
-    :param known_types: type names a table name defaults to when the table has no ``type``.
+    :param known_types: provider types besides the built-ins: type names, or a mapping of type
+        name -> provider class. A table named after a known type needs no ``type``; the options
+        of a table whose type's class has an ``option_schema()`` class method (every built-in
+        does) are checked against it.
     :raises ConfigError: for a missing or unreadable file, broken TOML (with line and column),
-        an unknown top-level key (with a suggestion) or a badly shaped provider table.
+        an unknown top-level key (with a suggestion), a badly shaped provider table, or an
+        unknown option or a bad value in the table of a known type. The message names the
+        file, the provider and the key, and suggests the close match of a misspelt name.
     """
     if isinstance(source, Config):
         return source
+    known = _known_classes(known_types)
     if source is None:
-        return _search(known_types)
+        return _search(known)
     if isinstance(source, Mapping):
-        default, specs = _validate_data(source, label="config dict", known_types=known_types)
+        default, specs = _validate_data(source, label="config dict", known=known)
         settings = _registry_settings(source, label="config dict")
         return Config(specs, default_provider=default, origin="dict", **settings)
     if isinstance(source, (str, os.PathLike)) and not isinstance(source, bytes):
         path = Path(source).expanduser()
-        return _from_file(path, known_types)
+        return _from_file(path, known)
     raise ConfigError(f"a config source must be a path, a dict or None, not {_type_name(source)}")

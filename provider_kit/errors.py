@@ -15,6 +15,9 @@
         ├── ProviderConnectionError  (also ConnectionError) no usable connection
         └── ResponseFormatError      a 2xx body or stream that cannot be parsed
 
+    UserWarning
+    └── ProviderSkippedWarning       a configured provider was skipped (.provider, .reason)
+
 ``message`` is the only positional argument of every class and the extras are keyword
 attributes, so every error pickles and copies without extra code.
 """
@@ -31,6 +34,7 @@ __all__ = [
     "ProviderConnectionError",
     "ProviderError",
     "ProviderKitError",
+    "ProviderSkippedWarning",
     "ProviderTimeoutError",
     "RateLimitError",
     "ResponseFormatError",
@@ -58,6 +62,20 @@ class UnknownProviderError(ProviderKitError, KeyError):
     def __str__(self) -> str:
         # KeyError.__str__ quotes its argument; a message should read as a sentence.
         return str(self.args[0]) if self.args else ""
+
+
+class ProviderSkippedWarning(UserWarning):
+    """A configured provider was skipped because something it needs is absent (a key variable
+    that is not set, a plugin that is not installed); ``reason`` says what.
+
+    Issued by ``ProviderRegistry.from_config`` besides the ``provider_kit`` log record, so that
+    a script or a notebook shows the skip without any logging set up.
+    """
+
+    def __init__(self, message: str, *, provider: Optional[str] = None, reason: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.reason = reason
 
 
 class ProviderError(ProviderKitError):

@@ -4,8 +4,11 @@ This module owns:
 
 - building providers from specs: the ``types`` argument of ``from_config`` first, then the
   built-in and entry-point types that ``_plugins.py`` resolves;
-- skipping invalid providers (a warning on the ``"provider_kit"`` logger, a reason in
-  ``.skipped``) and ``NoProvidersError`` when nothing is left;
+- telling mistakes from absence while building: a mistake in the file (an unknown option, a
+  bad value, a misspelt type) raises ``ConfigError``; a provider whose key variable is not set
+  or whose plugin is not installed is skipped (a warning on the ``"provider_kit"`` logger, a
+  ``ProviderSkippedWarning``, a reason in ``.skipped``), and ``NoProvidersError`` when nothing
+  is left;
 - the deterministic default choice;
 - ``health_check_all``, a fan-out with a hard deadline;
 - calls through the registry: ``complete`` with fallbacks, ``map`` (a parallel batch with a
@@ -26,8 +29,10 @@ import contextlib
 import logging
 import math
 import os
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from typing import (
     TYPE_CHECKING,
@@ -49,6 +54,7 @@ from typing import (
 from ._breaker import CircuitBreaker, CircuitState
 from ._plugins import (
     ENTRY_POINT_GROUP,
+    TypeUnavailable,
     build_provider,
     builtin_types,
     describe_error,
@@ -56,7 +62,6 @@ from ._plugins import (
 )
 from ._progress import check_progress, progress_bar
 from .config import (
-    BUILTIN_TYPE_NAMES,
     ConfigSource,
     ProviderSpec,
     Validator,
@@ -74,6 +79,7 @@ from .errors import (
     NoProvidersError,
     ProviderConnectionError,
     ProviderError,
+    ProviderSkippedWarning,
     UnknownProviderError,
 )
 from .types import (
@@ -149,6 +155,37 @@ def _scrub(text: str, spec: ProviderSpec) -> str:
         for secret in secrets(option, value):
             text = text.replace(secret, mask_secret(secret))
     return text
+
+
+def _mistake(error: ConfigError, spec: ProviderSpec) -> ConfigError:
+    """``error`` from building ``spec``, its message prefixed with where the table is and any
+    secret of the table masked (a third-party class may quote one)."""
+    message = str(error)
+    if spec.where not in message:
+        message = f"{spec.where}: {message}"
+    return ConfigError(_scrub(message, spec))
+
+
+def _skip_reason(reason: str, spec: ProviderSpec) -> str:
+    """``reason`` prefixed with where the table is, every secret of the table masked."""
+    if spec.where not in reason:
+        reason = f"{spec.where}: {reason}"
+    return _scrub(reason, spec)
+
+
+def _caller_stacklevel() -> int:
+    """The ``warnings.warn`` stacklevel of the nearest caller outside provider_kit.
+
+    A warning then points at the user's ``from_config(...)`` or ``get_registry()`` line, which
+    is also where the warnings filter looks for its "once per location" rule.
+    """
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)  # the function calling warnings.warn: stacklevel 1
+    level = 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _missing_members(provider: object) -> List[str]:
@@ -255,29 +292,39 @@ class ProviderRegistry(Mapping[str, Provider]):
         source: ConfigSource = None,
         *,
         types: Optional[Mapping[str, type]] = None,
+        strict: bool = False,
         breaker_threshold: Optional[int] = None,
         breaker_cooldown: Optional[float] = None,
         batch_concurrency: Optional[int] = None,
         clock: Optional[Callable[[], float]] = None,
     ) -> ProviderRegistry:
-        """Build every configured provider; skip (and log) the ones that fail.
+        """Build every configured provider: refuse a mistake, skip what is absent.
+
+        A mistake in the configuration raises at once, before any provider is kept: an unknown
+        option (with the close match), a value of the wrong type or range, a misspelt or
+        missing ``type``, an option the provider's class refuses. A provider that cannot work
+        here because something it needs is absent (its key variable is not set, its plugin
+        is not installed; whatever its ``validate_config()`` refuses) is skipped: a warning on
+        the ``provider_kit`` logger, a ``ProviderSkippedWarning`` (so a script or a notebook
+        shows it with no logging set up), and its reason in ``.skipped``.
 
         :param source: as for ``load_config``: a TOML path, a dict, or None to search.
         :param types: extra provider classes by type name, looked up before the built-ins and
             entry points.
+        :param strict: raise ``ConfigError`` listing every skipped provider instead of skipping.
         :param breaker_threshold: as for the constructor; None takes the config's top-level
             ``breaker_threshold``, else the default (3).
         :param breaker_cooldown: as for the constructor; None takes the config's top-level
             ``breaker_cooldown``, else the default (30 s).
         :param batch_concurrency: as for the constructor; None means the default (4).
         :param clock: as for the constructor; None means ``time.monotonic``.
-        :raises ConfigError: when the configuration itself is broken.
+        :raises ConfigError: when the configuration has a mistake (the message names the file,
+            the provider and the key), or with ``strict=True`` when a provider was skipped.
         :raises NoProvidersError: when no provider could be registered; the message lists
             every reason.
         """
         extra: Dict[str, Any] = dict(types or {})
-        known = list(BUILTIN_TYPE_NAMES) + list(builtin_types()) + list(extra)
-        config = load_config(source, known_types=known)
+        config = load_config(source, known_types={**builtin_types(), **extra})
 
         def pick(argument: Any, configured: Any, default: Any) -> Any:
             return argument if argument is not None else configured if configured is not None else default
@@ -291,39 +338,68 @@ class ProviderRegistry(Mapping[str, Provider]):
         )
         registry._origin = config.origin
         registry._searched = config.searched
-        for spec in config.providers.values():
-            reason = registry._register_spec(spec, extra)
-            if reason is not None:
-                registry._skip(spec.name, reason)
+        skipped: Dict[str, str] = {}
+        try:
+            for spec in config.providers.values():
+                reason = registry._register_spec(spec, extra)
+                if reason is not None:
+                    skipped[spec.name] = reason
+        except BaseException:
+            registry.close()  # a mistake in a later table: nothing built is kept
+            raise
+        if strict and skipped and registry._providers:  # with none left, NoProvidersError says it all
+            registry.close()
+            raise ConfigError(registry._strict_message(skipped))
+        for name, reason in skipped.items():
+            registry._skip(name, reason)
         if not registry._providers:
             raise NoProvidersError(registry._nothing_registered_message())
+        for name, reason in skipped.items():
+            warnings.warn(
+                ProviderSkippedWarning(f"skipped provider {name!r}: {reason}", provider=name, reason=reason),
+                stacklevel=_caller_stacklevel(),
+            )
         return registry
 
     def _register_spec(self, spec: ProviderSpec, types: Mapping[str, Any]) -> Optional[str]:
-        """Build and register one spec; the reason it was skipped, or None."""
-        provider: Any = None
+        """Build and register one spec; the reason it was skipped, or None.
+
+        :raises ConfigError: for a mistake in the spec: ``resolve_type`` (a misspelt type) or
+            the class's ``from_config`` / constructor (a bad option) refused it. What the built
+            provider's ``validate_config()`` refuses is absent, not mistaken: a skip.
+        """
         try:
-            provider = build_provider(resolve_type(spec, types), spec)
+            factory = resolve_type(spec, types)
+        except TypeUnavailable as exc:  # a plugin not installed here
+            return _scrub(str(exc), spec)
+        try:
+            provider = build_provider(factory, spec)
+        except ConfigError as exc:
+            raise _mistake(exc, spec) from None
+        except Exception as exc:  # a broken third-party class: describe it, no traceback
+            return _skip_reason(describe_error(exc), spec)
+        try:
             built_name = getattr(provider, "name", None)
             if built_name is not None and built_name != spec.name:
                 raise ConfigError(f"{spec.where}: the provider class built a provider named {built_name!r}")
             self.register(provider)
-        except ConfigError as exc:
-            reason = str(exc)
-        except Exception as exc:  # a broken third-party class: describe it, no traceback
-            reason = describe_error(exc)
-        else:
-            return None
-        if provider is not None and hasattr(provider, "close"):
-            _close_quietly(provider)
-        if spec.where not in reason:
-            reason = f"{spec.where}: {reason}"
-        return _scrub(reason, spec)
+        except Exception as exc:
+            if hasattr(provider, "close"):
+                _close_quietly(provider)
+            return _skip_reason(str(exc) if isinstance(exc, ConfigError) else describe_error(exc), spec)
+        return None
 
     def _skip(self, name: str, reason: str) -> None:
         with self._lock:
             self._skipped[name] = reason
         logger.warning("skipping provider %r: %s", name, reason)
+
+    def _strict_message(self, skipped: Mapping[str, str]) -> str:
+        origin = {None: "the registry", "dict": "the config dict"}.get(self._origin, self._origin)
+        count = f"{len(skipped)} provider" + ("s" if len(skipped) > 1 else "")
+        lines = [f"strict=True: {count} of {origin} would be skipped:"]
+        lines += [f"  - {name}: {reason}" for name, reason in skipped.items()]
+        return "\n".join(lines)
 
     def _nothing_registered_message(self) -> str:
         origin = {None: "the registry", "dict": "the config dict"}.get(self._origin, self._origin)

@@ -571,12 +571,12 @@ def test_health_unreachable() -> None:
     assert status.error is not None and status.error.startswith("unreachable: ")
 
 
-def test_health_without_key_is_misconfigured(server: LoopbackServer, make: MakeProvider) -> None:
-    # Anthropic always needs a key, even on a loopback address (a local proxy, say).
-    status = make(api_key=None).health_check()
+def test_health_without_a_required_key_is_misconfigured(server: LoopbackServer, make: MakeProvider) -> None:
+    # A loopback server needs no key by default; one that does says so with require_api_key.
+    status = make(api_key=None, require_api_key=True).health_check()
     assert not status.ok
     assert status.error is not None and status.error.startswith("misconfigured: ")
-    assert "ANTHROPIC_API_KEY" in status.error
+    assert "ANTHROPIC_API_KEY" in status.error and "set api_key_env" in status.error
     assert server.requests == []
 
 
@@ -648,17 +648,23 @@ def test_a_bad_env_base_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.parametrize(
-    "options, required",
+    "options, missing",
     [
-        ({}, True),
-        ({"base_url": "http://127.0.0.1:8080"}, True),
-        ({"base_url": "http://127.0.0.1:8080", "require_api_key": False}, False),
+        ({}, r"no API key \(set \$ANTHROPIC_API_KEY"),
+        ({"base_url": "https://api.anthropic.com"}, r"no API key \(set \$ANTHROPIC_API_KEY"),
+        ({"base_url": "https://llm-proxy.example.com"}, r"no API key for https://llm-proxy\.example\.com: "
+         r"\$ANTHROPIC_API_KEY is sent only to api\.anthropic\.com or to the server \$ANTHROPIC_BASE_URL names"),
+        ({"base_url": "http://127.0.0.1:8080"}, None),  # a local proxy: keyless unless it says otherwise
+        ({"base_url": "http://127.0.0.1:8080", "require_api_key": True}, "set api_key_env"),
+        ({"base_url": "http://127.0.0.1:8080", "api_key_env": "LITELLM_MASTER_KEY"},
+         r"\$LITELLM_MASTER_KEY is not set"),
+        ({"base_url": "http://127.0.0.1:8080", "require_api_key": False}, None),
     ],
 )
-def test_validate_config_without_key(options: Dict[str, Any], required: bool) -> None:
+def test_validate_config_without_key(options: Dict[str, Any], missing: Optional[str]) -> None:
     with AnthropicProvider(**options) as provider:
-        if required:
-            with pytest.raises(ConfigError, match=r"no API key \(set \$ANTHROPIC_API_KEY"):
+        if missing:
+            with pytest.raises(ConfigError, match=missing):
                 provider.validate_config()
         else:
             provider.validate_config()

@@ -17,6 +17,8 @@ from provider_kit.cli import main
 from provider_kit.testing import LoopbackServer, Reply
 
 KEY = "sk-cli-test-5c3f9a1b2d7e"
+#: How each command starts the stderr line of the fixture's skipped provider.
+SKIP_LINE = "provider-kit: skipped provider 'broken': "
 
 
 @pytest.fixture
@@ -27,11 +29,16 @@ def servers():
 
 @pytest.fixture
 def config_file(tmp_path, servers, monkeypatch):
+    return write_config(tmp_path, servers, monkeypatch)
+
+
+def write_config(tmp_path, servers, monkeypatch, default="openai", extra=""):
+    """Two working providers and "broken", skipped: the variable its table names is not set."""
     monkeypatch.setenv("CLI_TEST_KEY", KEY)
     path = tmp_path / "provider_kit.toml"
     path.write_text(
         f"""
-default_provider = "openai"
+default_provider = "{default}"
 
 [providers.openai]
 base_url = "{servers['openai'].base_url}"
@@ -45,8 +52,8 @@ model = "{servers['ollama'].models[0]}"
 
 [providers.broken]
 type = "anthropic"
-timeout = -1
-""",
+api_key_env = "CLI_TEST_UNSET_KEY"
+{extra}""",
         encoding="utf-8",
     )
     return path
@@ -62,7 +69,8 @@ def test_providers_lists_registered_and_skipped_without_secrets(capsys, config_f
     code, out, err = run(capsys, "providers", "--config", config_file)
     assert code == 0
     assert "openai" in out and "local" in out and servers["openai"].base_url in out
-    assert "broken" in out and "timeout" in out  # skipped, with its reason
+    assert "broken" in out and "$CLI_TEST_UNSET_KEY is not set" in out  # skipped, with its reason
+    assert "\ndefault: openai\n" in out
     assert KEY not in out + err
 
 
@@ -71,7 +79,8 @@ def test_health_table_and_exit_code(capsys, config_file):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["PROVIDER", "STATUS", "LATENCY", "CIRCUIT", "REASON"]
-    assert {line.split()[0]: line.split()[1] for line in lines[1:]} == {"local": "ok", "openai": "ok"}
+    rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
+    assert rows == {"local": "ok", "openai": "ok", "broken": "SKIP"}  # not the default: still exit 0
 
 
 def test_health_json_reports_an_unhealthy_provider_with_exit_1(capsys, config_file, servers):
@@ -87,6 +96,7 @@ def test_health_json_reports_an_unhealthy_provider_with_exit_1(capsys, config_fi
 def test_health_of_named_providers_only(capsys, config_file):
     code, out, _ = run(capsys, "health", "--json", "--config", config_file, "openai")
     assert code == 0 and list(json.loads(out)) == ["openai"]
+    assert json.loads(out)["openai"]["skipped"] is False
 
 
 def test_complete_from_argument_and_stdin(capsys, config_file, monkeypatch):
@@ -107,7 +117,8 @@ def test_provider_error_is_one_line_on_stderr_with_exit_1(capsys, config_file, s
     servers["openai"].enqueue(servers["openai"].error_reply(401, "Incorrect API key provided"))
     code, _, err = run(capsys, "complete", "--config", config_file, "hi")
     assert code == 1
-    assert err.count("\n") == 1 and "Incorrect API key provided" in err and "Traceback" not in err
+    error = [line for line in err.splitlines() if not line.startswith(SKIP_LINE)]
+    assert len(error) == 1 and "Incorrect API key provided" in error[0] and "Traceback" not in err
     assert KEY not in err
 
 
@@ -153,7 +164,7 @@ def test_python_dash_m_and_demo_run_offline():
 
 def test_global_options_work_before_and_after_the_command(capsys, config_file):
     code, out, _ = run(capsys, "--config", config_file, "health", "--json")
-    assert code == 0 and set(json.loads(out)) == {"openai", "local"}
+    assert code == 0 and set(json.loads(out)) == {"openai", "local", "broken"}
 
 
 # -- closed pipes ------------------------------------------------------------------------------
@@ -178,7 +189,7 @@ def test_health_json_into_a_closed_pipe_exits_141_without_a_traceback(config_fil
             gate.open()
             stderr = child.stderr.read()
             assert child.wait(30) == 141
-            assert stderr == ""
+            assert stderr.startswith(SKIP_LINE) and stderr.count("\n") == 1  # the fixture's skip only
         finally:
             gate.open()
             child.kill()
@@ -195,7 +206,7 @@ def test_stream_into_a_pipe_closed_after_the_first_bytes_exits_141_quietly(confi
             gate.open()
             stderr = child.stderr.read()
             assert child.wait(30) == 141
-            assert stderr == ""
+            assert stderr.startswith(SKIP_LINE) and stderr.count("\n") == 1  # the fixture's skip only
         finally:
             gate.open()
             child.kill()
@@ -298,7 +309,8 @@ def test_every_command_help_prints(capsys):
 def test_complete_reads_the_prompt_from_a_pipe_when_none_is_given(config_file):
     result = subprocess.run([sys.executable, "-m", "provider_kit", "complete", "--config", str(config_file)],
                             input="piped prompt\n", capture_output=True, text=True, timeout=60)
-    assert (result.returncode, result.stdout, result.stderr) == (0, "echo: piped prompt\n\n", "")
+    assert (result.returncode, result.stdout) == (0, "echo: piped prompt\n\n")
+    assert result.stderr.startswith(SKIP_LINE) and result.stderr.count("\n") == 1  # the fixture's skip only
 
 
 def test_complete_with_no_prompt_and_a_terminal_is_a_usage_error(config_file):
@@ -350,3 +362,82 @@ def test_demo_refuses_config_with_a_usage_error(capsys, argv):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "demo takes no --config" in err and "simulators" in err
+
+
+# --------------------------------------------------------------------------- skips and mistakes
+
+
+@pytest.mark.parametrize(
+    "argv", [["providers"], ["health"], ["health", "--json"], ["complete", "hi"], ["complete", "--stream", "hi"]]
+)
+def test_every_command_prints_each_skip_on_stderr_once(capsys, config_file, argv):
+    code, out, err = run(capsys, *argv, "--config", config_file)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert [line for line in lines if "broken" in line] == [line for line in lines if line.startswith(SKIP_LINE)]
+    assert len(lines) == 1
+    assert "$CLI_TEST_UNSET_KEY is not set" in lines[0]
+    assert SKIP_LINE not in out
+
+
+def test_a_skip_is_not_printed_twice_by_the_python_warning(tmp_path, servers, monkeypatch):
+    config = write_config(tmp_path, servers, monkeypatch)
+    env = {**__import__("os").environ, "PYTHONWARNINGS": "default"}
+    result = subprocess.run(
+        [sys.executable, "-m", "provider_kit", "providers", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(SKIP_LINE)
+    assert "Warning" not in result.stderr
+
+
+def test_providers_says_the_default_was_skipped_and_why(capsys, tmp_path, servers, monkeypatch):
+    config = write_config(tmp_path, servers, monkeypatch, default="broken")
+    code, out, err = run(capsys, "providers", "--config", config)
+    assert code == 0
+    assert "\ndefault: local (default_provider 'broken' was skipped: " in out
+    default_line = next(line for line in out.splitlines() if line.startswith("default: "))
+    assert "$CLI_TEST_UNSET_KEY is not set" in default_line
+    assert err.startswith(SKIP_LINE)
+
+
+def test_health_fails_when_the_configured_default_is_skipped(capsys, tmp_path, servers, monkeypatch):
+    config = write_config(tmp_path, servers, monkeypatch, default="broken")
+    code, out, _ = run(capsys, "health", "--config", config)
+    assert code == 1  # the others are healthy, but what would be used by default is missing
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
+    assert rows["openai"][0] == "ok" and rows["local"][0] == "ok"
+    assert rows["broken"][:3] == ["SKIP", "-", "-"] and "CLI_TEST_UNSET_KEY" in " ".join(rows["broken"])
+    code, out, _ = run(capsys, "health", "--json", "--config", config)
+    assert code == 1
+    report = json.loads(out)
+    assert report["broken"]["skipped"] is True and report["broken"]["ok"] is False
+    assert "$CLI_TEST_UNSET_KEY is not set" in report["broken"]["error"]
+    assert report["openai"]["ok"] is True and report["openai"]["skipped"] is False
+
+
+@pytest.mark.parametrize("names", [["broken"], ["openai", "broken"]])
+def test_health_of_a_named_skipped_provider_is_a_skip_row_and_exit_1(capsys, config_file, names):
+    code, out, err = run(capsys, "health", "--config", config_file, *names)
+    assert code == 1, err  # not 2: the name is known, the provider was skipped
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
+    assert rows == {name: ("SKIP" if name == "broken" else "ok") for name in names}
+    code, out, _ = run(capsys, "health", "--json", "--config", config_file, *names)
+    assert code == 1 and sorted(json.loads(out)) == sorted(names)
+
+
+def test_health_of_another_named_provider_leaves_the_skip_out_of_the_table(capsys, config_file):
+    code, out, err = run(capsys, "health", "--config", config_file, "local")
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["local"]
+    assert err.startswith(SKIP_LINE)  # still said, on stderr
+
+
+@pytest.mark.parametrize("argv", [["providers"], ["health"], ["complete", "hi"], ["config"]])
+def test_a_mistake_in_the_file_exits_2_naming_file_provider_and_key(capsys, tmp_path, servers, monkeypatch, argv):
+    config = write_config(tmp_path, servers, monkeypatch, extra='modle = "claude"\n')
+    code, out, err = run(capsys, *argv, "--config", config)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert f"{config}: [providers.broken]: unknown option 'modle'; did you mean 'model'?" in err

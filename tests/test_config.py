@@ -117,6 +117,70 @@ def test_known_types_parameter_extends_the_defaulting() -> None:
     assert set(BUILTIN_TYPE_NAMES) == {"openai", "anthropic", "ollama"}
 
 
+def test_known_types_may_map_names_to_classes_whose_schema_is_checked() -> None:
+    class Custom:
+        @classmethod
+        def option_schema(cls) -> Dict[str, Any]:
+            return {"model": as_str, "depth": as_positive_int}
+
+    config = load_config({"providers": {"custom": {"depth": 3}}}, known_types={"custom": Custom})
+    assert config.providers["custom"].type == "custom"
+    typo = r"^config dict: \[providers\.c\]: unknown option 'dept'; did you mean 'depth'"
+    with pytest.raises(ConfigError, match=typo):
+        load_config({"providers": {"c": {"type": "custom", "dept": 3}}}, known_types={"custom": Custom})
+    with pytest.raises(ConfigError, match=r"^config dict: \[providers\.c\]: depth must be a positive integer"):
+        load_config({"providers": {"c": {"type": "custom", "depth": 0}}}, known_types={"custom": Custom})
+    # A class without a schema, or a name alone: the registry checks such a table when it builds it.
+    for known in ({"custom": object}, ("custom",)):
+        load_config({"providers": {"c": {"type": "custom", "anything": 1}}}, known_types=known)
+    with pytest.raises(ConfigError, match="known_types must be type names or a mapping"):
+        load_config({"providers": {}}, known_types="custom")
+
+
+# --------------------------------------------------------------------------- mistakes in tables
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('[providers.main]\ntype = "openai"\nmodle = "gpt-4o"\n',
+         "[providers.main]: unknown option 'modle'; did you mean 'model'? (allowed: api_key, api_key_env, "),
+        ('[providers.openai]\nbase_ulr = "http://127.0.0.1:8000/v1"\n',
+         "[providers.openai]: unknown option 'base_ulr'; did you mean 'base_url'?"),
+        ('[providers.anthropic]\ndefault_max_token = 100\n',
+         "[providers.anthropic]: unknown option 'default_max_token'; did you mean 'default_max_tokens'?"),
+        ('[providers.local]\ntype = "ollama"\ntimeout = "30"\n',
+         "[providers.local]: timeout must be a number, not str (got '30')"),
+        ('[providers.local]\ntype = "ollama"\nmax_retries = -1\n',
+         "[providers.local]: max_retries must not be negative"),
+        ('[providers.main]\ntype = "openai"\nmax_tokens_field = "both"\n',
+         "[providers.main]: max_tokens_field must be one of 'auto', 'max_tokens', 'max_completion_tokens'"),
+        ('[providers.main]\ntype = "openai"\napi_key = 12345678901234567\n',
+         "[providers.main]: api_key must be a string"),
+    ],
+    ids=["typo", "typo-no-type", "anthropic-only-typo", "wrong-type", "out-of-range", "bad-choice", "secret-type"],
+)
+def test_load_config_refuses_a_mistake_in_a_builtin_table(tmp_path: Path, table: str, message: str) -> None:
+    path = write(tmp_path / "provider_kit.toml", '[providers.fine]\ntype = "ollama"\n' + table)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {message}"), str(info.value)
+    assert "12345678901234567" not in str(info.value)  # a secret's value is never shown
+
+
+def test_load_config_checks_the_options_of_the_searched_file_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    write(Path("provider_kit.toml"), '[providers.openai]\nmodle = "gpt-4o"\n')
+    with pytest.raises(ConfigError, match=r"^provider_kit\.toml: \[providers\.openai\]: unknown option 'modle'"):
+        load_config()
+
+
+def test_load_config_leaves_unknown_types_to_the_registry() -> None:
+    # A plugin's type (or a typo of one) is resolved, and its options checked, when it is built.
+    config = load_config({"providers": {"b": {"type": "bedrock", "region": "eu"}, "m": {"modle": 1}}})
+    assert config.providers["b"].options == {"region": "eu"}
+    assert config.providers["m"].type is None
+
+
 def test_config_and_specs_are_read_only_copies() -> None:
     config = load_config({"providers": {"openai": {"model": "m"}}})
     config.providers.clear()

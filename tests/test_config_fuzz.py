@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import socket
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provider_kit import ConfigError, ProviderRegistry
+from provider_kit import ConfigError, ProviderRegistry, ProviderSkippedWarning
 from provider_kit.config import MAX_NESTING
 from provider_kit.providers._base import HTTPProvider
 
@@ -61,10 +62,20 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     assert _network_attempts == []
 
 
+def from_config_warned(source: Any) -> ProviderRegistry:
+    """``from_config(source)``, asserting one ``ProviderSkippedWarning`` per skipped provider."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        registry = ProviderRegistry.from_config(source)
+    warned = [w.message.provider for w in caught if isinstance(w.message, ProviderSkippedWarning)]
+    assert warned == list(registry.skipped)
+    return registry
+
+
 def build(source: Any) -> None:
     """``from_config(source)``: a registry of unopened providers, or a ConfigError."""
     try:
-        registry = ProviderRegistry.from_config(source)
+        registry = from_config_warned(source)
     except ConfigError as error:
         assert str(error)  # every refusal says why
         return
@@ -232,7 +243,7 @@ def test_a_toml_file_gives_the_same_outcome_as_its_dict(
     outcomes: List[Any] = []
     for source in (document, path):
         try:
-            registry = ProviderRegistry.from_config(source)
+            registry = from_config_warned(source)
         except ConfigError:
             outcomes.append(None)
             continue

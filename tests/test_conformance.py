@@ -448,17 +448,25 @@ def test_request_matches_sdk(case: RequestCase, stream: bool) -> None:
 
 
 def test_ollama_api_key_from_environment_matches_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """§C.1: both send $OLLAMA_API_KEY as a bearer token (for ollama.com)."""
+    """§C.1: both send $OLLAMA_API_KEY as a bearer token to the $OLLAMA_HOST server (ollama.com).
+
+    A deliberate difference: the SDK sends it to any host, provider_kit not to a ``base_url``
+    configured in code or a file, which gets its own ``api_key_env`` only (keys go only where
+    they belong)."""
     sdk = _sdk("ollama")
     monkeypatch.setenv("OLLAMA_API_KEY", KEY)
     with _server("ollama") as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
         with _Ollama.client(sdk, server) as client:
             _Ollama.send(client, dict(model="llama3.2", messages=_messages()), False)
+        with PROVIDERS["ollama"]("ollama", model=MODELS["ollama"], max_retries=0, timeout=10) as provider:
+            provider.complete(PROMPT, system=SYSTEM)
         with _provider("ollama", server) as provider:
             provider.complete(PROMPT, system=SYSTEM)
-        sdk_req, pk_req = server.requests
+        sdk_req, pk_req, configured_req = server.requests
     assert sdk_req.headers.get("Authorization") == f"Bearer {KEY}"
     assert pk_req.headers.get("Authorization") == sdk_req.headers.get("Authorization")
+    assert configured_req.headers.get("Authorization") is None
 
 
 def test_anthropic_temperature_under_2026_10_21_is_refused_by_both_before_sending() -> None:

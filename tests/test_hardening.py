@@ -47,6 +47,7 @@ from _kinds import CHAT_PATHS, CLASSES, KINDS, fast_retries
 
 from provider_kit import (
     AnthropicProvider,
+    ConfigError,
     InvalidRequestError,
     OllamaProvider,
     OpenAIProvider,
@@ -54,6 +55,7 @@ from provider_kit import (
     ProviderError,
     ProviderKitError,
     ProviderRegistry,
+    ProviderSkippedWarning,
     ProviderTimeoutError,
     RateLimitError,
     ResponseFormatError,
@@ -796,16 +798,39 @@ headers = {{ "api-key" = "{KEY}", "X-Title" = "hardening" }}
 
 [providers.broken]
 type = "anthropic"
-api_key = "{KEY}"
-timeout = -1
-
-[providers.pasted]
-type = "openai"
-api_key_env = "{KEY}"
+api_key_env = "HARDENING_UNSET_KEY"
+headers = {{ "api-key" = "{KEY}" }}
 """,
         encoding="utf-8",
     )
     return path
+
+
+#: Mistakes in a table that holds the key: each refuses the whole file, and no message shows it.
+_MISTAKES = [
+    f'[providers.pasted]\ntype = "openai"\napi_key_env = "{KEY}"\n',
+    f'[providers.negative]\ntype = "anthropic"\napi_key = "{KEY}"\ntimeout = -1\n',
+    f'[providers.typo]\ntype = "openai"\napi_kye = "{KEY}"\n',
+    f'[providers.listed]\ntype = "openai"\napi_key = ["{KEY}"]\n',
+]
+
+
+def _sweep_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> List[str]:
+    """Every text the mistakes produce: load_config's and from_config's errors, the CLI's output."""
+    shown: List[str] = []
+    for number, table in enumerate(_MISTAKES):
+        path = tmp_path / f"mistake{number}.toml"
+        path.write_text('[providers.ok]\ntype = "ollama"\n' + table, encoding="utf-8")
+        for build in (load_config, ProviderRegistry.from_config):
+            with pytest.raises(ConfigError) as info:
+                build(path)
+            assert str(path) in str(info.value)
+            shown += error_texts(info.value)
+        for argv in (["providers"], ["config"], ["health"], ["--debug", "health"]):
+            assert cli_main([*argv, "--config", str(path)]) == 2
+            captured = capsys.readouterr()
+            shown.append(captured.out + captured.err)
+    return shown
 
 
 def _script_key_echoes(servers: Dict[str, LoopbackServer]) -> None:
@@ -848,9 +873,11 @@ def test_no_surface_ever_shows_the_key(
         config = load_config(config_path)
         shown += [repr(config), str(config), json.dumps(config.as_dict(mask=True), default=str)]
         shown += [repr(spec) for spec in config.providers.values()]
-        registry = stack.enter_context(ProviderRegistry.from_config(config_path))
+        with pytest.warns(ProviderSkippedWarning) as skip_warnings:
+            registry = stack.enter_context(ProviderRegistry.from_config(config_path))
+        shown += [str(warning.message) for warning in skip_warnings]
         assert sorted(registry) == ["anthropic", "azure", "gateway", "local", "openai"]
-        assert sorted(registry.skipped) == ["broken", "pasted"]
+        assert sorted(registry.skipped) == ["broken"]
         shown += [repr(registry), str(registry), repr(registry.skipped)]
         for name in registry:
             provider: Any = registry[name]
@@ -896,7 +923,6 @@ def test_no_surface_ever_shows_the_key(
         servers["openai"].enqueue(Reply(200, json={}, hang=True), path="/v1/chat/completions")
         attempt(registry["openai"].complete, "hi", timeout=0.2)
         attempt(registry.get, "broken")  # skipped: its reason is in the message
-        attempt(registry.get, "pasted")
         assert len(errors) >= 20
         assert {type(e).__name__ for e in errors} >= {
             "AuthenticationError", "ServerError", "ResponseFormatError", "InvalidRequestError",
@@ -939,6 +965,7 @@ def test_no_surface_ever_shows_the_key(
         assert "gateway" in outputs["providers"][1] and "proxyuser:***@" in outputs["providers"][1]
         assert "Traceback" in outputs["complete --debug --stream -p anthropic hi"][1]
         shown += [text for _, text in outputs.values()]
+        shown += _sweep_mistakes(tmp_path, capsys)
 
     # -- the sweep: nothing printable anywhere shows the key (log records: the autouse fixture,
     # which saw DEBUG records of every logger involved)

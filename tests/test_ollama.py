@@ -132,11 +132,18 @@ def test_stream_sends_stream_true(server: LoopbackServer, make: MakeProvider) ->
     assert "".join(c.text for c in chunks) == "echo: hello there"
 
 
-def test_ollama_api_key_is_sent_as_a_bearer_token(
-    server: LoopbackServer, make: MakeProvider, monkeypatch: pytest.MonkeyPatch
+def test_ollama_api_key_is_sent_as_a_bearer_token_to_the_ollama_host_server(
+    server: LoopbackServer, make: MakeProvider, provider_factory: Callable[..., MakeProvider],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OLLAMA_API_KEY", "ollama-cloud-key-0123456789")
+    monkeypatch.setenv("OLLAMA_HOST", server.url)  # ollama.com, say
+    provider_factory(OllamaProvider, max_retries=0)().complete("hi")
+    assert server.last_request.headers["Authorization"] == "Bearer ollama-cloud-key-0123456789"
+    # A base_url given in code or a file is another server: it gets its own api_key_env only.
     make().complete("hi")
+    assert server.last_request.headers.get("Authorization") is None
+    make(api_key_env="OLLAMA_API_KEY").complete("hi")
     assert server.last_request.headers["Authorization"] == "Bearer ollama-cloud-key-0123456789"
 
 

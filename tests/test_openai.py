@@ -711,22 +711,32 @@ def test_a_bad_env_base_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch, v
         OpenAIProvider(api_key=KEY)
 
 
+OWN_KEY_ONLY = (
+    r"no API key for .*: \$OPENAI_API_KEY is sent only to api\.openai\.com or to the server "
+    r"\$OPENAI_BASE_URL names; set api_key_env"
+)
+
+
 @pytest.mark.parametrize(
-    "options, required",
+    "options, missing",
     [
-        ({"base_url": "https://llm.example.com/v1"}, True),
-        ({}, True),  # api.openai.com
-        ({"base_url": "http://127.0.0.1:8000/v1"}, False),
-        ({"base_url": "http://localhost:1234/v1"}, False),
-        ({"base_url": "http://[::1]:8000/v1"}, False),
-        ({"base_url": "http://127.0.0.1:8000/v1", "require_api_key": True}, True),
-        ({"base_url": "https://llm.example.com/v1", "require_api_key": False}, False),
+        ({"base_url": "https://llm.example.com/v1"}, OWN_KEY_ONLY),
+        ({}, r"no API key \(set \$OPENAI_API_KEY"),  # api.openai.com
+        ({"base_url": "https://api.openai.com/v1"}, r"no API key \(set \$OPENAI_API_KEY"),
+        ({"base_url": "http://127.0.0.1:8000/v1"}, None),
+        ({"base_url": "http://localhost:1234/v1"}, None),
+        ({"base_url": "http://[::1]:8000/v1"}, None),
+        ({"base_url": "http://127.0.0.1:8000/v1", "require_api_key": True}, OWN_KEY_ONLY),
+        ({"base_url": "https://llm.example.com/v1", "require_api_key": False}, None),
+        ({"base_url": "http://127.0.0.1:8000/v1", "api_key_env": "PROXY_KEY"},
+         r"no API key: \$PROXY_KEY is not set \(its config names it in api_key_env"),
+        ({"base_url": "http://127.0.0.1:8000/v1", "api_key_env": "PROXY_KEY", "require_api_key": False}, None),
     ],
 )
-def test_validate_config_without_key(options: Dict[str, Any], required: bool) -> None:
+def test_validate_config_without_key(options: Dict[str, Any], missing: Optional[str]) -> None:
     with OpenAIProvider(**options) as provider:
-        if required:
-            with pytest.raises(ConfigError, match=r"no API key \(set \$OPENAI_API_KEY"):
+        if missing:
+            with pytest.raises(ConfigError, match=missing):
                 provider.validate_config()
         else:
             provider.validate_config()

@@ -68,6 +68,7 @@ ERROR_INSTANCES = [
     errors.ProviderTimeoutError("late", provider="p"),
     errors.ProviderConnectionError("refused", provider="p"),
     errors.ResponseFormatError("garbled", provider="p", status_code=200),
+    errors.ProviderSkippedWarning("skipped provider 'p': no key", provider="p", reason="no key"),
 ]
 
 
@@ -92,6 +93,8 @@ def test_error_classes_double_as_the_builtins_users_catch():
                 errors.ResponseFormatError):
         assert issubclass(cls, errors.ProviderError)
     assert issubclass(errors.NoProvidersError, errors.ConfigError)
+    assert issubclass(errors.ProviderSkippedWarning, UserWarning)
+    assert provider_kit.ProviderSkippedWarning is errors.ProviderSkippedWarning
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping
 import pytest
 
 from provider_kit import _plugins as plugins_module
-from provider_kit.errors import ConfigError, NoProvidersError, UnknownProviderError
+from provider_kit.errors import ConfigError, NoProvidersError, ProviderSkippedWarning, UnknownProviderError
 from provider_kit.registry import ProviderFactory, ProviderRegistry
 from provider_kit.testing._fake import FakeProvider
 from provider_kit.types import HealthReport, HealthStatus
@@ -52,6 +52,16 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> List[str]:
 
 def fakes_config(*names: str, **extra: Any) -> Dict[str, Any]:
     return {"providers": {name: {"type": "fake"} for name in names}, **extra}
+
+
+def from_config_skipping(source: Any, skipped: List[str], **kwargs: Any) -> ProviderRegistry:
+    """``from_config(source)``, asserting one ``ProviderSkippedWarning`` per name in ``skipped``."""
+    with pytest.warns(ProviderSkippedWarning) as record:
+        registry = ProviderRegistry.from_config(source, **kwargs)
+    warned = [w.message for w in record if isinstance(w.message, ProviderSkippedWarning)]
+    assert [w.provider for w in warned] == skipped
+    assert [w.reason for w in warned] == [registry.skipped[name] for name in skipped]
+    return registry
 
 
 # --------------------------------------------------------------------------- building
@@ -94,12 +104,31 @@ def test_a_class_without_from_config_gets_name_and_options_as_keywords() -> None
         from_config = None  # type: ignore[assignment]
 
     registry = ProviderRegistry.from_config(
-        {"providers": {"p": {"type": "plain", "model": "kw"}, "q": {"type": "plain", "nope": 1}}},
-        types={"plain": Plain},
+        {"providers": {"p": {"type": "plain", "model": "kw"}}}, types={"plain": Plain}
     )
     assert registry["p"].model == "kw"  # type: ignore[attr-defined]
-    assert "does not accept these options" in registry.skipped["q"]
-    assert "[providers.q]" in registry.skipped["q"]
+    # An option its signature has no parameter for is a mistake in the file, not a skip.
+    with pytest.raises(ConfigError) as info:
+        ProviderRegistry.from_config(
+            {"providers": {"p": {"type": "plain"}, "q": {"type": "plain", "modle": 1}}}, types={"plain": Plain}
+        )
+    message = str(info.value)
+    assert message.startswith("config dict: [providers.q]: unknown option 'modle'; did you mean 'model'?")
+    assert "Plain accepts: replies, model" in message
+
+
+def test_a_plain_class_taking_any_keyword_is_refused_by_its_call() -> None:
+    class Loose:
+        def __init__(self, name: str, model: str = "m", **rest: Any) -> None:
+            if rest:
+                raise TypeError(f"unexpected {sorted(rest)}")
+
+    with pytest.raises(ConfigError, match=r"\[providers\.q\]: Loose does not accept these options: unexpected") as info:
+        ProviderRegistry.from_config(
+            {"providers": {"ok": {"type": "fake"}, "q": {"type": "loose", "x": 1}}},
+            types={"loose": Loose, "fake": FakeProvider},
+        )
+    assert not isinstance(info.value, NoProvidersError)
 
 
 def test_builtin_types_are_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,43 +151,150 @@ def test_builtin_types_are_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- skipping
 
 
-def test_invalid_providers_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_absent_providers_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="provider_kit")
     data = {
         "providers": {
             "good": {"type": "fake"},
-            "invalid": {"type": "fake", "invalid": "model is missing"},
-            "typo": {"type": "fake", "modle": "m"},
-            "negative": {"type": "fake", "latency": -1},
-            "wrongtype": {"type": "fake", "hang_seconds": "abc"},
-            "unknown": {"type": "faek"},
+            "invalid": {"type": "fake", "invalid": "model is missing"},  # validate_config refuses it
+            "plugin": {"type": "bedrockish"},  # like no known type: a plugin not installed here
         }
     }
-    registry = ProviderRegistry.from_config(data, types=TYPES)
+    registry = from_config_skipping(data, ["invalid", "plugin"], types=TYPES)
     assert registry.names() == ["good"]
     skipped = registry.skipped
-    assert list(skipped) == ["invalid", "typo", "negative", "wrongtype", "unknown"]
+    assert list(skipped) == ["invalid", "plugin"]
     assert "model is missing" in skipped["invalid"]
-    assert "did you mean 'model'?" in skipped["typo"]
-    assert "latency must not be negative" in skipped["negative"]
-    assert "hang_seconds must be a number" in skipped["wrongtype"]
-    assert "unknown provider type 'faek'; did you mean 'fake'?" in skipped["unknown"]
+    assert "provider type 'bedrockish' is not installed: no installed package provides it" in skipped["plugin"]
+    assert "known types: anthropic, fake, ollama, openai" in skipped["plugin"]
     for name, reason in skipped.items():
         assert reason.startswith(f"config dict: [providers.{name}]"), reason
     warnings = warnings_of(caplog)
-    assert len(warnings) == 5
+    assert len(warnings) == 2
     for name, reason in skipped.items():
         assert f"skipping provider {name!r}: {reason}" in warnings
     skipped.clear()
-    assert len(registry.skipped) == 5  # .skipped is a copy
+    assert len(registry.skipped) == 2  # .skipped is a copy
 
 
-def test_a_table_without_type_and_with_an_unknown_name_is_skipped() -> None:
-    registry = ProviderRegistry.from_config(
-        {"providers": {"ok": {"type": "fake"}, "mystery": {"model": "m"}}}, types=TYPES
-    )
-    assert "no type given and 'mystery' is not a provider type" in registry.skipped["mystery"]
-    assert "fake" in registry.skipped["mystery"]  # the known types are listed
+def test_the_skip_warning_points_at_the_callers_line() -> None:
+    data = {"providers": {"good": {"type": "fake"}, "bad": {"type": "fake", "invalid": "no key set"}}}
+    with pytest.warns(ProviderSkippedWarning, match=r"skipped provider 'bad': .*no key set") as record:
+        line = sys._getframe().f_lineno + 1
+        ProviderRegistry.from_config(data, types=TYPES)
+    assert len(record) == 1
+    assert (record[0].filename, record[0].lineno) == (__file__, line)
+    assert isinstance(record[0].message, UserWarning)
+
+
+def test_the_skip_warning_of_get_registry_points_at_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provider_kit.registry import get_registry, reset_registry
+
+    Path("provider_kit.toml").write_text('[providers.ok]\ntype = "ollama"\n[providers.anthropic]\n')
+    reset_registry()
+    try:
+        with pytest.warns(ProviderSkippedWarning, match="'anthropic'.*ANTHROPIC_API_KEY") as record:
+            line = sys._getframe().f_lineno + 1
+            get_registry()
+        assert (record[0].filename, record[0].lineno) == (__file__, line)
+    finally:
+        reset_registry()
+
+
+@pytest.mark.parametrize(
+    "table, fragments",
+    [
+        ({"type": "fake", "modle": "m"}, ["unknown option 'modle'; did you mean 'model'?"]),
+        ({"type": "fake", "latency": -1}, ["latency must not be negative"]),
+        ({"type": "fake", "hang_seconds": "abc"}, ["hang_seconds must be a number", "(got 'abc')"]),
+        ({"type": "faek"}, ["unknown provider type 'faek'; did you mean 'fake'?", "known types:"]),
+        ({"type": "opneai"}, ["unknown provider type 'opneai'; did you mean 'openai'?"]),
+        ({"model": "m"}, ["no type given and 'mistake' is not a provider type", 'add type = "..."', "fake"]),
+        ({"type": "openai", "modle": "gpt-4o"}, ["unknown option 'modle'; did you mean 'model'?"]),
+        ({"type": "openai", "timeout": -1}, ["timeout must be a positive number"]),
+        ({"type": "ollama", "keep_alive": "300"}, ["keep_alive must be a number of seconds"]),
+    ],
+    ids=["typo", "negative", "wrong-type", "type-typo", "builtin-type-typo", "no-type", "builtin-typo",
+         "builtin-range", "builtin-value"],
+)
+def test_a_mistake_in_a_table_is_a_config_error_not_a_skip(
+    table: Dict[str, Any], fragments: List[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="provider_kit")
+    built: List[FakeProvider] = []
+
+    class Recording(FakeProvider):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    data = {"default_provider": "mistake", "providers": {"good": {"type": "fake"}, "mistake": table}}
+    with pytest.raises(ConfigError) as info:
+        ProviderRegistry.from_config(data, types={"fake": Recording})
+    message = str(info.value)
+    assert not isinstance(info.value, NoProvidersError)
+    assert message.startswith("config dict: [providers.mistake]: "), message
+    for fragment in fragments:
+        assert fragment in message
+    assert all(fake.closed for fake in built)  # "good" was not kept open
+    assert warnings_of(caplog) == []  # a mistake is not a skip
+
+
+def test_a_mistake_in_a_file_names_the_file_the_provider_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "provider_kit.toml"
+    path.write_text('[providers.main]\ntype = "fake"\nmodle = "gpt-4o"\n')
+    with pytest.raises(ConfigError) as info:
+        ProviderRegistry.from_config(path, types=TYPES)
+    assert str(info.value).startswith(f"{path}: [providers.main]: unknown option 'modle'; did you mean 'model'?")
+
+
+def test_the_typo_of_the_issue_no_longer_moves_the_default() -> None:
+    # A typo in the default's table used to drop it and quietly promote another provider.
+    data = {
+        "default_provider": "main",
+        "providers": {"main": {"type": "openai", "modle": "gpt-4o"}, "local": {"type": "ollama"}},
+    }
+    with pytest.raises(ConfigError, match=r"\[providers\.main\]: unknown option 'modle'; did you mean 'model'"):
+        ProviderRegistry.from_config(data)
+
+
+def test_a_bad_environment_base_url_is_a_mistake_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "ftp://somewhere")
+    with pytest.raises(ConfigError, match=r"\[providers\.ollama\]: .*OLLAMA_HOST"):
+        ProviderRegistry.from_config({"providers": {"ollama": {}, "f": {"type": "fake"}}}, types=TYPES)
+
+
+def test_strict_raises_listing_every_skip(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="provider_kit")
+    built: List[FakeProvider] = []
+
+    class Recording(FakeProvider):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    data = {
+        "providers": {
+            "good": {"type": "fake"},
+            "nokey": {"type": "fake", "invalid": "no key set", "api_key": SECRET},
+            "plugin": {"type": "bedrockish"},
+        }
+    }
+    with pytest.raises(ConfigError) as info:
+        ProviderRegistry.from_config(data, types={"fake": Recording}, strict=True)
+    message = str(info.value)
+    assert message.startswith("strict=True: 2 providers of the config dict would be skipped:\n")
+    assert "\n  - nokey: config dict: [providers.nokey]: " in message and "no key set" in message
+    assert "  - plugin: config dict: [providers.plugin]: provider type 'bedrockish' is not installed" in message
+    assert SECRET not in message
+    assert built and all(fake.closed for fake in built)
+    assert warnings_of(caplog) == []
+    # Nothing skipped: strict changes nothing.
+    with ProviderRegistry.from_config(fakes_config("a"), types=TYPES, strict=True) as registry:
+        assert registry.names() == ["a"]
+    # Nothing left at all: NoProvidersError, strict or not.
+    with pytest.raises(NoProvidersError, match="no key set"):
+        ProviderRegistry.from_config({"providers": {"x": data["providers"]["nokey"]}}, types=TYPES, strict=True)
 
 
 def test_a_broken_third_party_class_is_described_without_traceback(
@@ -179,7 +315,7 @@ def test_a_broken_third_party_class_is_described_without_traceback(
             return cls("other-name")
 
     caplog.set_level(logging.WARNING, logger="provider_kit")
-    registry = ProviderRegistry.from_config(
+    registry = from_config_skipping(
         {
             "providers": {
                 "ok": {"type": "fake"},
@@ -188,6 +324,7 @@ def test_a_broken_third_party_class_is_described_without_traceback(
                 "mis": {"type": "mis"},
             }
         },
+        ["boom", "np", "mis"],
         types={"fake": FakeProvider, "exploding": Exploding, "np": NotAProvider, "mis": Misnamed},
     )
     assert registry.names() == ["ok"]
@@ -212,7 +349,7 @@ def test_no_provider_registered_lists_every_reason(caplog: pytest.LogCaptureFixt
     with pytest.raises(NoProvidersError) as info:
         ProviderRegistry.from_config(data, types=TYPES)
     message = str(info.value)
-    assert "reason A" in message and "unknown provider type 'nosuchtype'" in message
+    assert "reason A" in message and "provider type 'nosuchtype' is not installed" in message
     assert "[providers.a]" in message and "[providers.b]" in message
     assert SECRET not in message
     assert isinstance(info.value, ConfigError)
@@ -255,8 +392,9 @@ def test_a_provider_failing_to_build_is_closed(make_fake: Callable[..., FakeProv
             built.append(fake)
             return fake
 
-    ProviderRegistry.from_config(
+    from_config_skipping(
         {"providers": {"ok": {"type": "fake"}, "bad": {"type": "rec"}}},
+        ["bad"],
         types={"fake": FakeProvider, "rec": Recording},
     )
     assert len(built) == 1 and built[0].closed
@@ -304,8 +442,9 @@ def test_register_names_the_missing_members() -> None:
 
 
 def test_register_removes_a_skip(make_fake: Callable[..., FakeProvider]) -> None:
-    registry = ProviderRegistry.from_config(
+    registry = from_config_skipping(
         {"providers": {"ok": {"type": "fake"}, "later": {"type": "fake", "invalid": "x"}}},
+        ["later"],
         types=TYPES,
     )
     assert "later" in registry.skipped
@@ -344,8 +483,9 @@ def test_unknown_provider_error_is_a_key_error_with_a_suggestion(
 
 
 def test_looking_up_a_skipped_provider_gives_its_reason() -> None:
-    registry = ProviderRegistry.from_config(
+    registry = from_config_skipping(
         {"providers": {"ok": {"type": "fake"}, "bad": {"type": "fake", "invalid": "needs a key"}}},
+        ["bad"],
         types=TYPES,
     )
     with pytest.raises(UnknownProviderError, match=r"skipped.*needs a key"):
@@ -353,7 +493,7 @@ def test_looking_up_a_skipped_provider_gives_its_reason() -> None:
 
 
 def test_repr_shows_names_default_and_skipped_but_no_secret() -> None:
-    registry = ProviderRegistry.from_config(
+    registry = from_config_skipping(
         {
             "default_provider": "b",
             "providers": {
@@ -361,6 +501,7 @@ def test_repr_shows_names_default_and_skipped_but_no_secret() -> None:
                 "b": {"type": "fake", "invalid": "x", "api_key": SECRET},
             },
         },
+        ["b"],
         types=TYPES,
     )
     text = repr(registry)
@@ -410,7 +551,7 @@ def test_skipped_default_falls_back_with_its_reason(caplog: pytest.LogCaptureFix
             "backup": {"type": "fake"},
         },
     }
-    registry = ProviderRegistry.from_config(data, types=TYPES)
+    registry = from_config_skipping(data, ["main"], types=TYPES)
     caplog.clear()
     assert registry.default.name == "backup"
     assert registry.default.name == "backup"
@@ -489,10 +630,8 @@ def test_entry_point_types_are_loaded_only_when_named(
 def test_an_entry_point_type_is_suggested_for_a_typo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = "pk_plugin_typo"
     install_plugin(tmp_path, monkeypatch, module, PLUGIN_SOURCE)
-    registry = ProviderRegistry.from_config(
-        {"providers": {"ok": {"type": "fake"}, "bad": {"type": "pluged"}}}, types=TYPES
-    )
-    assert "did you mean 'plugged'?" in registry.skipped["bad"]
+    with pytest.raises(ConfigError, match=r"unknown provider type 'pluged'; did you mean 'plugged'\?"):
+        ProviderRegistry.from_config({"providers": {"ok": {"type": "fake"}, "bad": {"type": "pluged"}}}, types=TYPES)
     assert module not in sys.modules  # suggesting reads metadata only
 
 
@@ -504,15 +643,26 @@ def test_a_table_named_after_an_entry_point_type_needs_no_type(
     assert type(registry["plugged"]).__name__ == "PluginProvider"
 
 
-def test_a_broken_entry_point_is_skipped_with_a_reason(
+def test_an_entry_point_that_cannot_be_imported_is_skipped_as_not_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_plugin(tmp_path, monkeypatch, "pk_plugin_broken", "raise ImportError('missing dependency xyz')\n")
-    registry = ProviderRegistry.from_config(
-        {"providers": {"ok": {"type": "fake"}, "p": {"type": "plugged"}}}, types=TYPES
+    install_plugin(tmp_path, monkeypatch, "pk_plugin_missing", "import pk_dependency_not_installed_xyz\n")
+    registry = from_config_skipping(
+        {"providers": {"ok": {"type": "fake"}, "p": {"type": "plugged"}}}, ["p"], types=TYPES
     )
     reason = registry.skipped["p"]
-    assert "failed to load" in reason and "ImportError: missing dependency xyz" in reason
+    assert reason.startswith("config dict: [providers.p]: provider type 'plugged' is not installed")
+    assert "ModuleNotFoundError: No module named 'pk_dependency_not_installed_xyz'" in reason
+    assert "pk_plugin_missing:PluginProvider" in reason
+
+
+def test_a_broken_entry_point_is_skipped_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_plugin(tmp_path, monkeypatch, "pk_plugin_broken", "raise RuntimeError('plugin bug')\n")
+    registry = from_config_skipping(
+        {"providers": {"ok": {"type": "fake"}, "p": {"type": "plugged"}}}, ["p"], types=TYPES
+    )
+    reason = registry.skipped["p"]
+    assert "failed to load" in reason and "RuntimeError: plugin bug" in reason
     assert "pk_plugin_broken:PluginProvider" in reason
 
 

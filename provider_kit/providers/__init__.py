@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Dict
 
+from ..config import use_builtin_types
 from ._base import HTTPProvider
 from .anthropic import AnthropicProvider
 from .ollama import OllamaProvider
@@ -16,3 +17,5 @@ __all__ = ["BUILTIN_TYPES", "AnthropicProvider", "HTTPProvider", "OllamaProvider
 BUILTIN_TYPES: Dict[str, type] = {
     cls.TYPE: cls for cls in (OpenAIProvider, AnthropicProvider, OllamaProvider)
 }
+# load_config checks the options of these types' tables; config sits below this package.
+use_builtin_types(BUILTIN_TYPES)

@@ -101,7 +101,9 @@ class HTTPProvider:
     DEFAULT_BASE_URL: ClassVar[str] = ""
     #: Environment variable read for ``base_url`` when the config sets none.
     BASE_URL_ENV: ClassVar[Optional[str]] = None
-    #: Environment variable read for the key when the config names none.
+    #: The type's conventional key variable, read when the config names no key of its own, and
+    #: only for a server of this type's own: ``DEFAULT_BASE_URL``'s origin, or the server
+    #: ``BASE_URL_ENV`` names. Any other ``base_url`` gets ``api_key`` / ``api_key_env`` only.
     API_KEY_ENV: ClassVar[Optional[str]] = None
     DEFAULT_MODEL: ClassVar[str] = ""
     COMPLETE_PATH: ClassVar[str] = ""
@@ -158,20 +160,32 @@ class HTTPProvider:
         given.update((key, value) for key, value in extra.items() if value is not None)
         options = check_options(given, self.option_schema(), where=where)
         self.model: str = options.get("model") or self.DEFAULT_MODEL
-        self.api_key_env: Optional[str] = options.get("api_key_env") or self.API_KEY_ENV
+        configured_url: Optional[str] = options.get("base_url")
+        self.base_url: str = configured_url or self._base_url_from_env(where) or self.DEFAULT_BASE_URL
+        # Keys go only where they belong: a type's conventional variable ($OPENAI_API_KEY...)
+        # is for that type's own server, never for a vLLM box, a colleague's proxy or a typo'd
+        # host that happens to be configured as base_url.
+        own_server = configured_url is None or same_origin(configured_url, self.DEFAULT_BASE_URL)
+        #: The variable the key is read from: the configured ``api_key_env``, else the type's
+        #: conventional one when ``base_url`` is the type's own server; else None.
+        self.api_key_env: Optional[str] = options.get("api_key_env") or (
+            self.API_KEY_ENV if own_server else None
+        )
+        self._api_key_env_named = "api_key_env" in options
+        # The conventional variable not read for this base_url, to say so when a key is missing.
+        self._withheld_key_env = None if own_server or self._api_key_env_named else self.API_KEY_ENV
         key = options.get("api_key")
         if key is None and self.api_key_env:
             key = os.environ.get(self.api_key_env) or None
         self._api_key: Optional[str] = key
-        self.base_url: str = (
-            options.get("base_url") or self._base_url_from_env(where) or self.DEFAULT_BASE_URL
-        )
         self.timeout: float = options.get("timeout", DEFAULT_TIMEOUT)
         self.max_retries: int = options.get("max_retries", DEFAULT_MAX_RETRIES)
         self.extra_headers: Dict[str, str] = options.get("headers", {})
         required = options.get("require_api_key")
         if required is None:
-            required = self._key_required_by_default()
+            # A table that names api_key_env expects that variable, on loopback too (a local
+            # LiteLLM proxy with a master key).
+            required = self._api_key_env_named or self._key_required_by_default()
         self.require_api_key: bool = required
         self._configure(options)
         # An extra header named like a credential (Azure's "api-key", a hand-set
@@ -224,7 +238,9 @@ class HTTPProvider:
         return value.rstrip("/") if value else None
 
     def _key_required_by_default(self) -> bool:
-        return True
+        """Whether a missing key makes the provider invalid when ``require_api_key`` is unset:
+        yes, except for a server on a loopback address (a local vLLM, LM Studio, llama.cpp)."""
+        return not url_is_loopback(self.base_url)
 
     def _protocol_headers(self) -> Dict[str, str]:
         return {}
@@ -266,12 +282,27 @@ class HTTPProvider:
         """:raises ConfigError: when the provider cannot work as configured (no key, no model)."""
         where = f"{self.TYPE} provider {self.name!r}"
         if self.require_api_key and not self._api_key:
-            source = f"${self.api_key_env}" if self.api_key_env else "api_key"
-            raise ConfigError(
-                f"{where}: no API key (set {source}, or api_key_env / api_key in its config)"
-            )
+            raise ConfigError(f"{where}: {self._missing_key_reason()}")
         if not self.model:
             raise ConfigError(f"{where}: no model configured")
+
+    def _missing_key_reason(self) -> str:
+        if self._api_key_env_named:
+            return (
+                f"no API key: ${self.api_key_env} is not set (its config names it in api_key_env; "
+                "set require_api_key = false if the server needs no key)"
+            )
+        if self._withheld_key_env:
+            own = urllib.parse.urlsplit(self.DEFAULT_BASE_URL).netloc
+            also = f" or to the server ${self.BASE_URL_ENV} names" if self.BASE_URL_ENV else ""
+            return (
+                f"no API key for {mask_url(self.base_url)}: ${self._withheld_key_env} is sent only to "
+                f"{own}{also}; set api_key_env (the variable holding this server's key) or api_key "
+                "in its config, or require_api_key = false if the server needs no key"
+            )
+        if self.api_key_env:
+            return f"no API key (set ${self.api_key_env}, or api_key_env / api_key in its config)"
+        return "no API key (set api_key_env or api_key in its config)"
 
     def complete(
         self,
@@ -561,6 +592,25 @@ def base_url_host(url: str) -> Optional[str]:
 
 def url_is_loopback(url: str) -> bool:
     return is_loopback_host(base_url_host(url))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(url: str, other: str) -> bool:
+    """True when both URLs have the same scheme, host and port (the port defaulted by scheme):
+    a key meant for ``https://api.openai.com`` is not for ``http://api.openai.com``."""
+
+    def origin(value: str) -> Tuple[str, str, Optional[int]]:
+        parts = urllib.parse.urlsplit(value)
+        scheme = parts.scheme.lower()
+        try:
+            port = parts.port
+        except ValueError:  # not a number: no origin matches it
+            return scheme, "", None
+        return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+    return bool(other) and origin(url) == origin(other)
 
 
 def error_from_event(

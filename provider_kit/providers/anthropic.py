@@ -73,6 +73,8 @@ class AnthropicProvider(HTTPProvider):
     Options beyond the common ones: ``anthropic_version`` (default ``2023-06-01``; under
     ``2026-10-21`` a ``temperature`` is refused before sending, as the API would refuse it) and
     ``default_max_tokens`` (default 4096), sent when a call gives no ``max_tokens``.
+    ``$ANTHROPIC_API_KEY`` is sent only to api.anthropic.com or the server
+    ``$ANTHROPIC_BASE_URL`` names; a loopback ``base_url`` (a local proxy) needs no key.
     """
 
     TYPE = "anthropic"

@@ -78,7 +78,9 @@ def _tagged(model: str) -> str:
 class OllamaProvider(HTTPProvider):
     """Ollama's ``POST {base_url}/api/chat``; ``base_url`` as ``OLLAMA_HOST`` (default
     ``http://localhost:11434``). No key is needed; ``$OLLAMA_API_KEY`` is sent as a bearer token
-    when set (for ollama.com). Option ``keep_alive`` (e.g. ``"5m"``) is passed through.
+    when set (for ollama.com), to the server ``$OLLAMA_HOST`` names or the default one only: a
+    configured ``base_url`` gets its own ``api_key_env``. Option ``keep_alive`` (e.g. ``"5m"``)
+    is passed through.
     The health check also reports whether the configured model is pulled.
     """
 

@@ -17,7 +17,6 @@ from ._base import (
     Validator,
     base_url_host,
     error_from_event,
-    url_is_loopback,
 )
 
 FINISH_REASONS = {
@@ -46,7 +45,8 @@ class OpenAIProvider(HTTPProvider):
     ``$OPENAI_PROJECT_ID`` only for api.openai.com), and ``max_tokens_field``: ``"auto"`` sends
     ``max_completion_tokens`` to api.openai.com and to reasoning models (o-series, gpt-5), and
     ``max_tokens`` to other servers, many of which know only that field.
-    No API key is required for a loopback ``base_url`` (a local vLLM, LM Studio or Ollama).
+    No API key is required for a loopback ``base_url`` (a local vLLM, LM Studio or Ollama), and
+    ``$OPENAI_API_KEY`` is sent only to api.openai.com or the server ``$OPENAI_BASE_URL`` names.
     """
 
     TYPE = "openai"
@@ -72,9 +72,6 @@ class OpenAIProvider(HTTPProvider):
             os.environ.get("OPENAI_PROJECT_ID") if is_openai else None
         )
         self.max_tokens_field: str = options.get("max_tokens_field", "auto")
-
-    def _key_required_by_default(self) -> bool:
-        return not url_is_loopback(self.base_url)
 
     def _protocol_headers(self) -> Dict[str, str]:
         headers = {}

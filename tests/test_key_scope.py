@@ -1,0 +1,186 @@
+"""Keys go only where they belong (issue 9): a type's conventional key variable reaches only the
+type's own server, a base_url from the type's base-URL variable, or a table that names it.
+
+Every case runs against a loopback simulator that records the headers it received: a key sent
+where it does not belong would be there to see.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+from _kinds import CLASSES, KINDS
+
+from provider_kit import ConfigError, ProviderRegistry, ProviderSkippedWarning
+from provider_kit.testing import LoopbackServer
+
+#: The conventional variables, all set in every test: none may leak to a server of another kind.
+CONVENTIONAL = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "ollama": "OLLAMA_API_KEY"}
+BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}
+DEFAULT_URL = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "ollama": "http://localhost:11434",
+}
+ENV_KEYS = {kind: f"sk-{kind}-conventional-0123456789" for kind in KINDS}
+OWN_KEY = "sk-own-key-of-this-server-9876543210"
+AUTH_HEADERS = ("Authorization", "x-api-key", "api-key")
+
+
+@pytest.fixture(autouse=True)
+def conventional_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for kind, variable in CONVENTIONAL.items():
+        monkeypatch.setenv(variable, ENV_KEYS[kind])
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def server(kind: str) -> Iterator[LoopbackServer]:
+    with LoopbackServer(kind) as server:  # checks no key: it records whatever arrives
+        yield server
+
+
+def make(kind: str, server: Optional[LoopbackServer] = None, **options: Any) -> Any:
+    if server is not None:
+        options.setdefault("base_url", server.base_url)
+        options.setdefault("model", server.models[0])
+    return CLASSES[kind](kind, max_retries=0, timeout=10, **options)
+
+
+def credentials(server: LoopbackServer) -> Dict[str, str]:
+    headers = server.last_request.headers
+    return {name: headers[name] for name in AUTH_HEADERS if headers.get(name) is not None}
+
+
+def sent_key(kind: str, key: str) -> Dict[str, str]:
+    return {"x-api-key": key} if kind == "anthropic" else {"Authorization": f"Bearer {key}"}
+
+
+def test_the_readme_vllm_example_sends_no_key_whatever_the_environment() -> None:
+    # README: OpenAIProvider("vllm", base_url="http://localhost:8000/v1", ...)  # no key needed
+    with LoopbackServer("openai") as server:
+        with make("openai", server) as local:
+            local.validate_config()
+            assert local.complete("hi").text == "echo: hi"
+        assert credentials(server) == {}
+
+
+def test_a_configured_loopback_base_url_gets_no_conventional_key(kind: str, server: LoopbackServer) -> None:
+    with make(kind, server) as provider:
+        assert not provider.has_api_key and provider.api_key_env is None
+        provider.validate_config()
+        provider.complete("hi")
+        list(provider.stream("hi"))
+        assert provider.health_check().ok
+    for request in server.requests:
+        assert not any(request.headers.get(name) for name in AUTH_HEADERS), request.path
+
+
+def test_the_base_url_variable_brings_the_conventional_key_along(
+    kind: str, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A LiteLLM proxy behind OPENAI_BASE_URL + OPENAI_API_KEY; ollama.com behind OLLAMA_HOST.
+    monkeypatch.setenv(BASE_URL_ENV[kind], server.url if kind == "ollama" else server.base_url)
+    with make(kind, model=server.models[0]) as provider:
+        assert provider.api_key_env == CONVENTIONAL[kind]
+        provider.complete("hi")
+    assert credentials(server) == sent_key(kind, ENV_KEYS[kind])
+
+
+def test_the_types_own_server_gets_the_conventional_key(kind: str) -> None:
+    for options in ({}, {"base_url": DEFAULT_URL[kind]}, {"base_url": DEFAULT_URL[kind] + "/"}):
+        with make(kind, **options) as provider:
+            assert provider.has_api_key and provider.api_key_env == CONVENTIONAL[kind], options
+            provider.validate_config()
+
+
+@pytest.mark.parametrize("kind_", ["openai", "anthropic"])
+def test_the_same_host_over_another_scheme_or_port_is_another_server(kind_: str) -> None:
+    host = DEFAULT_URL[kind_].split("://")[1]
+    for url in (f"http://{host}", DEFAULT_URL[kind_].replace(".com", ".com:8443")):
+        with make(kind_, base_url=url) as provider:
+            assert not provider.has_api_key, url
+            with pytest.raises(ConfigError, match="set api_key_env"):
+                provider.validate_config()
+
+
+@pytest.mark.parametrize("kind_", ["openai", "anthropic"])
+def test_a_remote_base_url_without_its_own_key_is_refused_before_sending(kind_: str) -> None:
+    variable = CONVENTIONAL[kind_]
+    with make(kind_, base_url="https://llm-proxy.example.com/v1") as provider:
+        with pytest.raises(ConfigError) as info:
+            provider.validate_config()
+        message = str(info.value)
+        assert f"no API key for https://llm-proxy.example.com/v1: ${variable} is sent only to " in message
+        assert "set api_key_env (the variable holding this server's key) or api_key in its config" in message
+        assert ENV_KEYS[kind_] not in message
+        with pytest.raises(ConfigError, match="no API key"):
+            provider.complete("hi")  # refused before any connection (the test guard allows none)
+
+
+def test_a_remote_ollama_without_its_own_key_stays_keyless() -> None:
+    # A self-hosted Ollama on another machine needs no key; $OLLAMA_API_KEY is not for it.
+    with make("ollama", base_url="http://gpu-box.example.com:11434") as provider:
+        provider.validate_config()
+        assert not provider.has_api_key
+
+
+def test_a_named_key_variable_is_sent_to_any_base_url(
+    kind: str, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("THIS_SERVER_KEY", OWN_KEY)
+    with make(kind, server, api_key_env="THIS_SERVER_KEY") as provider:
+        provider.complete("hi")
+    assert credentials(server) == sent_key(kind, OWN_KEY)
+    # And naming the conventional variable is a way to say "this server's key is that one".
+    with make(kind, server, api_key_env=CONVENTIONAL[kind]) as provider:
+        provider.complete("hi")
+    assert credentials(server) == sent_key(kind, ENV_KEYS[kind])
+
+
+def test_a_named_key_variable_that_is_unset_is_refused_on_loopback_too(kind: str, server: LoopbackServer) -> None:
+    # A local LiteLLM proxy with a master key: without the key every call would fail with 401.
+    with make(kind, server, api_key_env="LITELLM_MASTER_KEY") as provider:
+        with pytest.raises(ConfigError, match=r"no API key: \$LITELLM_MASTER_KEY is not set"):
+            provider.validate_config()
+        assert not provider.health_check().ok
+    assert server.requests == []
+    with make(kind, server, api_key_env="LITELLM_MASTER_KEY", require_api_key=False) as provider:
+        provider.validate_config()  # said explicitly: the key is optional
+
+
+def test_the_registry_skips_what_lacks_its_own_key_and_builds_the_rest(
+    server: LoopbackServer, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_KEY", OWN_KEY)
+    config = {
+        "default_provider": "remote",
+        "providers": {
+            "local": {"type": kind, "base_url": server.base_url, "model": server.models[0]},
+            "gateway": {"type": kind, "base_url": server.base_url, "api_key_env": "GATEWAY_KEY"},
+            "proxy": {"type": kind, "base_url": server.base_url, "api_key_env": "UNSET_PROXY_KEY"},
+            "remote": {"type": kind, "base_url": "https://llm-proxy.example.com"},
+        },
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        registry = ProviderRegistry.from_config(config)
+    with registry:
+        expected_skips: List[str] = ["proxy"] if kind == "ollama" else ["proxy", "remote"]
+        assert list(registry.skipped) == expected_skips
+        assert [w.message.provider for w in caught if isinstance(w.message, ProviderSkippedWarning)] == expected_skips
+        assert "$UNSET_PROXY_KEY is not set" in registry.skipped["proxy"]
+        if kind != "ollama":
+            assert f"${CONVENTIONAL[kind]} is sent only to" in registry.skipped["remote"]
+        registry["local"].complete("hi")
+        assert credentials(server) == {}
+        registry["gateway"].complete("hi")
+        assert credentials(server) == sent_key(kind, OWN_KEY)
+    with pytest.raises(ConfigError, match="strict=True"):
+        ProviderRegistry.from_config(config, strict=True)
