@@ -37,6 +37,8 @@ environment:
   OLLAMA_HOST           address of an Ollama server; with no config file, adds "ollama"
   OPENAI_BASE_URL       another host for OpenAI (with /v1); ANTHROPIC_BASE_URL likewise
   PROVIDER_KIT_CONFIG   path of the config file to use
+  A key variable is sent only to its type's own host or the *_BASE_URL / OLLAMA_HOST server;
+  any other base_url in a config file needs its own api_key_env.
 
 configuration, first found wins:
   1. --config PATH
@@ -48,8 +50,8 @@ configuration, first found wins:
 
 exit status:
   0    success
-  1    a provider failed, or is unhealthy (health)
-  2    a configuration or usage error
+  1    a provider failed, or is unhealthy (health; or the default or a NAME given was skipped)
+  2    a configuration or usage error (a mistake in the config file included)
   130  interrupted (Ctrl-C)
   141  standard output was closed early (e.g. piped into head); nothing is reported
 """

@@ -68,14 +68,16 @@ def _build_parser() -> Parser:
     command(
         "providers", "list configured and skipped providers",
         "List every configured provider with its type, model and base URL (never its key), the\n"
-        "default one, and the providers that were skipped, with the reason.",
+        "default one (and why, when the configured default was skipped), and the providers that\n"
+        "were skipped, with the reason.",
         "  provider-kit providers --config provider_kit.toml",
     )
 
     health = command(
         "health", "check every provider in parallel",
-        "Check providers in parallel within one deadline; print a table (or JSON).\n"
-        "Exit status 0 when every provider checked is ok, 1 when any is not.",
+        "Check providers in parallel within one deadline; print a table (or JSON). A skipped\n"
+        "provider is a SKIP row. Exit status 0 when every provider checked is ok, 1 when any is\n"
+        "not, or when the configured default or a provider NAME given was skipped.",
         "  provider-kit health --timeout 3 openai local\n  provider-kit health --json | jq .openai.ok",
     )
     health.add_argument("names", nargs="*", metavar="NAME", help="only these providers (default: all)")
