@@ -147,7 +147,8 @@ class RateLimitError(ProviderError):
 
 
 class InvalidRequestError(ProviderError):
-    """The request cannot succeed as sent (400, 404, 413, 422): retrying or falling back won't help."""
+    """This provider refuses the request as sent (400, 404, 413, 422): a retry won't help, another
+    provider may accept it (a longer context, a model this one does not serve)."""
 
 
 class ServerError(ProviderError):

@@ -11,9 +11,9 @@ This module owns:
   is left;
 - the deterministic default choice;
 - ``health_check_all``, a fan-out with a hard deadline;
-- calls through the registry: ``complete`` with fallbacks, ``map`` (a parallel batch with a
-  progress bar and a per-provider concurrency bound), and a circuit breaker per provider
-  (``_breaker.py``) that both consult;
+- the public face of calls through the registry (``complete``, ``stream``, ``map``,
+  ``circuit``): each resolves its candidates here and hands the call to ``_routing.py``, which
+  owns fallbacks, circuit breakers and batches;
 - the process-wide registry of ``get_registry`` / ``reset_registry``, and pickling.
 
 The fan-out runs each check in its own daemon thread that completes a
@@ -25,7 +25,6 @@ costs one parked daemon thread and nothing else.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -38,7 +37,6 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
-    ContextManager,
     Dict,
     Iterable,
     Iterator,
@@ -60,7 +58,17 @@ from ._plugins import (
     describe_error,
     resolve_type,
 )
-from ._progress import check_progress, progress_bar
+from ._progress import check_progress
+from ._routing import (
+    DEFAULT_BATCH_CONCURRENCY,
+    DEFAULT_BREAKER_COOLDOWN,
+    DEFAULT_BREAKER_THRESHOLD,
+    DEFAULT_MAP_WORKERS,
+    Router,
+    Target,
+    batch_items,
+    choose_targets,
+)
 from .config import (
     ConfigSource,
     ProviderSpec,
@@ -75,10 +83,7 @@ from .config import (
 )
 from .errors import (
     ConfigError,
-    InvalidRequestError,
     NoProvidersError,
-    ProviderConnectionError,
-    ProviderError,
     ProviderSkippedWarning,
     UnknownProviderError,
 )
@@ -86,9 +91,9 @@ from .types import (
     Completion,
     HealthReport,
     HealthStatus,
-    Message,
     MessagesInput,
     Provider,
+    StreamChunk,
 )
 
 if TYPE_CHECKING:
@@ -122,16 +127,6 @@ _PROVIDER_MEMBERS = (
 #: Extra time a health check gets past its timeout to report its own timeout (it was given the
 #: same deadline) before the fan-out reports it for it.
 _HEALTH_GRACE_S = 0.2
-
-#: Connection errors, timeouts or server errors in a row that open a provider's circuit.
-DEFAULT_BREAKER_THRESHOLD = 3
-#: Seconds an open circuit skips its provider before letting a trial call through.
-DEFAULT_BREAKER_COOLDOWN = 30.0
-#: The most ``map`` calls in flight against one provider, across every ``map`` at once.
-DEFAULT_BATCH_CONCURRENCY = 4
-#: Threads of one ``map`` call.
-DEFAULT_MAP_WORKERS = 8
-
 
 def _checked(name: str, value: Any, validator: Validator) -> Any:
     """``validator(value)``, or a ``ConfigError`` naming the argument."""
@@ -221,29 +216,13 @@ def _run_check(provider: Any, name: str, timeout: float, future: Future[HealthSt
     future.set_result(status)
 
 
-def _batch_items(prompts: Iterable[MessagesInput]) -> List[MessagesInput]:
-    """``prompts`` as a list, refusing the shapes that are one prompt rather than many."""
-    if isinstance(prompts, (str, bytes, Mapping)):
-        raise ConfigError(
-            f"prompts must be a list of prompts, not a {type(prompts).__name__} (wrap one prompt in a list)"
-        )
-    items = list(prompts)
-    for index, item in enumerate(items):
-        if isinstance(item, (Message, Mapping)):
-            raise ConfigError(
-                f"prompts[{index}] is a single message; each prompt is a string or a list of messages "
-                "(to send one conversation, pass [messages])"
-            )
-    return items
-
-
 class ProviderRegistry(Mapping[str, Provider]):
     """Providers by name: a read-only mapping (sorted iteration) plus ``register``.
 
     ``registry[name]`` and ``get(name)`` raise ``UnknownProviderError`` (a ``KeyError``) with a
     suggestion; ``.skipped`` maps each provider that could not be registered to its reason.
-    Registration, lookup, ``complete`` and ``map`` are thread-safe. The registry pickles: its
-    locks are rebuilt, and every circuit starts closed in the new process.
+    Registration, lookup, ``complete``, ``stream`` and ``map`` are thread-safe. The registry
+    pickles: its locks are rebuilt, and every circuit starts closed in the new process.
     """
 
     def __init__(
@@ -260,7 +239,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         :param providers: providers to ``register`` right away.
         :param default_provider: the name ``default`` should return when it is registered.
         :param breaker_threshold: connection errors, timeouts or server errors in a row (through
-            ``complete`` or ``map``) that open a provider's circuit; 0 never opens it.
+            ``complete``, ``stream`` or ``map``) that open a provider's circuit; 0 never opens it.
         :param breaker_cooldown: seconds an open circuit skips its provider.
         :param batch_concurrency: the most ``map`` calls in flight against one provider, across
             every ``map`` running at once.
@@ -275,12 +254,12 @@ class ProviderRegistry(Mapping[str, Provider]):
         self._warned_default: Optional[str] = None
         self._origin: Optional[str] = None
         self._searched: Tuple[str, ...] = ()
-        self._breaker_threshold: int = _checked("breaker_threshold", breaker_threshold, as_non_negative_int)
-        self._breaker_cooldown: float = _checked("breaker_cooldown", breaker_cooldown, as_positive_number)
-        self._batch_concurrency: int = _checked("batch_concurrency", batch_concurrency, as_positive_int)
-        self._clock = clock
-        self._breakers: Dict[str, CircuitBreaker] = {}
-        self._slots: Dict[str, threading.BoundedSemaphore] = {}
+        self._router = Router(
+            threshold=_checked("breaker_threshold", breaker_threshold, as_non_negative_int),
+            cooldown=_checked("breaker_cooldown", breaker_cooldown, as_positive_number),
+            batch_concurrency=_checked("batch_concurrency", batch_concurrency, as_positive_int),
+            clock=clock,
+        )
         for provider in providers:
             self.register(provider)
 
@@ -438,7 +417,7 @@ class ProviderRegistry(Mapping[str, Provider]):
             self._providers[name] = provider
             self._skipped.pop(name, None)
             if old is not provider:
-                self._breakers.pop(name, None)  # a new provider starts with a closed circuit
+                self._router.forget(name)  # a new provider starts with a closed circuit
         if old is not None and old is not provider:
             _close_quietly(old)
         return provider
@@ -554,9 +533,11 @@ class ProviderRegistry(Mapping[str, Provider]):
 
         Each ``health_check(timeout=timeout)`` runs in its own daemon thread. A check still
         running at the deadline (plus a small grace) is reported not ok, "timeout: ..."; a check
-        that raises or returns something else is reported not ok; nothing propagates. A passing
-        check closes the provider's circuit; every status carries the circuit's state in
-        ``HealthStatus.circuit``.
+        that raises or returns something else is reported not ok; nothing propagates. Every
+        status carries the provider's circuit state in ``HealthStatus.circuit``. A check never
+        changes that state: a passing one does not close an open circuit, because no built-in
+        check sends a request to the model (behind a proxy the health endpoint answers while
+        the model behind it fails every call). Only a call that gets an answer closes it.
 
         :raises ConfigError: when ``timeout`` is not a positive number.
         :raises UnknownProviderError: for a name that is not registered.
@@ -596,10 +577,7 @@ class ProviderRegistry(Mapping[str, Provider]):
                 status = future.result()
             else:
                 status = HealthStatus(name, False, elapsed, f"timeout: no answer within {float(timeout)!r} s")
-            breaker = self._breaker(name)
-            if status.ok:
-                breaker.close()
-            circuit = breaker.state().as_dict()
+            circuit = self._router.breaker(name).state().as_dict()
             statuses.append(
                 HealthStatus(name, status.ok, status.latency_s, status.error, status.checked_at, circuit)
             )
@@ -608,12 +586,7 @@ class ProviderRegistry(Mapping[str, Provider]):
     # ----------------------------------------------------------------- circuit breakers
 
     def _breaker(self, name: str) -> CircuitBreaker:
-        with self._lock:
-            breaker = self._breakers.get(name)
-            if breaker is None:
-                breaker = CircuitBreaker(name, self._breaker_threshold, self._breaker_cooldown, self._clock)
-                self._breakers[name] = breaker
-            return breaker
+        return self._router.breaker(name)
 
     def circuit(self, name: str) -> CircuitState:
         """The circuit-breaker state of provider ``name`` now.
@@ -621,41 +594,17 @@ class ProviderRegistry(Mapping[str, Provider]):
         :raises UnknownProviderError: for a name that is not registered.
         """
         self.get(name)
-        return self._breaker(name).state()
-
-    def _slot(self, name: str) -> threading.BoundedSemaphore:
-        """The semaphore bounding ``map``'s calls in flight to provider ``name``."""
-        with self._lock:
-            slot = self._slots.get(name)
-            if slot is None:
-                slot = self._slots[name] = threading.BoundedSemaphore(self._batch_concurrency)
-            return slot
+        return self._router.breaker(name).state()
 
     @property
     def batch_concurrency(self) -> int:
         """The most ``map`` calls in flight against one provider at once."""
-        return self._batch_concurrency
+        return self._router.batch_concurrency
 
-    # ----------------------------------------------------------------- calls
+    # ----------------------------------------------------------------- calls (see _routing.py)
 
-    def _candidates(self, provider: Optional[str], fallbacks: Union[str, Sequence[str], None]) -> List[str]:
-        """The names to try in order; every name checked before any call is made."""
-        first = provider if provider is not None else self.get_default().name
-        self.get(first)
-        if fallbacks is None:
-            rest: List[str] = []
-        elif isinstance(fallbacks, str):
-            if fallbacks != "healthy":
-                raise ConfigError(
-                    f"fallbacks must be a list of provider names or 'healthy', not the string {fallbacks!r} "
-                    f"(did you mean [{fallbacks!r}]?)"
-                )
-            rest = [name for name in self.names() if name != first]
-        else:
-            rest = list(fallbacks)
-            for name in rest:
-                self.get(name)
-        return list(dict.fromkeys([first, *rest]))
+    def _targets(self, provider: Optional[str], fallbacks: Union[str, Sequence[str], None]) -> List[Target]:
+        return choose_targets(self, provider, fallbacks)
 
     def complete(
         self,
@@ -672,9 +621,10 @@ class ProviderRegistry(Mapping[str, Provider]):
 
         :param prompt_or_messages: a prompt, or a list of messages, as for ``Provider.complete``.
         :param provider: the name of the provider to try first; None for ``default``.
-        :param fallbacks: names to try in order when the previous provider fails with a
-            ``ProviderError``, or ``"healthy"`` for every other registered provider in name
-            order. ``InvalidRequestError`` is raised at once: the request is bad everywhere.
+        :param fallbacks: names to try in order when the previous provider fails with any
+            ``ProviderError`` (``InvalidRequestError`` included: a prompt too long for one
+            server's context, or a model one proxy does not serve, may suit the next), or
+            ``"healthy"`` for every other registered provider in name order.
         :param kwargs: ``model``, ``system``, ``max_tokens``, ``temperature``, ``stop``,
             ``timeout``, passed to every provider tried. ``timeout`` bounds each attempt, not
             their sum; leave ``model`` unset with fallbacks, so each uses its own.
@@ -684,59 +634,43 @@ class ProviderRegistry(Mapping[str, Provider]):
             ``errors`` attribute lists every failure in the order tried, itself last.
         :raises ProviderConnectionError: at once, with ``errors == []``, when every candidate's
             circuit is open: no call is made.
-        :raises ConfigError: for malformed arguments (not fallen back: they are bad everywhere).
+        :raises ConfigError: for malformed arguments, and ``TypeError`` for unknown ones: raised
+            at once, not fallen back (they fail before anything is sent, and would everywhere).
         """
-        candidates = self._candidates(provider, fallbacks)
-        return self._complete(prompt_or_messages, candidates, kwargs, limited=False)
+        targets = self._targets(provider, fallbacks)
+        return self._router.complete(prompt_or_messages, targets, kwargs)
 
-    def _complete(
-        self, prompt: MessagesInput, candidates: List[str], kwargs: Dict[str, Any], *, limited: bool
-    ) -> Completion:
-        """Try ``candidates`` in order; ``limited`` takes each provider's batch slot per call."""
-        errors: List[ProviderError] = []
-        for name in candidates:
-            target = self[name]
-            breaker = self._breaker(name)
-            slot: ContextManager[Any] = self._slot(name) if limited else contextlib.nullcontext()
-            with slot:
-                if not breaker.allow():
-                    logger.debug("skipping provider %r: its circuit is open", name)
-                    continue
-                try:
-                    completion = target.complete(prompt, **kwargs)
-                except BaseException as exc:
-                    breaker.record(exc)
-                    if not isinstance(exc, ProviderError):
-                        raise  # a bad argument or an interrupt: no other provider would help
-                    errors.append(exc)
-                    if isinstance(exc, InvalidRequestError):
-                        exc.errors = list(errors)
-                        raise
-                    logger.info("provider %r failed (%s)", name, describe_error(exc))
-                    continue
-                breaker.record(None)
-            if isinstance(completion, Completion) and completion.provider != name:
-                completion = Completion(
-                    completion.text,
-                    completion.model,
-                    name,
-                    completion.finish_reason,
-                    completion.usage,
-                    completion.raw,
-                    completion.latency_s,
-                )
-            return completion
-        if errors:
-            last = errors[-1]
-            last.errors = errors
-            raise last
-        states = "; ".join(str(self._breaker(name).state()) for name in candidates)
-        error = ProviderConnectionError(
-            f"no call made: the circuit is open for every candidate provider ({states})",
-            provider=candidates[0],
-        )
-        error.errors = []
-        raise error
+    def stream(
+        self,
+        prompt_or_messages: MessagesInput,
+        *,
+        provider: Optional[str] = None,
+        fallbacks: Union[str, Sequence[str], None] = None,
+        **kwargs: Any,
+    ) -> Iterator[StreamChunk]:
+        """Stream from ``provider`` (default: ``default``), falling back to others until the
+        first chunk arrives.
+
+        Fallbacks and circuit breakers work as for ``complete`` up to the first chunk. After
+        it, the stream belongs to the provider that sent it: a later failure is raised, never
+        hidden behind a shorter answer. Every chunk's ``provider`` names that provider.
+
+        Names are checked at once; the first request is sent when iteration starts. It is a
+        generator: ``close()`` it (or leave a ``for`` loop early) to close the provider's
+        stream and its connection at once.
+
+        :param kwargs: as for ``complete``; for a stream ``timeout`` bounds the wait for the
+            first chunk and each gap between chunks, per provider tried.
+        :returns: an iterator of ``StreamChunk``; the last one carries ``finish_reason`` and
+            ``usage``.
+        :raises UnknownProviderError: for an unknown name, before any call.
+        :raises ProviderError: from iteration: when every provider failed before its first
+            chunk (as ``complete`` raises it, with ``errors``), or the failure of the answering
+            provider after its first chunk (its ``errors`` lists the earlier providers' errors
+            and itself).
+        """
+        targets = self._targets(provider, fallbacks)
+        return self._router.stream(prompt_or_messages, targets, kwargs)
 
     @overload
     def map(
@@ -780,8 +714,14 @@ class ProviderRegistry(Mapping[str, Provider]):
         Each prompt goes through ``complete(prompt, provider=provider, fallbacks=fallbacks,
         **kwargs)``. At most ``batch_concurrency`` calls (a registry setting, default 4) are in
         flight against any one provider, counting every ``map`` running at once, so a batch does
-        not trip a rate limit by itself. Circuit breakers apply: once a dead provider's circuit
-        opens, the remaining prompts fail at once instead of each waiting for a timeout.
+        not trip a rate limit by itself.
+
+        Circuit breakers apply, but a prompt is not failed unsent just because a circuit is
+        open: while every circuit it could use is open, it waits (without holding a thread busy
+        with polling) for the half-open trial, within its timeout (the ``timeout`` argument,
+        else the longest of its providers' timeouts). When the trial succeeds it is sent; when
+        the circuits cannot admit a call before its timeout it fails with
+        ``ProviderConnectionError`` ("no call made: ...").
 
         :param prompts: prompt strings or message lists (one conversation each).
         :param provider: the provider name; None for ``default``.
@@ -795,42 +735,22 @@ class ProviderRegistry(Mapping[str, Provider]):
             1 failed, 3.2 s``.
         :param return_exceptions: when True, a failed prompt's exception takes its place in the
             result list; when False, the first failure is raised, prompts not yet started are
-            cancelled, and calls already running finish in the background.
+            cancelled, prompts waiting for a circuit give up, and calls already running finish
+            in the background.
         :param kwargs: passed to every ``complete`` call (``model``, ``max_tokens``, ...).
         :raises ConfigError: for ``prompts`` that is not a list of prompts, a bad
-            ``max_workers`` or ``progress``.
+            ``max_workers``, ``progress`` or ``timeout``.
         :raises UnknownProviderError: for an unknown name, before any call.
         """
-        items = _batch_items(prompts)
+        items = batch_items(prompts)
         workers = _checked("max_workers", max_workers, as_positive_int)
         check_progress(progress)
-        candidates = self._candidates(provider, fallbacks)
-        if not items:
-            return []
-        from concurrent.futures import ThreadPoolExecutor, as_completed
-
-        results: List[Any] = [None] * len(items)
-        bar = progress_bar(len(items), progress)
-        executor = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="provider_kit-map")
-        try:
-            futures = {
-                executor.submit(self._complete, item, candidates, kwargs, limited=True): index
-                for index, item in enumerate(items)
-            }
-            for future in as_completed(futures):
-                error = future.exception()
-                if bar is not None:  # before a raise, so the bar's last line counts the failure
-                    bar.update(failed=error is not None)
-                if error is not None and not (return_exceptions and isinstance(error, Exception)):
-                    raise error
-                results[futures[future]] = future.result() if error is None else error
-        finally:
-            # Waiting is over (all done, or a failure is being raised): cancel what has not
-            # started and leave running calls to finish within their own deadlines.
-            executor.shutdown(wait=False, cancel_futures=True)
-            if bar is not None:
-                bar.close()
-        return results
+        if kwargs.get("timeout") is not None:
+            _checked("timeout", kwargs["timeout"], as_positive_number)
+        targets = self._targets(provider, fallbacks)
+        return self._router.map(
+            items, targets, kwargs, workers=workers, progress=progress, return_exceptions=return_exceptions
+        )
 
     # ----------------------------------------------------------------- lifetime
 
@@ -842,18 +762,15 @@ class ProviderRegistry(Mapping[str, Provider]):
             _close_quietly(provider)
 
     def __getstate__(self) -> Dict[str, Any]:
-        # Locks and semaphores do not pickle, and a circuit's monotonic times mean nothing in
-        # another process: all are rebuilt, every circuit closed.
+        # A lock does not pickle; the router drops its own locks and circuits (every circuit
+        # starts closed in the copy).
         state = self.__dict__.copy()
-        for key in ("_lock", "_breakers", "_slots"):
-            del state[key]
+        del state["_lock"]
         return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
-        self._breakers = {}
-        self._slots = {}
 
     def __enter__(self) -> ProviderRegistry:
         return self

@@ -200,17 +200,33 @@ class Completion(_Value):
 
 
 class StreamChunk(_Value):
-    """One piece of a streamed reply; the last chunk carries ``finish_reason`` and ``usage``."""
+    """One piece of a streamed reply; the last chunk carries ``finish_reason`` and ``usage``.
 
-    __slots__ = ("text", "finish_reason", "usage")
+    ``provider`` names the provider that is answering: the built-in providers and
+    ``registry.stream`` set it on every chunk (with fallbacks, the one that took over); None
+    when a third-party provider streams on its own and does not say.
+    """
+
+    __slots__ = ("text", "finish_reason", "usage", "provider")
     text: str
     finish_reason: Optional[str]
     usage: Optional[Usage]
+    provider: Optional[str]
 
     def __init__(
-        self, text: str, finish_reason: Optional[str] = None, usage: Optional[Usage] = None
+        self,
+        text: str,
+        finish_reason: Optional[str] = None,
+        usage: Optional[Usage] = None,
+        provider: Optional[str] = None,
     ) -> None:
-        self._set(text=text, finish_reason=finish_reason, usage=usage)
+        self._set(text=text, finish_reason=finish_reason, usage=usage, provider=provider)
+
+    def _from(self, provider: str) -> StreamChunk:
+        """This chunk as sent by ``provider`` (itself when it already says so)."""
+        if self.provider == provider:
+            return self
+        return StreamChunk(self.text, self.finish_reason, self.usage, provider)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dict of every field; ``usage`` is a dict or None."""

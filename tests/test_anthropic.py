@@ -333,7 +333,7 @@ def test_stream_reads_the_full_event_sequence(server: LoopbackServer, make: Make
 
     assert [c.text for c in chunks] == ["Hello", "!", ""]
     assert all(c.finish_reason is None and c.usage is None for c in chunks[:-1])
-    assert chunks[-1] == StreamChunk("", "stop", Usage(25, 15, 40))
+    assert chunks[-1] == StreamChunk("", "stop", Usage(25, 15, 40), "anthropic")
 
 
 def test_stream_usage_merges_cache_fields_field_by_field(server: LoopbackServer, make: MakeProvider) -> None:
@@ -361,14 +361,14 @@ def test_events_without_event_lines_fall_back_to_data_type(
         event(None, {"type": "message_stop"}),
     ]))
     chunks = list(make().stream("hi"))
-    assert chunks == [StreamChunk("ok"), StreamChunk("", "length", Usage(4, 2, 6))]
+    assert chunks == [StreamChunk("ok", provider="anthropic"), StreamChunk("", "length", Usage(4, 2, 6), "anthropic")]
 
 
 def test_an_event_without_data_still_counts(server: LoopbackServer, make: MakeProvider) -> None:
     server.enqueue(sse([message_start(), BLOCK_START, text_delta("ok"), b"event: ping\n\n",
                         message_delta("end_turn", {"output_tokens": 2}), b"event: message_stop\n\n"]))
     chunks = list(make().stream("hi"))
-    assert chunks == [StreamChunk("ok"), StreamChunk("", "stop", Usage(25, 2, 27))]
+    assert chunks == [StreamChunk("ok", provider="anthropic"), StreamChunk("", "stop", Usage(25, 2, 27), "anthropic")]
 
 
 def test_comments_and_crlf_split_across_reads(server: LoopbackServer, make: MakeProvider) -> None:
@@ -386,7 +386,7 @@ def test_comments_and_crlf_split_across_reads(server: LoopbackServer, make: Make
         event("message_stop", {"type": "message_stop"}, eol=b"\r\n"),
     ]))
     chunks = list(make().stream("hi"))
-    assert chunks == [StreamChunk("Hello"), StreamChunk("", "stop", Usage(3, 1, 4))]
+    assert chunks == [StreamChunk("Hello", provider="anthropic"), StreamChunk("", "stop", Usage(3, 1, 4), "anthropic")]
 
 
 @pytest.mark.parametrize(

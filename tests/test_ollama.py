@@ -259,7 +259,7 @@ def test_stream_reads_real_ndjson(server: LoopbackServer, make: MakeProvider) ->
 
     assert [c.text for c in chunks] == ["The", " sky", " is", " blue", ""]
     assert all(c.finish_reason is None and c.usage is None for c in chunks[:-1])
-    assert chunks[-1] == StreamChunk("", "stop", Usage(26, 282, 308))
+    assert chunks[-1] == StreamChunk("", "stop", Usage(26, 282, 308), "ollama")
 
 
 def test_text_on_the_done_line_is_not_lost(server: LoopbackServer, make: MakeProvider) -> None:

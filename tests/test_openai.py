@@ -372,13 +372,14 @@ def test_stream_reads_a_real_stream(server: LoopbackServer, make: MakeProvider) 
 
     assert [c.text for c in chunks] == ["Hello", " world", ""]
     assert all(c.finish_reason is None and c.usage is None for c in chunks[:-1])
-    assert chunks[-1] == StreamChunk("", "stop", Usage(9, 2, 11))
+    assert chunks[-1] == StreamChunk("", "stop", Usage(9, 2, 11), "openai")
+    assert {c.provider for c in chunks} == {"openai"}  # a direct stream says who answers
 
 
 def test_stream_without_usage_chunk_ends_with_empty_usage(server: LoopbackServer, make: MakeProvider) -> None:
     server.enqueue(server.stream_reply(["a", "b"], include_usage=False))
     chunks = list(make().stream("hi"))
-    assert chunks[-1] == StreamChunk("", "stop", Usage())
+    assert chunks[-1] == StreamChunk("", "stop", Usage(), "openai")
 
 
 def test_stream_is_lazy_but_checks_arguments_at_once(server: LoopbackServer, make: MakeProvider) -> None:

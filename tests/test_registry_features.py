@@ -309,18 +309,32 @@ def test_healthy_means_every_other_provider_in_name_order(make_fake: Callable[..
     assert log == ["c", "a", "b", "d", "e"]
 
 
-def test_invalid_request_is_raised_at_once(make_fake: Callable[..., Any]) -> None:
+def test_invalid_request_falls_back_like_any_provider_error(make_fake: Callable[..., Any]) -> None:
+    # A prompt too long for one server's context (400), a model a proxy does not serve (404):
+    # another provider may take it, so the chain goes on, and the final error lists them all.
     log: List[str] = []
-    bad = InvalidRequestError("a: context too long", provider="a", status_code=400)
+    too_long = InvalidRequestError("a: context too long", provider="a", status_code=400)
+    no_model = InvalidRequestError("b: model not found", provider="b", status_code=404)
     registry = ProviderRegistry(
-        [make_fake("z", Logged, log=log, replies=[server_error("z")]), make_fake("a", Logged, log=log,
-                                                                                replies=[bad]),
-         make_fake("b", Logged, log=log)]
+        [
+            make_fake("z", Logged, log=log, replies=[server_error("z")]),
+            make_fake("a", Logged, log=log, replies=[too_long]),
+            make_fake("b", Logged, log=log, replies=[no_model]),
+            make_fake("c", Logged, log=log),
+        ]
     )
+    completion = registry.complete("hi", provider="z", fallbacks=["a", "b", "c"])
+    assert completion.provider == "c" and log == ["z", "a", "b", "c"]
+    # A 400 is an answer: it does not count towards the circuit.
+    assert registry.circuit("a").failures == 0 and registry.circuit("b").failures == 0
+
+    log.clear()
+    registry["a"].add_replies(too_long)  # type: ignore[attr-defined]
+    registry["c"].add_replies(no_model)  # type: ignore[attr-defined]
     with pytest.raises(InvalidRequestError) as info:
-        registry.complete("hi", provider="z", fallbacks=["a", "b"])
-    assert info.value is bad and log == ["z", "a"]
-    assert [type(e) for e in info.value.errors] == [ServerError, InvalidRequestError]  # type: ignore[attr-defined]
+        registry.complete("hi", provider="a", fallbacks=["c"])
+    assert info.value is no_model and log == ["a", "c"]
+    assert info.value.errors == [too_long, no_model]  # type: ignore[attr-defined]
 
 
 def test_when_all_fail_the_last_error_carries_every_error(make_fake: Callable[..., Any]) -> None:
@@ -491,7 +505,7 @@ def test_a_half_open_circuit_lets_one_trial_through_at_a_time(
     assert [call.prompt for call in gated.calls][-1] == "trial"
 
 
-def test_a_passing_health_check_closes_the_circuit_and_the_report_shows_it(
+def test_a_health_check_shows_the_circuit_but_never_closes_it(
     make_fake: Callable[..., Any], clock: Clock
 ) -> None:
     a = make_fake("a", health_error="unreachable: connection refused")
@@ -513,20 +527,31 @@ def test_a_passing_health_check_closes_the_circuit_and_the_report_shows_it(
     assert '<th style="text-align:left">circuit</th>' in html and "open until" in html
     assert registry.circuit("a").state == "open"  # a failing check leaves it open
 
+    # Behind a proxy the health endpoint answers while the model fails every call: a passing
+    # check proves nothing about the model, so the circuit stays open until a call answers.
     a.healthy = True
     report = registry.health_check_all(timeout=2)
-    assert report["a"].ok and report["a"].circuit["state"] == "closed"  # type: ignore[index]
-    assert registry.circuit("a").state == "closed"
+    assert report["a"].ok and report["a"].circuit["state"] == "open"  # type: ignore[index]
+    assert registry.circuit("a").state == "open"
+    with pytest.raises(ProviderConnectionError, match="no call made"):
+        registry.complete("still skipped", provider="a")
+    clock.advance(30)  # the cooldown is over: a trial call that answers closes it
     assert registry.complete("back", provider="a").provider == "a"
+    assert registry.circuit("a").state == "closed"
 
 
 def test_map_stops_calling_a_dead_provider_once_its_circuit_opens(make_fake: Callable[..., Any]) -> None:
+    # The cooldown (30 s) ends after every prompt's timeout (1 s): sending is impossible, so the
+    # rest fail at once, unsent, instead of each waiting out its timeout.
     dead = make_fake("dead", replies=[ProviderConnectionError("dead: refused", provider="dead")] * 20)
     registry = ProviderRegistry([dead], breaker_threshold=3)
-    results = registry.map([f"p{i}" for i in range(10)], max_workers=1, progress=False)
+    started = time.monotonic()
+    results = registry.map([f"p{i}" for i in range(10)], max_workers=1, progress=False, timeout=1)
+    assert time.monotonic() - started < 1  # nobody waited for a circuit that cannot close in time
     assert len(dead.calls) == 3
     assert all(isinstance(result, ProviderConnectionError) for result in results)
     assert all("no call made" in str(result) for result in results[3:])
+    assert "stays open past this prompt's timeout of 1 s" in str(results[3])
 
 
 def test_threshold_zero_never_opens(make_fake: Callable[..., Any]) -> None:
@@ -742,7 +767,10 @@ def test_the_registry_pickles_with_fresh_locks_and_closed_circuits(
     try:
         assert copy.names() == ["http"] and copy.default.name == "http"
         assert copy.circuit("http").state == "closed"
-        assert copy.batch_concurrency == 2 and copy._breaker_threshold == 1 and copy._breaker_cooldown == 7
+        router = copy._router
+        assert copy.batch_concurrency == 2 and router.threshold == 1 and router.cooldown == 7
+        copy._breaker("http").record(server_error("http"))  # the copy's breakers work
+        assert copy.circuit("http").state == "open"
         copy.register(make_fake("added"))  # the lock works
         assert "added" in copy and "added" not in registry
         assert KEY not in repr(copy)

@@ -22,7 +22,7 @@ VALUES = [
     Message("user", "hi"),
     Usage(3, 4),
     Completion("text", "m", "p", "stop", Usage(1, 2), {"raw": True}, 0.5),
-    StreamChunk("tok", "stop", Usage(1, 1)),
+    StreamChunk("tok", "stop", Usage(1, 1), "openai"),
     HealthStatus("p", True, 0.01, None, datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)),
 ]
 

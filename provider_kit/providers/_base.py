@@ -355,8 +355,9 @@ class HTTPProvider:
 
         Arguments are checked at once; the request is sent when iteration starts. ``timeout``
         bounds the wait for the first chunk (retries included) and every gap between chunks.
-        The last chunk carries ``finish_reason`` and ``usage``. A stream that ends before the
-        protocol's terminator raises ``ResponseFormatError``. It is a generator: ``close()`` it
+        The last chunk carries ``finish_reason`` and ``usage``; every chunk's ``provider`` is this
+        provider's name. A stream that ends before the protocol's terminator raises
+        ``ResponseFormatError``. It is a generator: ``close()`` it
         to stop early and release the connection at once.
         """
         body, deadline = self._prepare(
@@ -386,7 +387,8 @@ class HTTPProvider:
                 budget.reset()
                 with self._shape_errors(stream_body.request_id):
                     chunks = list(state.feed(event))
-                yield from chunks
+                for chunk in chunks:
+                    yield chunk._from(self.name)  # every chunk says who is answering
                 # The gap deadline runs from here, not from the last byte: time the caller
                 # spent on the previous chunk is not the server's delay.
                 deadline.restart()
@@ -395,7 +397,7 @@ class HTTPProvider:
                     f"{self.name}: the stream ended before its end marker; the reply is incomplete",
                     stream_body.request_id,
                 )
-            yield state.final_chunk()
+            yield state.final_chunk()._from(self.name)
 
     def _stream_format_error(self, message: str, request_id: Optional[str]) -> ResponseFormatError:
         message = self._transport.redact(message)  # it may quote the body

@@ -325,12 +325,13 @@ class FakeProvider:
             raise result
         return self._chunks(result)
 
-    @staticmethod
-    def _chunks(completion: Completion) -> Iterator[StreamChunk]:
+    def _chunks(self, completion: Completion) -> Iterator[StreamChunk]:
         pieces = [piece for piece in re.split(r"(?<= )", completion.text) if piece] or [""]
         for piece in pieces[:-1]:
-            yield StreamChunk(piece)
-        yield StreamChunk(pieces[-1], finish_reason=completion.finish_reason, usage=completion.usage)
+            yield StreamChunk(piece, provider=self.name)
+        yield StreamChunk(
+            pieces[-1], finish_reason=completion.finish_reason, usage=completion.usage, provider=self.name
+        )
 
     def health_check(self, timeout: Optional[float] = None) -> HealthStatus:
         """Not ok when ``healthy`` is False or ``latency`` exceeds ``timeout``.

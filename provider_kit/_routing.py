@@ -1,0 +1,443 @@
+"""Calls through the registry: fallbacks, circuit breakers, and ``complete``, ``stream``, ``map``.
+
+The registry owns the providers and their names; once a call's candidates are known, this
+module owns what happens to it:
+
+- the candidates: the provider asked for (or the default), then its fallbacks;
+- fallback: the next candidate is tried after any ``ProviderError`` from the previous one (a
+  400 from a server with a short context, a model one proxy does not serve...), because a
+  request one server refuses may suit another. Only errors raised before anything is sent
+  (``ConfigError``, ``TypeError``: bad arguments, bad everywhere) and interrupts stop the chain;
+- a circuit breaker per provider (``_breaker.py``), consulted before each call and told its
+  outcome;
+- ``stream``: the same fallbacks until the first chunk arrives, none after it (a stream that
+  breaks later raises, so a caller never mistakes half an answer for a whole one);
+- ``map``: a batch in threads, at most ``batch_concurrency`` calls in flight per provider, and
+  prompts that wait for a half-open trial rather than fail unsent while a circuit is open.
+
+All breakers of a router share one condition: a batch prompt waiting for any of its candidates
+wakes when any of them changes state, with no polling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Mapping
+from typing import (
+    Any,
+    Callable,
+    ContextManager,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from ._breaker import CircuitBreaker
+from ._plugins import describe_error
+from ._progress import progress_bar
+from .errors import ConfigError, ProviderConnectionError, ProviderError
+from .providers._base import DEFAULT_TIMEOUT
+from .types import Completion, Message, MessagesInput, Provider, StreamChunk
+
+__all__ = [
+    "DEFAULT_BATCH_CONCURRENCY",
+    "DEFAULT_BREAKER_COOLDOWN",
+    "DEFAULT_BREAKER_THRESHOLD",
+    "DEFAULT_MAP_WORKERS",
+    "Router",
+    "Target",
+    "batch_items",
+    "choose_targets",
+]
+
+logger = logging.getLogger("provider_kit")
+
+#: Connection errors, timeouts or server errors in a row that open a provider's circuit.
+DEFAULT_BREAKER_THRESHOLD = 3
+#: Seconds an open circuit skips its provider before letting a trial call through.
+DEFAULT_BREAKER_COOLDOWN = 30.0
+#: The most ``map`` calls in flight against one provider, across every ``map`` at once.
+DEFAULT_BATCH_CONCURRENCY = 4
+#: Threads of one ``map`` call.
+DEFAULT_MAP_WORKERS = 8
+
+#: A candidate: the registered name and the provider.
+Target = Tuple[str, Provider]
+Fallbacks = Union[str, Sequence[str], None]
+
+
+class _Catalogue(Protocol):
+    """What ``choose_targets`` needs of the registry."""
+
+    def get(self, name: str) -> Provider: ...
+
+    def names(self) -> List[str]: ...
+
+    def get_default(self) -> Provider: ...
+
+
+def choose_targets(catalogue: _Catalogue, provider: Optional[str], fallbacks: Fallbacks) -> List[Target]:
+    """The candidates in the order to try them; every name is checked before any call.
+
+    :raises UnknownProviderError: for a name the registry does not hold.
+    :raises ConfigError: for ``fallbacks`` that is a string other than ``"healthy"``.
+    """
+    first = provider if provider is not None else catalogue.get_default().name
+    catalogue.get(first)
+    if fallbacks is None:
+        rest: List[str] = []
+    elif isinstance(fallbacks, str):
+        if fallbacks != "healthy":
+            raise ConfigError(
+                f"fallbacks must be a list of provider names or 'healthy', not the string {fallbacks!r} "
+                f"(did you mean [{fallbacks!r}]?)"
+            )
+        rest = [name for name in catalogue.names() if name != first]
+    else:
+        rest = list(fallbacks)
+    return [(name, catalogue.get(name)) for name in dict.fromkeys([first, *rest])]
+
+
+def batch_items(prompts: Iterable[MessagesInput]) -> List[MessagesInput]:
+    """``prompts`` as a list, refusing the shapes that are one prompt rather than many."""
+    if isinstance(prompts, (str, bytes, Mapping)):
+        raise ConfigError(
+            f"prompts must be a list of prompts, not a {type(prompts).__name__} (wrap one prompt in a list)"
+        )
+    items = list(prompts)
+    for index, item in enumerate(items):
+        if isinstance(item, (Message, Mapping)):
+            raise ConfigError(
+                f"prompts[{index}] is a single message; each prompt is a string or a list of messages "
+                "(to send one conversation, pass [messages])"
+            )
+    return items
+
+
+def _is_seconds(value: Any) -> bool:
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    )
+
+
+def _close_stream(chunks: Any) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+class Router:
+    """Routes one registry's calls; thread-safe. Pickles with fresh locks and closed circuits.
+
+    :param threshold: counted failures in a row that open a circuit; 0 never opens it.
+    :param cooldown: seconds an open circuit skips its provider.
+    :param batch_concurrency: the most ``map`` calls in flight against one provider.
+    :param clock: the monotonic clock of the breakers, in seconds.
+    """
+
+    def __init__(
+        self, *, threshold: int, cooldown: float, batch_concurrency: int, clock: Callable[[], float]
+    ) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.batch_concurrency = batch_concurrency
+        self.clock = clock
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        self._lock = threading.Lock()
+        # Shared by every breaker (an RLock: a waiter asks the breakers while holding it).
+        self._changed = threading.Condition(threading.RLock())
+        self._breakers: Dict[str, CircuitBreaker] = {}
+        self._slots: Dict[str, threading.BoundedSemaphore] = {}
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Locks do not pickle, and a circuit's monotonic times mean nothing in another process.
+        state = self.__dict__.copy()
+        for key in ("_lock", "_changed", "_breakers", "_slots"):
+            del state[key]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._fresh_state()
+
+    # ----------------------------------------------------------------- breakers and slots
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        """Provider ``name``'s circuit breaker, created closed on first use."""
+        with self._lock:
+            breaker = self._breakers.get(name)
+            if breaker is None:
+                breaker = CircuitBreaker(name, self.threshold, self.cooldown, self.clock, self._changed)
+                self._breakers[name] = breaker
+            return breaker
+
+    def forget(self, name: str) -> None:
+        """Drop ``name``'s circuit: a provider registered in its place starts closed."""
+        with self._lock:
+            self._breakers.pop(name, None)
+
+    def slot(self, name: str) -> threading.BoundedSemaphore:
+        """The semaphore bounding ``map``'s calls in flight to provider ``name``."""
+        with self._lock:
+            slot = self._slots.get(name)
+            if slot is None:
+                slot = self._slots[name] = threading.BoundedSemaphore(self.batch_concurrency)
+            return slot
+
+    # ----------------------------------------------------------------- complete
+
+    def complete(
+        self,
+        prompt: MessagesInput,
+        targets: List[Target],
+        kwargs: Dict[str, Any],
+        *,
+        batch: Optional[threading.Event] = None,
+    ) -> Completion:
+        """Try ``targets`` in order until one answers.
+
+        :param batch: None for a plain call, which fails at once when every circuit is open.
+            For a prompt of a ``map``, the batch's "abandoned" event: such a prompt takes its
+            provider's batch slot for each call and, while every circuit it could still use is
+            open, waits for a trial within its timeout instead (until the event is set).
+        """
+        started = time.monotonic()
+        errors: List[ProviderError] = []
+        waiting: List[Target] = []
+        for target in targets:
+            admitted, completion = self._attempt(target, prompt, kwargs, errors, limited=batch is not None)
+            if not admitted:
+                waiting.append(target)
+            elif completion is not None:
+                return completion
+        why = "open"
+        if batch is not None and waiting:
+            patience = self._patience(targets, kwargs)
+            deadline = started + patience
+            while waiting:
+                ready, why = self._await_circuit(waiting, deadline, batch)
+                if ready is None:
+                    break
+                admitted, completion = self._attempt(ready, prompt, kwargs, errors, limited=True)
+                if not admitted:
+                    continue  # another prompt took the trial: wait for its outcome
+                waiting.remove(ready)
+                if completion is not None:
+                    return completion
+        raise self._exhausted(targets, errors, why, kwargs)
+
+    def _attempt(
+        self,
+        target: Target,
+        prompt: MessagesInput,
+        kwargs: Dict[str, Any],
+        errors: List[ProviderError],
+        *,
+        limited: bool,
+    ) -> Tuple[bool, Optional[Completion]]:
+        """One call through ``target``'s breaker: (admitted, the completion or None if it failed).
+
+        A ``ProviderError`` is appended to ``errors``; anything else propagates.
+        """
+        name, provider = target
+        breaker = self.breaker(name)
+        slot: ContextManager[Any] = self.slot(name) if limited else contextlib.nullcontext()
+        with slot:
+            if not breaker.allow():
+                logger.debug("skipping provider %r: its circuit is open", name)
+                return False, None
+            try:
+                completion = provider.complete(prompt, **kwargs)
+            except BaseException as exc:
+                breaker.record(exc)
+                if not isinstance(exc, ProviderError):
+                    raise  # a bad argument or an interrupt: no other provider would help
+                errors.append(exc)
+                logger.info("provider %r failed (%s)", name, describe_error(exc))
+                return True, None
+            breaker.record(None)
+        if isinstance(completion, Completion) and completion.provider != name:
+            completion = Completion(
+                completion.text,
+                completion.model,
+                name,
+                completion.finish_reason,
+                completion.usage,
+                completion.raw,
+                completion.latency_s,
+            )
+        return True, completion
+
+    @staticmethod
+    def _patience(targets: List[Target], kwargs: Dict[str, Any]) -> float:
+        """How long a batch prompt may wait for a circuit: its ``timeout`` argument, else the
+        longest ``timeout`` of its candidates (the built-in default for providers without one)."""
+        timeout: Any = kwargs.get("timeout")
+        if _is_seconds(timeout):
+            return float(timeout)
+        own: List[Any] = [getattr(provider, "timeout", None) for _, provider in targets]
+        return max([float(value) for value in own if _is_seconds(value)] or [DEFAULT_TIMEOUT])
+
+    def _await_circuit(
+        self, waiting: List[Target], deadline: float, abandoned: threading.Event
+    ) -> Tuple[Optional[Target], str]:
+        """The first of ``waiting`` whose breaker would admit a call now, once there is one.
+
+        Returns ``(None, why)`` instead when it cannot happen in time: "late" when every
+        circuit's cooldown ends after ``deadline`` and no running call could close one sooner,
+        "timeout" when the deadline passed, "abandoned" when the batch was given up.
+        """
+        breakers = [(target, self.breaker(target[0])) for target in waiting]
+        with self._changed:
+            logged = False
+            while True:
+                if abandoned.is_set():
+                    return None, "abandoned"
+                hints = [(target, breaker.wait_hint()) for target, breaker in breakers]
+                for target, (seconds, _) in hints:
+                    if seconds <= 0:
+                        return target, ""
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None, "timeout"
+                if all(seconds > left and not sooner for _, (seconds, sooner) in hints):
+                    return None, "late"
+                if not logged:
+                    logger.debug(
+                        "waiting up to %.1f s for the circuit of %s",
+                        left,
+                        " or ".join(repr(target[0]) for target in waiting),
+                    )
+                    logged = True
+                self._changed.wait(min([left, *(seconds for _, (seconds, _) in hints)]))
+
+    def _exhausted(
+        self, targets: List[Target], errors: List[ProviderError], why: str, kwargs: Dict[str, Any]
+    ) -> ProviderError:
+        """The error to raise when no candidate answered: the last provider error, carrying
+        every error in ``.errors``, or a ``ProviderConnectionError`` when no call was made."""
+        if errors:
+            last = errors[-1]
+            last.errors = list(errors)
+            return last
+        states = "; ".join(str(self.breaker(name).state()) for name, _ in targets)
+        if why == "open":
+            message = f"no call made: the circuit is open for every candidate provider ({states})"
+        elif why == "abandoned":
+            message = f"no call made: the batch was given up while every candidate's circuit was open ({states})"
+        else:
+            patience = self._patience(targets, kwargs)
+            when = "stayed open for" if why == "timeout" else "stays open past"
+            message = (
+                f"no call made: the circuit of every candidate provider {when} this prompt's "
+                f"timeout of {patience:g} s ({states})"
+            )
+        error = ProviderConnectionError(message, provider=targets[0][0])
+        error.errors = []
+        return error
+
+    # ----------------------------------------------------------------- stream
+
+    def stream(
+        self, prompt: MessagesInput, targets: List[Target], kwargs: Dict[str, Any]
+    ) -> Generator[StreamChunk, None, None]:
+        """Stream from the first of ``targets`` that sends a first chunk; every chunk names it.
+
+        Until a first chunk arrives a failure falls back as in ``complete``; after it, a failure
+        is raised (with ``.errors`` listing the earlier providers' errors and its own). Closing
+        the generator closes the provider's stream, and with it the connection.
+        """
+        errors: List[ProviderError] = []
+        for name, provider in targets:
+            breaker = self.breaker(name)
+            if not breaker.allow():
+                logger.debug("skipping provider %r: its circuit is open", name)
+                continue
+            chunks: Optional[Iterator[StreamChunk]] = None
+            try:
+                chunks = iter(provider.stream(prompt, **kwargs))
+                first = next(chunks)
+            except StopIteration:  # a provider that sent nothing at all, not even a final chunk
+                breaker.record(None)
+                return
+            except BaseException as exc:
+                breaker.record(exc)
+                _close_stream(chunks)
+                if not isinstance(exc, ProviderError):
+                    raise  # a bad argument or an interrupt: no other provider would help
+                errors.append(exc)
+                logger.info("provider %r failed before its first chunk (%s)", name, describe_error(exc))
+                continue
+            # The first chunk proves the provider is up: close its circuit (and end a half-open
+            # trial) now rather than when the stream ends, however long the caller reads.
+            breaker.record(None)
+            try:
+                yield first._from(name) if isinstance(first, StreamChunk) else first
+                for chunk in chunks:
+                    yield chunk._from(name) if isinstance(chunk, StreamChunk) else chunk
+            except ProviderError as exc:
+                breaker.note_failure(exc)
+                exc.errors = [*errors, exc]
+                raise
+            finally:
+                _close_stream(chunks)
+            return
+        raise self._exhausted(targets, errors, "open", kwargs)
+
+    # ----------------------------------------------------------------- map
+
+    def map(
+        self,
+        items: List[MessagesInput],
+        targets: List[Target],
+        kwargs: Dict[str, Any],
+        *,
+        workers: int,
+        progress: Union[bool, str, None],
+        return_exceptions: bool,
+    ) -> List[Any]:
+        """``complete`` for every item in ``workers`` threads; results in input order."""
+        if not items:
+            return []
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        results: List[Any] = [None] * len(items)
+        abandoned = threading.Event()
+        bar = progress_bar(len(items), progress)
+        executor = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="provider_kit-map")
+        try:
+            futures = {
+                executor.submit(self.complete, item, targets, kwargs, batch=abandoned): index
+                for index, item in enumerate(items)
+            }
+            for future in as_completed(futures):
+                error = future.exception()
+                if bar is not None:  # before a raise, so the bar's last line counts the failure
+                    bar.update(failed=error is not None)
+                if error is not None and not (return_exceptions and isinstance(error, Exception)):
+                    raise error
+                results[futures[future]] = future.result() if error is None else error
+        finally:
+            # Waiting is over (all done, or a failure is being raised): cancel what has not
+            # started, wake the prompts waiting for a circuit so they give up, and leave running
+            # calls to finish within their own deadlines.
+            abandoned.set()
+            with self._changed:
+                self._changed.notify_all()
+            executor.shutdown(wait=False, cancel_futures=True)
+            if bar is not None:
+                bar.close()
+        return results
