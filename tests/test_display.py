@@ -202,9 +202,9 @@ def test_to_dict_fields() -> None:
     assert Message("user", "hi").to_dict() == {"role": "user", "content": "hi"}
     assert StreamChunk("tok").to_dict()["usage"] is None
     assert list(StreamChunk("tok").to_dict()) == list(StreamChunk.__slots__)  # every field, none forgotten
-    last = StreamChunk("", "stop", Usage(1, 1)).to_dict()
+    last = StreamChunk("", "stop", Usage(1, 1), "openai").to_dict()
     usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
-    assert last == {"text": "", "finish_reason": "stop", "usage": usage}
+    assert last == {"text": "", "finish_reason": "stop", "usage": usage, "provider": "openai"}
     status = HealthStatus("p", False, None, "timeout: late", AT, OPEN)
     assert status.to_dict() == {
         "name": "p", "ok": False, "latency_s": None, "error": "timeout: late",
