@@ -76,9 +76,13 @@ Validator = Callable[[Any], Any]
 
 
 class StreamState:
-    """Turns one provider's stream events into ``StreamChunk``s; subclassed per protocol."""
+    """Turns one provider's stream events into ``StreamChunk``s; subclassed per protocol.
 
-    def __init__(self) -> None:
+    ``provider`` is the provider's name, which every chunk carries (``text_chunk`` sets it).
+    """
+
+    def __init__(self, provider: str = "") -> None:
+        self.provider = provider
         self.done = False
         self.finish_reason: Optional[str] = None
         self.usage: Optional[Usage] = None
@@ -86,8 +90,11 @@ class StreamState:
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         raise NotImplementedError
 
+    def text_chunk(self, text: str) -> StreamChunk:
+        return StreamChunk(text, None, None, self.provider or None)
+
     def final_chunk(self) -> StreamChunk:
-        return StreamChunk("", finish_reason=self.finish_reason, usage=self.usage or Usage())
+        return StreamChunk("", self.finish_reason, self.usage or Usage(), self.provider or None)
 
 
 class HTTPProvider:
@@ -388,7 +395,9 @@ class HTTPProvider:
                 with self._shape_errors(stream_body.request_id):
                     chunks = list(state.feed(event))
                 for chunk in chunks:
-                    yield chunk._from(self.name)  # every chunk says who is answering
+                    # Every chunk says who is answering: the states set it, _from covers a
+                    # subclass's own state that does not (it returns the chunk itself otherwise).
+                    yield chunk._from(self.name)
                 # The gap deadline runs from here, not from the last byte: time the caller
                 # spent on the previous chunk is not the server's delay.
                 deadline.restart()

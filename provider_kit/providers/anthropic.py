@@ -170,8 +170,7 @@ class _AnthropicStream(StreamState):
     """Named events from message_start to message_stop; pings and unknown events are skipped."""
 
     def __init__(self, provider: str) -> None:
-        super().__init__()
-        self.provider = provider
+        super().__init__(provider)
         # The raw counts, merged field by field: message_delta repeats some of them,
         # cumulatively, and may leave others out (types/message_delta_usage.py).
         self.counts: Dict[str, Any] = {}
@@ -188,7 +187,7 @@ class _AnthropicStream(StreamState):
         if kind == "content_block_delta":
             delta = data["delta"]
             if delta.get("type") == "text_delta" and delta.get("text"):
-                return (StreamChunk(str(delta["text"])),)
+                return (self.text_chunk(str(delta["text"])),)
         elif kind == "message_start":
             self._merge_counts(data["message"].get("usage"))
         elif kind == "message_delta":

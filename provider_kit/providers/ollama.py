@@ -157,8 +157,7 @@ class _OllamaStream(StreamState):
     """NDJSON lines until one with ``"done": true``; an ``{"error": ...}`` line is an error."""
 
     def __init__(self, provider: str) -> None:
-        super().__init__()
-        self.provider = provider
+        super().__init__(provider)
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         if not isinstance(event, dict):
@@ -167,7 +166,7 @@ class _OllamaStream(StreamState):
             raise error_from_event(self.provider, 500, str(event["error"]), None)
         message = event.get("message") or {}
         content = message.get("content")
-        pieces = (StreamChunk(str(content)),) if content else ()
+        pieces = (self.text_chunk(str(content)),) if content else ()
         if event.get("done"):
             self.done = True
             self.finish_reason = _finish_reason(event.get("done_reason"))

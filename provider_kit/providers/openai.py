@@ -156,8 +156,7 @@ class _OpenAIStream(StreamState):
     """``data: {chunk}`` events up to ``data: [DONE]``; usage arrives in a last, choice-less chunk."""
 
     def __init__(self, provider: str) -> None:
-        super().__init__()
-        self.provider = provider
+        super().__init__(provider)
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         data = event.data
@@ -180,7 +179,7 @@ class _OpenAIStream(StreamState):
             delta = choice.get("delta") or {}
             content = _content_text(delta.get("content"))
             if content:
-                pieces.append(StreamChunk(content))
+                pieces.append(self.text_chunk(content))
             if choice.get("finish_reason") is not None:
                 self.finish_reason = _finish_reason(choice["finish_reason"])
         if chunk.get("usage"):
