@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 import requests
 import requests.adapters
@@ -104,6 +104,36 @@ class HeaderAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return f"HeaderAuth({sorted(self._headers)!r})"
+
+
+class _ClosingAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose ``close()`` closes every pooled connection, at once.
+
+    urllib3 2's ``PoolManager.clear()`` only forgets its pools (urllib3/urllib3#2661): their
+    idle sockets close when a pool is garbage collected. A failed request keeps its pool
+    alive: the traceback of a dropped connection or an error status holds the pool in a frame,
+    often inside a reference cycle, so after faults ``Session.close()`` left every idle socket
+    open until the garbage collector ran. Closing each pool empties it now; a connection still
+    out (a call running in another thread) is closed when it comes back to the closed pool.
+    """
+
+    def close(self) -> None:
+        managers = [self.poolmanager, *self.proxy_manager.values()]
+        pools = [pool for manager in managers for pool in _pools_of(manager)]
+        super().close()
+        for pool in pools:
+            pool.close()
+
+
+def _pools_of(manager: Any) -> List[Any]:
+    container = manager.pools
+    pools = []
+    # keys() returns a copy taken under the container's lock; iterating it directly raises.
+    for key in container.keys():  # noqa: SIM118
+        pool = container.get(key)  # None when another thread evicted it meanwhile
+        if pool is not None:
+            pools.append(pool)
+    return pools
 
 
 def is_loopback_host(host: Optional[str]) -> bool:
@@ -206,9 +236,7 @@ class Transport:
     def _new_session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0
-        )
+        adapter = _ClosingAdapter(pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -479,6 +507,8 @@ class Transport:
             reason = "host name could not be resolved"
         elif _caused_by(exc, ConnectionRefusedError):
             reason = "connection refused"
+        elif _caused_by(exc, urllib3.exceptions.ClosedPoolError):
+            reason = "the provider was closed while this call was starting"
         elif isinstance(exc, requests.exceptions.ConnectTimeout):
             reason = "connect timed out"
         elif isinstance(
