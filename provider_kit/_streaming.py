@@ -13,7 +13,15 @@ from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 from .errors import ResponseFormatError
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "SSEEvent", "iter_lines", "iter_ndjson", "iter_sse"]
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "SSEEvent",
+    "iter_lines",
+    "iter_ndjson",
+    "iter_sse",
+    "looks_like_stream",
+    "stream_body_kind",
+]
 
 #: Longest line (terminator excluded) a decoder buffers before giving up on the stream.
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -226,3 +234,37 @@ def iter_ndjson(
             reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
             raise ResponseFormatError(f"NDJSON line is {reason}: {_excerpt(raw)}") from exc
         yield value
+
+
+#: The media types of each stream format (``text/event-stream``; NDJSON under its many names).
+STREAM_MEDIA_TYPES = {
+    "sse": frozenset({"text/event-stream"}),
+    "ndjson": frozenset(
+        {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines",
+         "application/jsonlines"}
+    ),
+}
+_SSE_FIELD_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":", b"data\n", b"data\r")
+
+
+def stream_body_kind(media_type: str, stream_format: str) -> str:
+    """What a 2xx answer to a stream request holds, by its media type (lower case, without
+    parameters): ``"stream"`` (the format asked for), ``"json"`` (a whole JSON document: a
+    server or proxy that ignored ``stream``, as LiteLLM's Anthropic route does) or
+    ``"unknown"`` (anything else, including no type at all: the body must tell)."""
+    if media_type in STREAM_MEDIA_TYPES[stream_format]:
+        return "stream"
+    if media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json")):
+        return "json"
+    return "unknown"
+
+
+def looks_like_stream(head: bytes, stream_format: str) -> bool:
+    """Whether the first bytes of a body of unknown type read as ``stream_format``: an SSE
+    field (or comment), or a JSON object line. An empty head says nothing against it."""
+    head = head.lstrip(b"\xef\xbb\xbf").lstrip()  # a BOM, blank lines
+    if not head:
+        return True
+    if stream_format == "sse":
+        return head.startswith(_SSE_FIELD_STARTS)
+    return head.startswith(b"{")

@@ -29,7 +29,7 @@ import requests.auth
 import requests.utils
 import urllib3.exceptions
 
-from ._error_bodies import body_request_id, error_message
+from ._error_bodies import body_request_id, error_message, header_request_id
 from ._retry import (
     NON_RETRYABLE_429_MARKERS,
     RETRY_STATUSES,
@@ -415,7 +415,10 @@ class Transport:
         except ProviderError:
             raw = b""
         text = raw.decode("utf-8", "replace")
-        detail = self.redact(error_message(self.redact(text)) or http.client.responses.get(status, "error"))
+        body = self.redact(text)
+        # One line, whatever the server wrote (LiteLLM's messages hold blank lines and
+        # tracebacks); the body itself stays on the error for debugging.
+        detail = self.redact(error_message(body) or http.client.responses.get(status, "error"))
         if request_id is None:
             request_id = body_request_id(text)
         suffix = f"HTTP {status}" + (f", request id {request_id}" if request_id else "")
@@ -427,6 +430,7 @@ class Transport:
             request_id=request_id,
             retry_after=retry_after,
             retryable=not any(marker in text for marker in NON_RETRYABLE_429_MARKERS),
+            body=body or None,
         )
         # The SDKs let the server overrule the status: x-should-retry: true/false.
         should_retry = response.headers.get("x-should-retry")
@@ -564,6 +568,21 @@ class StreamBody:
     def __iter__(self) -> Iterator[bytes]:
         with self.transport._translating(self.deadline):
             yield from iter_raw(self.response, self.deadline)
+
+    @property
+    def content_type(self) -> str:
+        """The media type, lower case and without parameters; "" when the server sent none."""
+        return self.response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def read_all(self) -> bytes:
+        """The rest of the body, for a server that answered a stream request with a whole
+        document; bounded by the transport's ``max_response_bytes``.
+
+        :raises ResponseFormatError: for a longer body.
+        """
+        transport = self.transport
+        with transport._translating(self.deadline):
+            return transport._read_body(self.response, self.deadline, transport.max_response_bytes)
 
     def close(self) -> None:
         self.response.close()
@@ -704,4 +723,4 @@ def _content_length(headers: Mapping[str, str]) -> int:
 
 
 def _request_id(headers: Mapping[str, str]) -> Optional[str]:
-    return headers.get("x-request-id") or headers.get("request-id")
+    return header_request_id(headers)

@@ -108,6 +108,18 @@ def _build_parser() -> Parser:
     complete.add_argument("--stream", action="store_true", help="print text as it arrives")
     complete.add_argument("--json", action="store_true", help="print JSON (JSON lines with --stream)")
 
+    models = command(
+        "models", "list the models each provider serves",
+        "List the model ids each provider's server serves (its model listing), one per line under\n"
+        "the provider's name; all providers in parallel. Exit status 1 when a listing failed\n"
+        "(the reason is on standard error).",
+        "  provider-kit models openai local\n  provider-kit models --json | jq -r '.openai.models[]'",
+    )
+    models.add_argument("names", nargs="*", metavar="NAME", help="only these providers (default: all)")
+    models.add_argument("--json", action="store_true", help="print JSON: name -> {ok, models, error}")
+    models.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                        help="deadline per provider, in seconds (default 10)")
+
     config = command(
         "config", "show the effective configuration",
         "Print the configuration in use, with every secret masked, and where it came from.",
@@ -388,6 +400,61 @@ def _usage_dict(usage: Any) -> Dict[str, Any]:
             "total_tokens": usage.total_tokens}
 
 
+def _cmd_models(args: argparse.Namespace, out: TextIO) -> int:
+    """Each provider's model listing (``provider.models()``), fetched in parallel threads."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    if not args.timeout > 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    with _registry(args) as registry:
+        names = list(dict.fromkeys(args.names)) or registry.names()
+        # A provider named but skipped was reported on stderr already: it fails, it is not unknown.
+        skipped = {name: registry.skipped[name] for name in names if name in registry.skipped}
+        providers = {name: registry.get(name) for name in names if name not in skipped}  # unknown: exit 2
+        listers = {name: getattr(provider, "models", None) for name, provider in providers.items()}
+        pool = ThreadPoolExecutor(max_workers=min(8, len(names) or 1), thread_name_prefix="provider-kit-models")
+        futures = {name: pool.submit(lister, timeout=args.timeout) for name, lister in listers.items()
+                   if callable(lister)}
+        # Each listing keeps its own deadline; the margin only covers a provider that does not.
+        wait(futures.values(), timeout=args.timeout + 1)
+        pool.shutdown(wait=False, cancel_futures=True)
+    results: Dict[str, Dict[str, Any]] = {}
+    failed = False
+    for name in names:
+        future = futures.get(name)
+        exc = future.exception() if future is not None and future.done() else None
+        if name in skipped:
+            results[name] = {"ok": False, "models": [], "error": f"skipped: {_one_line(skipped[name])}"}
+            failed = True
+            continue
+        if future is None:
+            # Not a failure unless asked for by name: a plugin provider need not list models.
+            error = f"{type(providers[name]).__name__} cannot list its models (it has no models())"
+            failed = failed or bool(args.names)
+        elif not future.done():
+            error, failed = f"no answer within {args.timeout:g} s", True
+        elif exc is not None:
+            error = _one_line(str(exc) if isinstance(exc, ProviderKitError) else f"{type(exc).__name__}: {exc}")
+            if error.startswith(f"{name}: "):
+                error = error[len(name) + 2 :]
+            failed = True
+        else:
+            results[name] = {"ok": True, "models": [str(model) for model in future.result()], "error": None}
+            continue
+        results[name] = {"ok": False, "models": [], "error": error}
+        print(f"provider-kit: error: {name}: {error}", file=sys.stderr)
+    if args.json:
+        json.dump(results, out, indent=2)
+        out.write("\n")
+    else:
+        for name, result in results.items():
+            if result["ok"]:
+                print(name, file=out)
+                for model in result["models"]:
+                    print(f"  {model}", file=out)
+    return EXIT_PROVIDER_ERROR if failed else EXIT_OK
+
+
 def _cmd_config(args: argparse.Namespace, out: TextIO) -> int:
     config = load_config(args.config)
     if args.path:
@@ -415,6 +482,7 @@ _COMMANDS = {
     "providers": _cmd_providers,
     "health": _cmd_health,
     "complete": _cmd_complete,
+    "models": _cmd_models,
     "config": _cmd_config,
     "demo": _cmd_demo,
     "serve": _cli_serve.run,

@@ -20,6 +20,10 @@
 
 ``message`` is the only positional argument of every class and the extras are keyword
 attributes, so every error pickles and copies without extra code.
+
+A message quoted from a server is squashed to one line (``_error_bodies.one_line``): proxies
+such as LiteLLM put blank lines and indented tracebacks in theirs, and ``str(error)`` is printed
+as one line by the command line and kept in circuit states. The body stays in ``error.body``.
 """
 
 from __future__ import annotations
@@ -82,7 +86,9 @@ class ProviderError(ProviderKitError):
     """A call to a provider failed.
 
     ``retry_after`` is the wait in seconds the server asked for (``Retry-After`` or
-    ``retry-after-ms``, on a 429 or a 503 say), or None.
+    ``retry-after-ms``, on a 429 or a 503 say), or None. ``body`` is the error body as the
+    server sent it (at most 64 KiB, secrets masked), for debugging; the message quotes only its
+    gist, on one line. None when there was no body.
     """
 
     #: The server's ``x-should-retry`` verdict, which overrules the status; None when absent.
@@ -96,6 +102,7 @@ class ProviderError(ProviderKitError):
         status_code: Optional[int] = None,
         request_id: Optional[str] = None,
         retry_after: Optional[float] = None,
+        body: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -103,6 +110,7 @@ class ProviderError(ProviderKitError):
         self.status_code = status_code
         self.request_id = request_id
         self.retry_after = retry_after
+        self.body = body
         #: With fallbacks, every failure in the order tried (this one last); else empty.
         self.errors: List[ProviderError] = []
 
@@ -139,9 +147,15 @@ class RateLimitError(ProviderError):
         request_id: Optional[str] = None,
         retry_after: Optional[float] = None,
         retryable: bool = True,
+        body: Optional[str] = None,
     ) -> None:
         super().__init__(
-            message, provider=provider, status_code=status_code, request_id=request_id, retry_after=retry_after
+            message,
+            provider=provider,
+            status_code=status_code,
+            request_id=request_id,
+            retry_after=retry_after,
+            body=body,
         )
         self.retryable = retryable
 
@@ -175,6 +189,7 @@ def error_for_status(
     request_id: Optional[str] = None,
     retry_after: Optional[float] = None,
     retryable: bool = True,
+    body: Optional[str] = None,
 ) -> ProviderError:
     """Return the error for an HTTP status: the one status-to-class table of provider_kit."""
     if status_code == 429:
@@ -185,6 +200,7 @@ def error_for_status(
             request_id=request_id,
             retry_after=retry_after,
             retryable=retryable,
+            body=body,
         )
     cls: Type[ProviderError]
     if status_code in (401, 402, 403):
@@ -196,4 +212,11 @@ def error_for_status(
     else:
         # A 1xx/3xx that reached here was not followed: a protocol surprise, not success.
         cls = ResponseFormatError
-    return cls(message, provider=provider, status_code=status_code, request_id=request_id, retry_after=retry_after)
+    return cls(
+        message,
+        provider=provider,
+        status_code=status_code,
+        request_id=request_id,
+        retry_after=retry_after,
+        body=body,
+    )

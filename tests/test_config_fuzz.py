@@ -27,7 +27,7 @@ from provider_kit.providers._base import HTTPProvider
 TOP_LEVEL = ["providers", "default_provider", "breaker_threshold", "breaker_cooldown"]
 OPTIONS = [
     "type", "model", "api_key", "api_key_env", "base_url", "timeout", "max_retries", "headers",
-    "require_api_key", "max_response_bytes", "organization", "project", "max_tokens_field",
+    "require_api_key", "max_response_bytes", "check_model", "organization", "project", "max_tokens_field",
     "anthropic_version", "default_max_tokens", "keep_alive",
 ]
 NAMES = ["openai", "anthropic", "ollama", "local", "groq", "fake"]

@@ -486,6 +486,10 @@ def test_anthropic_temperature_under_2026_10_21_is_refused_by_both_before_sendin
 def _sdk_list_models(protocol: str, client: Any) -> List[str]:
     if protocol == "ollama":
         return [m.model for m in client.list().models]
+    if protocol == "anthropic":
+        # provider_kit asks for the API's largest page (1000 ids) where the SDK's default is 20:
+        # the whole listing in one request, as the SDK's pager would fetch it.
+        return [m.id for m in client.models.list(limit=1000)]
     return [m.id for m in client.models.list()]
 
 
@@ -506,6 +510,32 @@ def test_health_check_requests_what_the_sdk_model_listing_requests(protocol: str
     assert (pk_req.method, pk_req.path, pk_req.query) == (sdk_req.method, sdk_req.path, sdk_req.query)
     _assert_same_auth(protocol, sdk_req, pk_req)
     assert pk_req.headers.get("anthropic-version") == sdk_req.headers.get("anthropic-version")
+
+
+@pytest.mark.parametrize("count", [0, 3, 1000, 2345])
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "ollama"])
+def test_models_lists_what_the_sdk_lists(protocol: str, count: int) -> None:
+    """provider.models() and the SDK's listing (every page) read the simulator alike: the
+    simulator's listing is the API's shape, Anthropic's paginated (``limit``, ``after_id``,
+    ``has_more``, ``last_id``)."""
+    sdk = _sdk(protocol)
+    adapter = ADAPTERS[protocol]
+    names = [f"model-{number:04d}" + (":latest" if protocol == "ollama" else "") for number in range(count)]
+    sdk_options = {"default_headers": {"anthropic-version": "2023-06-01"}} if protocol == "anthropic" else {}
+    with LoopbackServer(protocol, api_key=None if protocol == "ollama" else KEY, models=names) as server:
+        with adapter.client(sdk, server, **sdk_options) as client:
+            sdk_listed = _sdk_list_models(protocol, client)
+            sdk_default_pages = [m.id for m in client.models.list()] if protocol == "anthropic" else sdk_listed
+        sdk_requests = len(server.requests)
+        with _provider(protocol, server) as provider:
+            listed = provider.models()
+        pk_requests = server.requests[sdk_requests:]
+    assert listed == sdk_listed == sdk_default_pages == names
+    if protocol == "anthropic":  # one request per 1000 ids, as the SDK's pager at limit=1000
+        assert [r.query for r in pk_requests] == [r.query for r in server.requests[:len(pk_requests)]]
+        assert len(pk_requests) == max(1, -(-count // 1000))
+    else:
+        assert len(pk_requests) == 1
 
 
 # ================================================================================================
@@ -866,7 +896,8 @@ def test_error_matches_sdk(case: ErrorCase, stream: bool) -> None:
     sdk = _sdk(case.protocol)
     adapter = ADAPTERS[case.protocol]
     with _server(case.protocol) as server:
-        server.enqueue((case.reply or _error(case.status))(server), times=2)
+        reply = (case.reply or _error(case.status))(server)
+        server.enqueue(reply, times=2)
         sdk_class = _sdk_class(sdk, case.sdk_class)
         with adapter.client(sdk, server) as client, pytest.raises(sdk_class) as sdk_info:
             adapter.send(client, adapter.call(MODELS[case.protocol]), stream)
@@ -884,7 +915,9 @@ def test_error_matches_sdk(case: ErrorCase, stream: bool) -> None:
     if case.protocol != "ollama":
         assert sdk_request_id and sdk_request_id.startswith("req_")
     message = adapter.error_message(sdk_exc)
-    assert message and message in str(pk_exc)
+    # The same message, on one line in str() (runs of whitespace collapsed); verbatim in .body.
+    assert message and " ".join(message.split()) in str(pk_exc)
+    assert pk_exc.body == reply.body_bytes.decode("utf-8")
     if case.label in ("insufficient-quota", "spend-cap"):
         assert pk_exc.retryable is False  # §D.8: the SDKs would retry these; waiting cannot help
 

@@ -117,7 +117,9 @@ def test_a_remote_base_url_without_its_own_key_is_refused_before_sending(kind_: 
         with pytest.raises(ConfigError) as info:
             provider.validate_config()
         message = str(info.value)
-        assert f"no API key for https://llm-proxy.example.com/v1: ${variable} is sent only to " in message
+        # The message names the base URL in use; Anthropic's excludes /v1 (it is removed).
+        url = "https://llm-proxy.example.com" + ("" if kind_ == "anthropic" else "/v1")
+        assert f"no API key for {url}: ${variable} is sent only to " in message
         assert "set api_key_env (the variable holding this server's key) or api_key in its config" in message
         assert ENV_KEYS[kind_] not in message
         with pytest.raises(ConfigError, match="no API key"):

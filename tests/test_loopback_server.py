@@ -197,6 +197,43 @@ def test_anthropic_accepts_sampling_under_the_old_version_and_bearer_keys(sessio
     assert bearer.json()["data"][0]["id"] == "claude-a" and bearer.json()["has_more"] is False
 
 
+def test_anthropic_lists_models_in_pages_like_the_api(session: requests.Session) -> None:
+    """§B.8: ``limit`` (default 20, 1 to 1000), ``after_id`` / ``before_id``, ``has_more``."""
+    names = [f"claude-{number:02d}" for number in range(25)] + ["claude-sonnet-4-5-20250929"]
+    with LoopbackServer("anthropic", models=names) as server:
+        def get(**query: Any) -> requests.Response:
+            return session.get(server.url + "/v1/models", params=query, headers=anthropic_headers())
+
+        first, after = get(), get(after_id="claude-19", limit=3)
+        before, every = get(before_id="claude-05"), get(limit=1000)
+        too_many, too_few, not_a_number = get(limit=1001), get(limit=0), get(limit="x")
+    assert [m["id"] for m in first.json()["data"]] == names[:20]
+    assert {k: v for k, v in first.json().items() if k != "data"} == {
+        "has_more": True, "first_id": "claude-00", "last_id": "claude-19"}
+    assert [m["id"] for m in after.json()["data"]] == ["claude-20", "claude-21", "claude-22"]
+    assert after.json()["has_more"] is True
+    assert [m["id"] for m in before.json()["data"]] == names[:5] and before.json()["has_more"] is False
+    assert [m["id"] for m in every.json()["data"]] == names and every.json()["has_more"] is False
+    assert every.json()["data"][-1] == {"type": "model", "id": "claude-sonnet-4-5-20250929",
+                                        "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"}
+    for refused, says in ((too_many, "less than or equal to 1000"), (too_few, "greater than or equal to 1"),
+                          (not_a_number, "valid integer")):
+        assert refused.status_code == 400 and says in refused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "ollama"])
+def test_ignore_stream_answers_a_stream_request_with_the_whole_completion(
+    session: requests.Session, protocol: str
+) -> None:
+    paths = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}
+    body = {"model": "m", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    headers = anthropic_headers() if protocol == "anthropic" else {}
+    with LoopbackServer(protocol, models=["m"], ignore_stream=True) as server:
+        answer = session.post(server.url + paths[protocol], json=body, headers=headers)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/json")
+    assert "echo: hi" in answer.text and "\n" not in answer.text
+
+
 # -- Ollama ------------------------------------------------------------------------------------
 
 def test_ollama_chat_streams_ndjson_by_default_and_json_when_asked(session: requests.Session) -> None:

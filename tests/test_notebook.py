@@ -30,7 +30,7 @@ CELLS = [
 from provider_kit import InvalidRequestError, OpenAIProvider, ProviderRegistry
 from provider_kit.testing import FakeProvider, LoopbackServer
 
-server = LoopbackServer("openai").start()
+server = LoopbackServer("openai", models=["m"]).start()
 local = OpenAIProvider("local", base_url=server.base_url, model="m", max_retries=0)
 flaky = FakeProvider("flaky", replies=["a", InvalidRequestError("flaky: bad", provider="flaky"), "c", "d"])
 down = FakeProvider("down", health_error="unreachable: connection refused")

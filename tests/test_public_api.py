@@ -65,6 +65,7 @@ ERROR_INSTANCES = [
     errors.RateLimitError("slow", provider="p", retry_after=1.5, retryable=False, request_id="r"),
     errors.InvalidRequestError("bad", provider="p", status_code=400),
     errors.ServerError("down", provider="p", status_code=529),
+    errors.ServerError("bad gateway", provider="p", status_code=502, body="<html>\n<title>502</title>\n</html>"),
     errors.ProviderTimeoutError("late", provider="p"),
     errors.ProviderConnectionError("refused", provider="p"),
     errors.ResponseFormatError("garbled", provider="p", status_code=200),

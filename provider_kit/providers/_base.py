@@ -7,6 +7,8 @@ provider config > environment > built-in default, and ``None`` always means "inh
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import time
 import urllib.parse
@@ -17,7 +19,6 @@ from typing import (
     Dict,
     Generator,
     Iterable,
-    Iterator,
     List,
     Mapping,
     Optional,
@@ -27,9 +28,10 @@ from typing import (
 )
 
 from .._call_args import check_call_args, check_timeout
+from .._error_bodies import error_message
 from .._retry import Deadline, RetryPolicy
-from .._streaming import DEFAULT_MAX_LINE_BYTES, iter_ndjson, iter_sse
-from .._transport import Transport, is_loopback_host
+from .._streaming import DEFAULT_MAX_LINE_BYTES, iter_ndjson, iter_sse, looks_like_stream, stream_body_kind
+from .._transport import StreamBody, Transport, is_loopback_host
 from ..config import (
     as_bool,
     as_env_name,
@@ -61,6 +63,12 @@ from ..types import (
     Usage,
 )
 
+# EXCERPT_WINDOW, StreamState and error_from_event are also imported from here by each protocol.
+from ._answers import EXCERPT_WINDOW as EXCERPT_WINDOW
+from ._answers import EventBudget, ShapeErrors, StreamState, shorten
+from ._answers import error_from_event as error_from_event
+from ._listing import follow_pages, listed, missing_reason
+
 #: Seconds a whole ``complete()`` call (retries included) may take unless configured otherwise.
 DEFAULT_TIMEOUT = 120.0
 #: Seconds a health check may take when the caller gives no timeout.
@@ -73,28 +81,6 @@ MAX_EVENT_BYTES = DEFAULT_MAX_LINE_BYTES + 1024 * 1024
 
 _P = TypeVar("_P", bound="HTTPProvider")
 Validator = Callable[[Any], Any]
-
-
-class StreamState:
-    """Turns one provider's stream events into ``StreamChunk``s; subclassed per protocol.
-
-    ``provider`` is the provider's name, which every chunk carries (``text_chunk`` sets it).
-    """
-
-    def __init__(self, provider: str = "") -> None:
-        self.provider = provider
-        self.done = False
-        self.finish_reason: Optional[str] = None
-        self.usage: Optional[Usage] = None
-
-    def feed(self, event: Any) -> Iterable[StreamChunk]:
-        raise NotImplementedError
-
-    def text_chunk(self, text: str) -> StreamChunk:
-        return StreamChunk(text, None, None, self.provider or None)
-
-    def final_chunk(self) -> StreamChunk:
-        return StreamChunk("", self.finish_reason, self.usage or Usage(), self.provider or None)
 
 
 class HTTPProvider:
@@ -115,6 +101,8 @@ class HTTPProvider:
     DEFAULT_MODEL: ClassVar[str] = ""
     COMPLETE_PATH: ClassVar[str] = ""
     HEALTH_PATH: ClassVar[str] = ""
+    #: The model listing (GET); its first page is also the health check's request.
+    MODELS_PATH: ClassVar[str] = ""
     #: "sse" or "ndjson".
     STREAM_FORMAT: ClassVar[str] = "sse"
     #: Options every HTTP provider accepts, with their validators.
@@ -128,6 +116,7 @@ class HTTPProvider:
         "headers": as_str_dict,
         "require_api_key": as_bool,
         "max_response_bytes": as_positive_int,
+        "check_model": as_bool,
     }
     #: Options of one provider type only; subclasses extend this.
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {}
@@ -194,6 +183,8 @@ class HTTPProvider:
             # LiteLLM proxy with a master key).
             required = self._api_key_env_named or self._key_required_by_default()
         self.require_api_key: bool = required
+        #: Whether the health check looks for ``model`` in the server's model listing.
+        self.check_model: bool = options.get("check_model", True)
         self._configure(options)
         # An extra header named like a credential (Azure's "api-key", a hand-set
         # "Authorization") is treated as one: attached by HeaderAuth and redacted from errors.
@@ -276,8 +267,25 @@ class HTTPProvider:
         raise NotImplementedError
 
     def _health_problem(self, data: Any) -> Optional[str]:
-        """A reason the provider is unusable although its health endpoint answered, or None."""
+        """A reason the provider is unusable although its health endpoint answered, or None.
+        Used when the model is not checked (``check_model = false``)."""
         return None
+
+    def _models_query(self) -> Dict[str, str]:
+        """The query string of the listing's first page."""
+        return {}
+
+    def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
+        """The ids on one page of the model listing, and the query of the next page (None
+        after the last one)."""
+        raise NotImplementedError
+
+    def _serves(self, served: Sequence[str]) -> bool:
+        """Whether the configured model is among the ``served`` ids (see ``_listing``)."""
+        return listed(self.model, served)
+
+    def _missing_model(self, served: Sequence[str]) -> str:
+        return missing_reason(self.model, served)
 
     # -- the Provider protocol
 
@@ -335,7 +343,7 @@ class HTTPProvider:
             prompt_or_messages, model, system, max_tokens, temperature, stop, timeout, stream=False
         )
         result = self._transport.request_json("POST", self.COMPLETE_PATH, body=body, deadline=deadline)
-        with self._shape_errors(result.request_id):
+        with self._shape_errors(result.request_id, source=result.data):
             text, answered_model, finish_reason, usage = self._parse_completion(result.data)
         return Completion(
             text=text,
@@ -377,9 +385,13 @@ class HTTPProvider:
     ) -> Generator[StreamChunk, None, None]:
         stream_body = self._transport.open_stream("POST", self.COMPLETE_PATH, body=body, deadline=deadline)
         with stream_body:
+            source, whole_answer = self._stream_source(stream_body)
+            if whole_answer is not None:
+                yield from whole_answer
+                return
             decode = iter_sse if self.STREAM_FORMAT == "sse" else iter_ndjson
             state = self._new_stream_state()
-            budget = _EventBudget(stream_body, MAX_EVENT_BYTES)
+            budget = EventBudget(source, MAX_EVENT_BYTES)
             events = decode(budget)
             while not state.done:
                 try:
@@ -392,7 +404,7 @@ class HTTPProvider:
                         raise new_error from None  # the original quotes the key
                     raise new_error from error
                 budget.reset()
-                with self._shape_errors(stream_body.request_id):
+                with self._shape_errors(stream_body.request_id, source=event):
                     chunks = list(state.feed(event))
                 for chunk in chunks:
                     # Every chunk says who is answering: the states set it, _from covers a
@@ -408,14 +420,82 @@ class HTTPProvider:
                 )
             yield state.final_chunk()._from(self.name)
 
+    def _stream_source(
+        self, stream_body: StreamBody
+    ) -> Tuple[Iterable[bytes], Optional[List[StreamChunk]]]:
+        """The body to decode as a stream, or (when the server sent a whole JSON completion
+        instead, as LiteLLM's Anthropic route does) that completion as the stream's chunks: its
+        text, then the final chunk. Decided by the Content-Type, and for an unknown or missing
+        one by the first bytes.
+
+        :raises ResponseFormatError: saying what arrived, for anything else (an HTML page).
+        """
+        kind = stream_body_kind(stream_body.content_type, self.STREAM_FORMAT)
+        if kind == "stream":
+            return stream_body, None
+        if kind == "json":
+            raw = stream_body.read_all()
+            try:
+                data = json.loads(raw)
+            except (ValueError, RecursionError):
+                if self.STREAM_FORMAT == "ndjson":
+                    return (raw,), None  # NDJSON lines labelled as one JSON document
+                raise self._unexpected_answer(stream_body, raw, "that is not valid JSON") from None
+            with self._shape_errors(stream_body.request_id, source=data):
+                text, _, finish_reason, usage = self._parse_completion(data)
+            final = StreamChunk("", finish_reason, usage, self.name)
+            return (), ([StreamChunk(text, None, None, self.name)] if text else []) + [final]
+        chunks = iter(stream_body)
+        head = b""
+        for chunk in chunks:  # up to the first byte that is not whitespace
+            head += chunk
+            if head.strip():
+                break
+        if looks_like_stream(head, self.STREAM_FORMAT):
+            return itertools.chain((head,), chunks), None
+        raise self._unexpected_answer(stream_body, head, "")
+
+    def _unexpected_answer(self, stream_body: StreamBody, raw: bytes, what: str) -> ResponseFormatError:
+        expected = "an event stream" if self.STREAM_FORMAT == "sse" else "NDJSON lines"
+        media = stream_body.content_type or "a body without Content-Type"
+        # Masked, then cut: an HTML page is quoted by its title.
+        excerpt = error_message(self._transport.redact(raw[:EXCERPT_WINDOW].decode("utf-8", "replace")))
+        return self._stream_format_error(
+            f"{self.name}: expected {expected} in answer to a stream request, got {media} {what}".rstrip()
+            + f": {shorten(excerpt, 120)!r}",
+            stream_body.request_id,
+        )
+
     def _stream_format_error(self, message: str, request_id: Optional[str]) -> ResponseFormatError:
         message = self._transport.redact(message)  # it may quote the body
         if not message.startswith(f"{self.name}:"):
             message = f"{self.name}: {message}"
         return ResponseFormatError(message, provider=self.name, request_id=request_id)
 
+    def models(self, timeout: Optional[float] = None) -> List[str]:
+        """The ids of the models the server serves, in the order it lists them (every page).
+
+        :param timeout: deadline in seconds for the whole listing, every page and retry
+            included (default: the provider's ``timeout``).
+        :raises ProviderError: a subclass per failure, as for ``complete``.
+        :raises ConfigError: for a bad ``timeout``, or a provider that cannot work as configured.
+        """
+        seconds = self._check_timeout(timeout) if timeout is not None else self.timeout
+        self.validate_config()
+        return self._list_models(Deadline(seconds), max_retries=None)
+
+    def _list_models(self, deadline: Deadline, *, max_retries: Optional[int]) -> List[str]:
+        def fetch(query: Dict[str, str]) -> Tuple[List[str], Optional[Dict[str, str]]]:
+            path = self.MODELS_PATH + (f"?{urllib.parse.urlencode(query)}" if query else "")
+            result = self._transport.request_json("GET", path, deadline=deadline, max_retries=max_retries)
+            with self._shape_errors(result.request_id):
+                return self._models_page(result.data)
+
+        return follow_pages(self.name, fetch, self._models_query())
+
     def health_check(self, timeout: Optional[float] = None) -> HealthStatus:
-        """Check that the provider answers and accepts the credentials; never raises.
+        """Check that the provider answers, accepts the credentials and serves the configured
+        model (when its listing can say so and ``check_model`` is on); never raises.
 
         :param timeout: deadline in seconds (default 10 s, or the provider's timeout if lower).
         """
@@ -428,11 +508,16 @@ class HTTPProvider:
             )
             self.validate_config()
             # One attempt: a health check reports the state now, it does not wait for recovery.
-            result = self._transport.request_json(
-                "GET", self.HEALTH_PATH, deadline=Deadline(seconds), max_retries=0
-            )
-            with self._shape_errors(result.request_id):
-                problem = self._health_problem(result.data)
+            deadline = Deadline(seconds)
+            if self.check_model and self.MODELS_PATH:
+                served = self._list_models(deadline, max_retries=0)
+                problem = None if self._serves(served) else self._missing_model(served)
+            else:
+                result = self._transport.request_json(
+                    "GET", self.HEALTH_PATH, deadline=deadline, max_retries=0
+                )
+                with self._shape_errors(result.request_id):
+                    problem = self._health_problem(result.data)
         except ConfigError as error:
             return HealthStatus(self.name, False, time.monotonic() - started, f"misconfigured: {error}")
         except ProviderError as error:
@@ -519,82 +604,8 @@ class HTTPProvider:
     def _check_timeout(self, timeout: Any) -> float:
         return check_timeout(self.name, timeout)
 
-    def _shape_errors(self, request_id: Optional[str]) -> _ShapeErrors:
-        return _ShapeErrors(self.name, request_id, self._transport.redact)
-
-
-#: How much of a bad event parsers quote; secrets are masked in it before it is cut to size.
-EXCERPT_WINDOW = 4096
-_MESSAGE_LIMIT = 300
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."
-
-
-class _ShapeErrors:
-    """Guards the reading of a 2xx body or stream event.
-
-    A KeyError/TypeError/... from a well-formed-JSON-but-wrong-shape body becomes a
-    ``ResponseFormatError``: provider_kit never lets those escape. A ``ProviderError`` the
-    parser raised for an error the body reports (an in-stream error event, Ollama's 200
-    ``{"error": ...}``) gets the response's request id, and both have any secret the message
-    quotes from the body masked, as the transport does for error statuses.
-    """
-
-    __slots__ = ("provider", "redact", "request_id")
-
-    def __init__(self, provider: str, request_id: Optional[str], redact: Callable[[str], str]) -> None:
-        self.provider = provider
-        self.request_id = request_id
-        self.redact = redact
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        if isinstance(exc, ProviderError):
-            message = self.redact(exc.message)
-            if message != exc.message:
-                exc.message = message
-                exc.args = (message, *exc.args[1:])
-            if exc.request_id is None:
-                exc.request_id = self.request_id
-        elif isinstance(exc, (KeyError, TypeError, IndexError, AttributeError, ValueError)):
-            message = f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})"
-            # Redact first, then shorten: a cut made first could keep half of a key.
-            error = ResponseFormatError(
-                _shorten(self.redact(message)), provider=self.provider, request_id=self.request_id
-            )
-            if error.message != message:
-                raise error from None  # the original quotes the key: no traceback may show it
-            raise error from exc
-
-
-class _EventBudget:
-    """The body's chunks, refused once more than ``limit`` bytes arrive without a whole event.
-
-    The consumer calls :meth:`reset` after each event, which bounds what a decoder can hold.
-    """
-
-    __slots__ = ("chunks", "limit", "used")
-
-    def __init__(self, chunks: Iterable[bytes], limit: int) -> None:
-        self.chunks = chunks
-        self.limit = limit
-        self.used = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.chunks:
-            self.used += len(chunk)
-            if self.used > self.limit:
-                raise ResponseFormatError(
-                    f"more than {self.limit} bytes of stream without a complete event"
-                )
-            yield chunk
-
-    def reset(self) -> None:
-        self.used = 0
+    def _shape_errors(self, request_id: Optional[str], *, source: Any = None) -> ShapeErrors:
+        return ShapeErrors(self.name, request_id, self._transport.redact, source)
 
 
 def base_url_host(url: str) -> Optional[str]:
@@ -622,20 +633,3 @@ def same_origin(url: str, other: str) -> bool:
         return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
 
     return bool(other) and origin(url) == origin(other)
-
-
-def error_from_event(
-    provider: str,
-    status: int,
-    message: str,
-    request_id: Optional[str],
-    *,
-    context: str = "in stream",
-) -> ProviderError:
-    """The error for one reported inside a 200 stream (or, with another ``context``, a 200
-    body), classed as if it had come with that status."""
-    from ..errors import error_for_status
-
-    return error_for_status(
-        status, f"{provider}: {message} ({context})", provider=provider, request_id=request_id
-    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..config import as_positive_int, as_str
 from ..errors import InvalidRequestError
@@ -15,6 +15,7 @@ from ._base import (
     Validator,
     error_from_event,
 )
+from ._listing import listed_as_alias, model_ids
 
 #: The API version sent unless configured: the one every model and parameter still accepts.
 DEFAULT_API_VERSION = "2023-06-01"
@@ -23,6 +24,8 @@ DEFAULT_API_VERSION = "2023-06-01"
 _NO_SAMPLING_SINCE = "2026-10-21"
 #: ``max_tokens`` is required by the API; this is sent when the caller gives none.
 DEFAULT_MAX_TOKENS = 4096
+#: Ids per page of ``GET /v1/models``: the API's largest (its default is 20).
+MODELS_PAGE_SIZE = 1000
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -84,6 +87,7 @@ class AnthropicProvider(HTTPProvider):
     DEFAULT_MODEL = "claude-sonnet-4-5"
     COMPLETE_PATH = "/v1/messages"
     HEALTH_PATH = "/v1/models"
+    MODELS_PATH = "/v1/models"
     STREAM_FORMAT = "sse"
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "anthropic_version": as_str,
@@ -91,8 +95,21 @@ class AnthropicProvider(HTTPProvider):
     }
 
     def _configure(self, options: Mapping[str, Any]) -> None:
+        # A configured base_url gets the same treatment as $ANTHROPIC_BASE_URL.
+        self.base_url = self._normalise_base_url(self.base_url) or self.DEFAULT_BASE_URL
         self.anthropic_version: str = options.get("anthropic_version", DEFAULT_API_VERSION)
         self.default_max_tokens: int = options.get("default_max_tokens", DEFAULT_MAX_TOKENS)
+
+    def _normalise_base_url(self, value: Optional[str]) -> Optional[str]:
+        """Without a trailing ``/v1`` (or ``/v1/messages``): the Anthropic base URL excludes it,
+        as ``ANTHROPIC_BASE_URL`` does for the SDKs, and paths start with ``/v1``. Copied from
+        an OpenAI-style setting, it would send every request to ``/v1/v1/...``, a bare 404."""
+        value = super()._normalise_base_url(value)
+        if value:
+            for suffix in ("/v1/messages", "/v1"):
+                if value.endswith(suffix):
+                    return value[: -len(suffix)]
+        return value
 
     def _protocol_headers(self) -> Dict[str, str]:
         return {"anthropic-version": self.anthropic_version}
@@ -151,6 +168,8 @@ class AnthropicProvider(HTTPProvider):
         return body
 
     def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
+        if isinstance(data, dict) and data.get("type") == "error":
+            raise _error_event(self.name, data.get("error"), context="in a 200 response")
         blocks = data["content"]
         if not isinstance(blocks, list):
             raise TypeError("content is not a list of blocks")
@@ -164,6 +183,30 @@ class AnthropicProvider(HTTPProvider):
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             return "error: the models endpoint did not answer with a model list"
         return None
+
+    def _models_query(self) -> Dict[str, str]:
+        return {"limit": str(MODELS_PAGE_SIZE)}
+
+    def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
+        """``{"data": [...], "has_more", "first_id", "last_id"}``; the next page starts
+        ``after_id`` the last id, as the SDK's pager does (PROTOCOLS.md §B.8). A proxy's
+        OpenAI-shaped list (LiteLLM) has no ``has_more``: one page."""
+        ids = model_ids(self.name, data)
+        last_id = data.get("last_id") or (ids[-1] if ids else None)
+        if data.get("has_more") is True and ids and isinstance(last_id, str):
+            return ids, {"limit": str(MODELS_PAGE_SIZE), "after_id": last_id}
+        return ids, None
+
+    def _serves(self, served: Sequence[str]) -> bool:
+        return listed_as_alias(self.model, served)
+
+
+def _error_event(provider: str, error: Any, context: str = "in stream") -> Exception:
+    """The error for ``{"type": "error", "error": {"type", "message"}}`` in a 200 answer."""
+    error = error or {}
+    status = ERROR_TYPE_STATUS.get(str(error.get("type")), 500) if isinstance(error, dict) else 500
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return error_from_event(provider, status, str(message or "stream error"), None, context=context)
 
 
 class _AnthropicStream(StreamState):
@@ -200,10 +243,7 @@ class _AnthropicStream(StreamState):
             self.done = True
             self.usage = _usage(self.counts)
         elif kind == "error":
-            error = data.get("error") or {}
-            status = ERROR_TYPE_STATUS.get(str(error.get("type")), 500) if isinstance(error, dict) else 500
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise error_from_event(self.provider, status, str(message or "stream error"), None)
+            raise _error_event(self.provider, data.get("error"))
         return ()
 
     def _merge_counts(self, usage: Any) -> None:

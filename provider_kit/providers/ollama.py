@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError
 from ..types import Message, StreamChunk, Usage
 from ._base import HTTPProvider, StreamState, Validator, error_from_event
+from ._listing import missing_reason
 
 DEFAULT_PORT = 11434
 FINISH_REASONS = {"stop": "stop", "length": "length"}
@@ -91,6 +92,7 @@ class OllamaProvider(HTTPProvider):
     DEFAULT_MODEL = "llama3.2"
     COMPLETE_PATH = "/api/chat"
     HEALTH_PATH = "/api/tags"
+    MODELS_PATH = "/api/tags"
     STREAM_FORMAT = "ndjson"
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {"keep_alive": as_keep_alive}
 
@@ -143,14 +145,25 @@ class OllamaProvider(HTTPProvider):
         return _OllamaStream(self.name)
 
     def _health_problem(self, data: Any) -> Optional[str]:
+        self._models_page(data)  # the shape only: the model is not checked
+        return None
+
+    def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
+        """``{"models": [{"name", "model", ...}]}`` (PROTOCOLS.md §C): each ``name``, and
+        ``model`` where it differs; one page."""
         models = data["models"]
         if not isinstance(models, list):
             raise TypeError("models is not a list")
+        names = [str(m[key]) for m in models for key in ("name", "model") if m.get(key)]
+        return names, None
+
+    def _serves(self, served: Sequence[str]) -> bool:
         wanted = _tagged(self.model)
-        names = {_tagged(str(m.get(key))) for m in models for key in ("name", "model") if m.get(key)}
-        if wanted not in names:
-            return f"model missing: {self.model!r} is not pulled (run: ollama pull {self.model})"
-        return None
+        return any(_tagged(name) == wanted for name in served)
+
+    def _missing_model(self, served: Sequence[str]) -> str:
+        reason = missing_reason(self.model, served, verb="pulled", hint=None)
+        return f"{reason}; run: ollama pull {self.model}"
 
 
 class _OllamaStream(StreamState):

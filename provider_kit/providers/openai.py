@@ -18,6 +18,7 @@ from ._base import (
     base_url_host,
     error_from_event,
 )
+from ._listing import model_ids
 
 FINISH_REASONS = {
     "stop": "stop",
@@ -56,6 +57,7 @@ class OpenAIProvider(HTTPProvider):
     DEFAULT_MODEL = "gpt-4o-mini"
     COMPLETE_PATH = "/chat/completions"
     HEALTH_PATH = "/models"
+    MODELS_PATH = "/models"
     STREAM_FORMAT = "sse"
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "organization": as_str,
@@ -134,6 +136,10 @@ class OpenAIProvider(HTTPProvider):
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             return "error: the models endpoint did not answer with a model list"
         return None
+
+    def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
+        """``{"object": "list", "data": [{"id": ...}, ...]}``, one page (PROTOCOLS.md §A.7)."""
+        return model_ids(self.name, data), None
 
 
 def _finish_reason(value: Any) -> Optional[str]:

@@ -250,6 +250,10 @@ class LoopbackServer:
     :param api_key: if set, the simulator checks it (``Authorization: Bearer`` for OpenAI,
         ``x-api-key`` or a bearer token for Anthropic) and answers 401 otherwise.
     :param models: the models the simulator lists; defaults to a couple per protocol.
+        Anthropic's listing is paginated like the API's (``limit``, ``after_id``,
+        ``before_id``, ``has_more``).
+    :param ignore_stream: answer a stream request with the whole JSON completion, as a
+        server or proxy that ignores ``stream`` does (LiteLLM's Anthropic route).
     :param safety_timeout: seconds before a forgotten gate, hang or stall gives up.
     :param port: the TCP port to listen on; 0 (the default) lets the system pick a free one,
         which is what tests want. A fixed port is for a simulator that a notebook, a web app or
@@ -266,6 +270,7 @@ class LoopbackServer:
         *,
         api_key: Optional[str] = None,
         models: Optional[Sequence[str]] = None,
+        ignore_stream: bool = False,
         safety_timeout: float = SAFETY_TIMEOUT,
         port: int = 0,
         latency: float = 0.0,
@@ -281,6 +286,7 @@ class LoopbackServer:
         self.api_key = api_key
         self.models: List[str] = list(models if models is not None else
                                       self._wire.default_models if self._wire else ())
+        self.ignore_stream = ignore_stream
         self.safety_timeout = safety_timeout
         self.latency = float(latency)
         self._requested_port = port

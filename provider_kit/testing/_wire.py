@@ -326,7 +326,7 @@ class _OpenAIWire(_Wire):
         turn = _Exchange(messages, limit if isinstance(limit, int) else None)
         finish = "length" if turn.truncated else "stop"
         model = str(body["model"])
-        if not stream:
+        if not stream or server.ignore_stream:
             return self.json_reply(200, self.completion(turn.text, model, finish, turn.input_tokens,
                                                         turn.output_tokens))
         options = options if isinstance(options, dict) else {}
@@ -433,10 +433,7 @@ class _AnthropicWire(_Wire):
         if (request.method, request.path) == ("POST", "/v1/messages"):
             return self._messages(server, request, version)
         if request.method == "GET" and request.path == "/v1/models":
-            models = [self._model(m) for m in server.models]
-            return self.json_reply(200, {"data": models, "has_more": False,
-                                         "first_id": models[0]["id"] if models else None,
-                                         "last_id": models[-1]["id"] if models else None})
+            return self._list_models(server, request)
         if request.method == "GET" and request.path.startswith("/v1/models/"):
             model = request.path[len("/v1/models/"):]
             if model in server.models:
@@ -444,9 +441,35 @@ class _AnthropicWire(_Wire):
             return self.error_reply(404, f"model: {model}")
         return self.error_reply(404, "Not Found")
 
+    def _list_models(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
+        """One page of ``server.models``, in their order (the API lists newest first): ``limit``
+        (default 20, 1 to 1000), then ``after_id`` or ``before_id`` (§B.8)."""
+        raw_limit = request.query.get("limit", "20")
+        if not raw_limit.isascii() or not raw_limit.lstrip("-").isdigit():
+            return self.error_reply(400, "limit: Input should be a valid integer, unable to parse string as an "
+                                    "integer")
+        limit = int(raw_limit)
+        if not 1 <= limit <= 1000:
+            bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 1000"
+            return self.error_reply(400, f"limit: Input should be {bound}")
+        ids = list(server.models)
+        after, before = request.query.get("after_id"), request.query.get("before_id")
+        if after is not None:
+            start = ids.index(after) + 1 if after in ids else len(ids)
+            page, has_more = ids[start:start + limit], start + limit < len(ids)
+        elif before is not None:
+            end = ids.index(before) if before in ids else 0
+            page, has_more = ids[max(0, end - limit):end], end - limit > 0
+        else:
+            page, has_more = ids[:limit], limit < len(ids)
+        return self.json_reply(200, {"data": [self._model(m) for m in page], "has_more": has_more,
+                                     "first_id": page[0] if page else None,
+                                     "last_id": page[-1] if page else None})
+
     @staticmethod
     def _model(model: str) -> JSONDict:
-        return {"type": "model", "id": model, "display_name": model, "created_at": "2025-09-29T00:00:00Z"}
+        return {"type": "model", "id": model, "display_name": _display_name(model),
+                "created_at": "2025-09-29T00:00:00Z"}
 
     def _messages(self, server: LoopbackServer, request: RecordedRequest, version: str) -> Reply:
         body = self.parse_json(request)
@@ -474,7 +497,7 @@ class _AnthropicWire(_Wire):
         turn = _Exchange(messages, limit if isinstance(limit, int) else None, _content_text(system))
         finish = "max_tokens" if turn.truncated else "end_turn"
         model = str(body["model"])
-        if body.get("stream") is not True:
+        if body.get("stream") is not True or server.ignore_stream:
             return self.json_reply(200, self.completion(turn.text, model, finish, turn.input_tokens,
                                                         turn.output_tokens))
         parts = self.stream_parts(turn.pieces, model=model, finish_reason=finish,
@@ -482,6 +505,18 @@ class _AnthropicWire(_Wire):
                                   include_usage=True, error_after=None, error=self.default_stream_error,
                                   terminate=True)
         return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
+
+
+def _display_name(model: str) -> str:
+    """``claude-sonnet-4-5-20250929`` -> ``Claude Sonnet 4.5``, as the API names its models."""
+    words = [word for word in model.split("-") if not (word.isdigit() and len(word) == 8)]
+    out: List[str] = []
+    for word in words:
+        if word.isdigit() and out and out[-1][-1:].isdigit():
+            out[-1] += "." + word  # version parts: 4-5 -> 4.5
+        else:
+            out.append(word.capitalize() if not word.isdigit() else word)
+    return " ".join(out)
 
 
 class _OllamaWire(_Wire):
@@ -573,7 +608,7 @@ class _OllamaWire(_Wire):
         finish = "length" if turn.truncated else "stop"
         if not messages:  # an empty chat only loads the model (§C.2)
             turn.pieces, turn.text, turn.output_tokens, finish = [], "", 0, "load"
-        if body.get("stream") is False:
+        if body.get("stream") is False or server.ignore_stream:
             return self.json_reply(200, self.completion(turn.text, str(model), finish, turn.input_tokens,
                                                         turn.output_tokens))
         parts = self.stream_parts(turn.pieces, model=str(model), finish_reason=finish,

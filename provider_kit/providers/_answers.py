@@ -1,0 +1,141 @@
+"""Reading a provider's 2xx answers: turning stream events into chunks, the guard that turns a
+body of the wrong shape into ``ResponseFormatError``, the byte budget between two events, and
+errors a 200 body or stream reports. Protocol-independent; each provider supplies the parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from .._error_bodies import one_line
+from ..errors import ProviderError, ResponseFormatError, error_for_status
+from ..types import StreamChunk, Usage
+
+
+class StreamState:
+    """Turns one provider's stream events into ``StreamChunk``s; subclassed per protocol.
+
+    ``provider`` is the provider's name, which every chunk carries (``text_chunk`` sets it).
+    """
+
+    def __init__(self, provider: str = "") -> None:
+        self.provider = provider
+        self.done = False
+        self.finish_reason: Optional[str] = None
+        self.usage: Optional[Usage] = None
+
+    def feed(self, event: Any) -> Iterable[StreamChunk]:
+        raise NotImplementedError
+
+    def text_chunk(self, text: str) -> StreamChunk:
+        return StreamChunk(text, None, None, self.provider or None)
+
+    def final_chunk(self) -> StreamChunk:
+        return StreamChunk("", self.finish_reason, self.usage or Usage(), self.provider or None)
+
+
+#: How much of a bad event parsers quote; secrets are masked in it before it is cut to size.
+EXCERPT_WINDOW = 4096
+MESSAGE_LIMIT = 300
+
+
+def shorten(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ShapeErrors:
+    """Guards the reading of a 2xx body or stream event.
+
+    A KeyError/TypeError/... from a well-formed-JSON-but-wrong-shape body becomes a
+    ``ResponseFormatError``: provider_kit never lets those escape. A ``ProviderError`` the
+    parser raised for an error the body reports (an in-stream error event, Ollama's 200
+    ``{"error": ...}``) gets the response's request id and, as ``body``, what reported it
+    (``source``: the event or the decoded body), and both have any secret the message quotes
+    from the body masked, as the transport does for error statuses.
+    """
+
+    __slots__ = ("provider", "redact", "request_id", "source")
+
+    def __init__(
+        self, provider: str, request_id: Optional[str], redact: Callable[[str], str], source: Any = None
+    ) -> None:
+        self.provider = provider
+        self.request_id = request_id
+        self.redact = redact
+        self.source = source
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        if isinstance(exc, ProviderError):
+            message = self.redact(exc.message)
+            if message != exc.message:
+                exc.message = message
+                exc.args = (message, *exc.args[1:])
+            if exc.request_id is None:
+                exc.request_id = self.request_id
+            if exc.body is None and self.source is not None:
+                exc.body = self.redact(source_text(self.source))
+        elif isinstance(exc, (KeyError, TypeError, IndexError, AttributeError, ValueError)):
+            message = f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})"
+            # Redact first, then shorten: a cut made first could keep half of a key.
+            error = ResponseFormatError(
+                shorten(self.redact(message)), provider=self.provider, request_id=self.request_id
+            )
+            if error.message != message:
+                raise error from None  # the original quotes the key: no traceback may show it
+            raise error from exc
+
+
+def source_text(source: Any) -> str:
+    """The text of what reported an error: an SSE event's data, a decoded JSON body or line."""
+    data = getattr(source, "data", source)
+    if isinstance(data, str):
+        return data
+    try:
+        return json.dumps(data, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(data)
+
+
+class EventBudget:
+    """The body's chunks, refused once more than ``limit`` bytes arrive without a whole event.
+
+    The consumer calls :meth:`reset` after each event, which bounds what a decoder can hold.
+    """
+
+    __slots__ = ("chunks", "limit", "used")
+
+    def __init__(self, chunks: Iterable[bytes], limit: int) -> None:
+        self.chunks = chunks
+        self.limit = limit
+        self.used = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.used += len(chunk)
+            if self.used > self.limit:
+                raise ResponseFormatError(
+                    f"more than {self.limit} bytes of stream without a complete event"
+                )
+            yield chunk
+
+    def reset(self) -> None:
+        self.used = 0
+
+
+def error_from_event(
+    provider: str,
+    status: int,
+    message: str,
+    request_id: Optional[str],
+    *,
+    context: str = "in stream",
+) -> ProviderError:
+    """The error for one reported inside a 200 stream (or, with another ``context``, a 200
+    body), classed as if it had come with that status."""
+    # One line, like an error status's message: the CLI and circuit states print it as one.
+    return error_for_status(
+        status, f"{provider}: {one_line(message)} ({context})", provider=provider, request_id=request_id
+    )
