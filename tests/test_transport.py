@@ -1,4 +1,4 @@
-"""The shared HTTP layer's contract (provider_kit/_transport.py), proven through the real providers
+"""The shared HTTP layer's contract (the provider_kit/_transport package), proven through the real providers
 against the loopback server: deadlines, retries, error translation, redirects, secrets, thread
 safety, proxies, pickling and first-chunk latency; plus unit tests of RetryPolicy,
 parse_retry_after and Deadline.
