@@ -2,7 +2,7 @@
 
 * ``FakeProvider``: a scripted in-memory provider.
 * ``LoopbackServer``: a real HTTP/1.1 server on 127.0.0.1 that speaks the OpenAI, Anthropic or
-  Ollama wire format, with scripted replies (``Reply``), faults, ``Gate``s and a record of
+  Ollama wire format, with scripted replies (``Reply``), faults, gates (``Gate``) and a record of
   every request.
 
 Never imported by ``provider_kit`` itself.

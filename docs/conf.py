@@ -1,0 +1,71 @@
+"""Sphinx configuration: the user guide and the API reference, built offline.
+
+``tox -e docs`` (and tests/test_docs_build.py) build with ``-W --keep-going -n``: a warning,
+a broken cross-reference included, fails the build. Nothing here fetches from the network
+(no intersphinx), and the theme is alabaster, which ships with Sphinx.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # document this checkout, not whatever provider_kit is installed
+
+from provider_kit import __version__  # noqa: E402
+
+project = "provider_kit"
+author = "provider_kit contributors"
+copyright = "provider_kit contributors"  # noqa: A001
+release = __version__
+version = ".".join(__version__.split(".")[:2])
+
+extensions = ["sphinx.ext.autodoc"]
+exclude_patterns = ["_build"]
+root_doc = "index"
+default_role = "literal"  # `name` in a docstring shows as code, never a dangling reference
+pygments_style = "sphinx"
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+autodoc_preserve_defaults = True
+autodoc_default_options = {"members": True, "show-inheritance": True}
+
+html_theme = "alabaster"
+html_title = f"provider_kit {release}"
+html_theme_options = {
+    "description": "LLM providers behind one plain, blocking, thread-safe interface",
+    "fixed_sidebar": True,
+    "show_relbars": True,
+}
+html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
+html_static_path: list = []
+html_show_sourcelink = False
+
+# No intersphinx (the build is offline), so annotations naming the standard library have no
+# target; they still show, as plain text. Everything of provider_kit's own must resolve.
+nitpick_ignore_regex = [
+    ("py:class", r"(collections\.abc|typing|datetime|pathlib|os|types|threading|concurrent\.futures)\..+"),
+    ("py:class", r"(Path|PathLike|Mapping|Sequence|Iterable|Iterator|Generator|Callable|datetime)"),
+    ("py:exc", r"(KeyError|TimeoutError|ConnectionError|ValueError|TypeError)"),
+    # Type aliases and helpers named in annotations, which the docstrings describe in words.
+    ("py:class", r"(ConfigSource|KnownTypes|MessagesInput|Chunk|Piece|RecordedHeaders|_P)"),
+    ("py:class", r"provider_kit\.providers\._base\._P"),
+]
+
+
+def _public_bases(app, name, obj, options, bases):
+    """Show a class's public bases only: ``_Value`` and the like are implementation detail."""
+    public = []
+    for base in bases:
+        if base.__name__.startswith("_"):
+            public.extend(b for b in base.__bases__ if b is not object)
+        else:
+            public.append(base)
+    bases[:] = public or [object]
+
+
+def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)
