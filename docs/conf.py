@@ -17,7 +17,7 @@ from provider_kit import __version__  # noqa: E402
 
 project = "provider_kit"
 author = "provider_kit contributors"
-copyright = "provider_kit contributors"  # noqa: A001
+copyright = "provider_kit contributors"
 release = __version__
 version = ".".join(__version__.split(".")[:2])
 
@@ -28,6 +28,7 @@ default_role = "literal"  # `name` in a docstring shows as code, never a danglin
 pygments_style = "sphinx"
 
 autodoc_member_order = "bysource"
+autoclass_content = "both"  # the class docstring, then __init__'s parameters
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
@@ -60,7 +61,7 @@ def _public_bases(app, name, obj, options, bases):
     """Show a class's public bases only: ``_Value`` and the like are implementation detail."""
     public = []
     for base in bases:
-        if base.__name__.startswith("_"):
+        if getattr(base, "__name__", "").startswith("_"):
             public.extend(b for b in base.__bases__ if b is not object)
         else:
             public.append(base)

@@ -15,10 +15,17 @@ The reason is required. docs/contributing.rst documents this convention for writ
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import textwrap
 from pathlib import Path
-from typing import List, NamedTuple, Optional
+from typing import Dict, Iterator, List, NamedTuple, Optional
+
+import pytest
+
+from provider_kit import Provider, ProviderRegistry
+from provider_kit.testing import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -35,10 +42,15 @@ class Example(NamedTuple):
     language: str
     code: str
     skip: Optional[str]  # the reason given by a ``.. skip-test:`` comment, else None
+    first_line: int  # of the code in the file, 1-based
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        return f"{self.path}:{self.line}"
+
+    def compiled(self) -> object:
+        """The code compiled so that a traceback names the rst file and its own line numbers."""
+        return compile("\n" * (self.first_line - 1) + self.code, str(self.path), "exec")
 
 
 def examples(path: Path, language: Optional[str] = None) -> List[Example]:
@@ -56,8 +68,11 @@ def examples(path: Path, language: Optional[str] = None) -> List[Example]:
         end = body_start
         while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > indent):
             end += 1
-        code = textwrap.dedent("\n".join(lines[body_start:end])).strip("\n") + "\n"
-        found.append(Example(path, number + 1, match.group(2), code, _skip_reason(lines, number)))
+        while body_start < end and not lines[body_start].strip():
+            body_start += 1
+        code = textwrap.dedent("\n".join(lines[body_start:end])).rstrip("\n") + "\n"
+        skip = _skip_reason(lines, number)
+        found.append(Example(path, number + 1, match.group(2), code, skip, body_start + 1))
     return [example for example in found if language is None or example.language == language]
 
 
@@ -81,3 +96,61 @@ def _skip_reason(lines: List[str], directive: int) -> Optional[str]:
 
 def doc_pages() -> List[Path]:
     return sorted(DOCS.glob("*.rst"))
+
+
+#: Real API addresses the examples may name, and the simulator standing in for each.
+ADDRESSES = {
+    "https://api.openai.com/v1": "openai",
+    "https://api.anthropic.com": "anthropic",
+    "http://localhost:11434": "ollama",
+    "https://api.groq.com/openai/v1": "openai",
+}
+
+
+@contextlib.contextmanager
+def simulated_world(monkeypatch: pytest.MonkeyPatch, config: str) -> Iterator[Dict[str, LoopbackServer]]:
+    """``config`` as ./provider_kit.toml, every API address in it pointing at a local simulator;
+    the key variables set and the base-URL variables naming the simulators, so that what the
+    examples build from the environment reaches them too."""
+    with contextlib.ExitStack() as stack:
+        servers = {
+            "openai": stack.enter_context(LoopbackServer("openai")),
+            "anthropic": stack.enter_context(LoopbackServer("anthropic")),
+            "ollama": stack.enter_context(LoopbackServer("ollama", models=["llama3.2:latest"])),
+        }
+        for real, kind in ADDRESSES.items():
+            config = config.replace(real, servers[kind].base_url)
+        assert not re.search(r"https?://(?!127\.0\.0\.1)", config), "only loopback addresses"
+        Path("provider_kit.toml").write_text(config, encoding="utf-8")
+        for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY"):
+            monkeypatch.setenv(variable, "sk-docs-example-key")
+        monkeypatch.setenv("OPENAI_BASE_URL", servers["openai"].base_url)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", servers["anthropic"].base_url)
+        monkeypatch.setenv("OLLAMA_HOST", servers["ollama"].base_url)
+        yield servers
+
+
+def run_examples(path: Path) -> str:
+    """Run the file's python examples in order, in one namespace; what they printed.
+
+    Whatever registry or provider they leave open is closed afterwards."""
+    namespace: dict = {"__name__": f"docs_example_{path.stem}"}
+    output = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(output):
+            for example in examples(path, "python"):
+                if example.skip is None:
+                    exec(example.compiled(), namespace)
+    finally:
+        for value in namespace.values():
+            if isinstance(value, (ProviderRegistry, Provider)):
+                value.close()
+    return output.getvalue()
+
+
+def setup_commands() -> List[str]:
+    """The commands of README's first literal block: the set-up a new user runs."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"::\n\n((?:    .*\n)+)", text)
+    assert block is not None, "README.rst lost its set-up commands"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip()]

@@ -10,74 +10,33 @@ tests/_rst_examples.py and docs/contributing.rst).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-from pathlib import Path
-from typing import Dict, Iterator
+import subprocess
+import sys
 
 import pytest
+from _rst_examples import (
+    DOCS,
+    README,
+    doc_pages,
+    examples,
+    run_examples,
+    setup_commands,
+    simulated_world,
+    skip_markers,
+)
 
-from provider_kit import Provider, ProviderRegistry, load_config
-from provider_kit.testing import LoopbackServer
+from provider_kit import load_config
 
-from _rst_examples import DOCS, README, doc_pages, examples, skip_markers
-
-#: Real API addresses the examples may name, and the simulator standing in for each.
-ADDRESSES = {
-    "https://api.openai.com/v1": "openai",
-    "https://api.anthropic.com": "anthropic",
-    "http://localhost:11434": "ollama",
-    "https://api.groq.com/openai/v1": "openai",
-}
-#: Pages whose python examples all need something the tests do not have.
 PAGES_WITH_PYTHON = [page for page in doc_pages() if examples(page, "python")]
-
-
-@contextlib.contextmanager
-def simulated_world(monkeypatch: pytest.MonkeyPatch, config: str) -> Iterator[Dict[str, LoopbackServer]]:
-    """``config`` as ./provider_kit.toml, every API address in it pointing at a local simulator;
-    the key variables set and the base-URL variables naming the simulators."""
-    with contextlib.ExitStack() as stack:
-        servers = {
-            "openai": stack.enter_context(LoopbackServer("openai")),
-            "anthropic": stack.enter_context(LoopbackServer("anthropic")),
-            "ollama": stack.enter_context(LoopbackServer("ollama", models=["llama3.2:latest"])),
-        }
-        for real, kind in ADDRESSES.items():
-            config = config.replace(real, servers[kind].base_url)
-        assert not re.search(r"https?://(?!127\.0\.0\.1)", config), "only loopback addresses"
-        Path("provider_kit.toml").write_text(config, encoding="utf-8")
-        for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY"):
-            monkeypatch.setenv(variable, "sk-docs-example-key")
-        monkeypatch.setenv("OPENAI_BASE_URL", servers["openai"].base_url)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", servers["anthropic"].base_url)
-        monkeypatch.setenv("OLLAMA_HOST", servers["ollama"].base_url)
-        yield servers
 
 
 def world_config() -> str:
     return examples(DOCS / "configuration.rst", "toml")[0].code
 
 
-def run_examples(page: Path) -> str:
-    """Run the page's python examples in order; what they printed."""
-    namespace: dict = {"__name__": f"docs_example_{page.stem}"}
-    output = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(output):
-            for example in examples(page, "python"):
-                if example.skip is None:
-                    exec(compile(example.code, example.where, "exec"), namespace)
-    finally:
-        for value in namespace.values():
-            if isinstance(value, (ProviderRegistry, Provider)):
-                value.close()
-    return output.getvalue()
-
-
 def test_the_documentation_has_examples_to_check():
-    assert len(PAGES_WITH_PYTHON) >= 8
+    assert len(PAGES_WITH_PYTHON) >= 10
     runnable = [e for page in doc_pages() for e in examples(page, "python") if e.skip is None]
     assert len(runnable) >= 30
 
@@ -94,8 +53,31 @@ def test_the_examples_reach_the_simulators_and_print_their_answers(monkeypatch):
     # The harness itself can fail: a page calling every simulator prints their answers.
     with simulated_world(monkeypatch, world_config()) as servers:
         printed = run_examples(DOCS / "calls.rst")
-        assert "echo: Hello" in printed
+        assert "echo: Hello" in printed and "echo: a long ticket" in printed
         assert all(server.requests for server in servers.values()), "every simulator was used"
+
+
+def test_a_failing_example_fails_with_its_page_and_line(tmp_path, monkeypatch):
+    page = tmp_path / "broken.rst"
+    page.write_text("Broken\n======\n\n.. code-block:: python\n\n    x = 1\n    assert x == 2\n", encoding="utf-8")
+    with simulated_world(monkeypatch, world_config()), pytest.raises(AssertionError) as caught:
+        run_examples(page)
+    last = caught.traceback[-1]
+    assert (str(last.path), last.lineno + 1) == (str(page), 7)  # lineno counts from 0
+
+
+def test_the_pytest_example_of_the_testing_page_passes_under_pytest(tmp_path):
+    # The page's test functions are defined by the run above; here pytest runs them, with the
+    # plugin's fixtures, as a reader's suite would.
+    code = "\n\n".join(e.code for e in examples(DOCS / "testing.rst", "python") if "def test_" in e.code)
+    assert code.count("def test_") >= 2
+    (tmp_path / "test_from_docs.py").write_text(code, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert re.search(r"\b2 passed\b", done.stdout), done.stdout
 
 
 @pytest.mark.parametrize("page", [p for p in doc_pages() if examples(p, "toml")], ids=lambda page: page.name)
@@ -116,15 +98,19 @@ def test_every_skip_marker_gives_a_reason_and_marks_an_example(page):
 
 
 def test_the_readme_links_only_to_pages_that_exist():
-    links = re.findall(r"<(docs/[^>]+\.rst)>`_", README.read_text(encoding="utf-8"))
-    assert len(links) >= 10
+    links = re.findall(r"<([\w/.-]+\.rst)>`_", README.read_text(encoding="utf-8"))
+    assert len(links) >= 12
     for link in links:
         assert (README.parent / link).is_file(), f"README.rst links to {link}, which does not exist"
 
 
-def test_the_installation_page_shows_the_readme_set_up_commands_word_for_word():
-    from test_readme import setup_commands
+def test_every_page_is_linked_from_the_readme():
+    linked = set(re.findall(r"<docs/([\w.-]+\.rst)>`_", README.read_text(encoding="utf-8")))
+    unlinked = {page.name for page in doc_pages()} - linked - {"index.rst", "changelog.rst", "performance.rst"}
+    assert not unlinked, f"README.rst does not link to {sorted(unlinked)}"
 
+
+def test_the_installation_page_shows_the_readme_set_up_commands_word_for_word():
     page = (DOCS / "installation.rst").read_text(encoding="utf-8")
     for command in setup_commands():
         assert f"    {command}\n" in page

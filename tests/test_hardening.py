@@ -754,9 +754,9 @@ def test_redirects_are_refused_for_every_auth_style(make: Any, style: str, targe
         assert KEY in seen[0].headers.get(header, "")  # the key went only where it was configured
 
 
-def test_the_readme_documents_that_redirects_are_refused() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.rst").read_text(encoding="utf-8")
-    section = readme.split("Timeouts and retries", 1)[1].split("\nThreads\n", 1)[0]
+def test_the_docs_say_that_redirects_are_refused() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "errors.rst").read_text(encoding="utf-8")
+    section = page.split("Timeouts and retries", 1)[1]
     assert "Redirects are never followed" in section and "InvalidRequestError" in section
 
 

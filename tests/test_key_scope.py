@@ -62,8 +62,8 @@ def sent_key(kind: str, key: str) -> Dict[str, str]:
     return {"x-api-key": key} if kind == "anthropic" else {"Authorization": f"Bearer {key}"}
 
 
-def test_the_readme_vllm_example_sends_no_key_whatever_the_environment() -> None:
-    # README: OpenAIProvider("vllm", base_url="http://localhost:8000/v1", ...)  # no key needed
+def test_the_documented_vllm_example_sends_no_key_whatever_the_environment() -> None:
+    # docs/calls.rst: OpenAIProvider("vllm", base_url="http://localhost:8000/v1", ...)  # no key needed
     with LoopbackServer("openai") as server:
         with make("openai", server) as local:
             local.validate_config()
