@@ -66,6 +66,18 @@ def test_the_api_reference_documents_every_public_name(site: Path) -> None:
         assert f"provider_kit.{name}" in documented or f"provider_kit.errors.{name}" in documented, name
 
 
+def test_the_architecture_page_names_every_module_of_the_layers() -> None:
+    # "How provider_kit is built" describes the layers tests/test_layering.py enforces: a module
+    # added there without a word here fails (no Sphinx needed).
+    from test_layering import LAYERS
+
+    page = (DOCS / "architecture.rst").read_text(encoding="utf-8")
+    for module in LAYERS:
+        if module != "provider_kit":
+            short = module.split(".", 1)[1]
+            assert f"``{short}``" in page, f"docs/architecture.rst does not name {module}"
+
+
 def test_the_reference_shows_the_docstrings(site: Path) -> None:
     # autodoc really read the code: a phrase from a method's docstring is on the page.
     html = (site / "api.html").read_text(encoding="utf-8")
