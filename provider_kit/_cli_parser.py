@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Iterable, List, NoReturn, Optional, Sequence, Tuple
 
-from .config import did_you_mean
+from ._options import did_you_mean
 
 EXIT_OK = 0
 EXIT_PROVIDER_ERROR = 1  # a provider failed, or is unhealthy

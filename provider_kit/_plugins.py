@@ -15,7 +15,8 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, cast
 
-from .config import ProviderSpec, check_options, did_you_mean
+from ._options import check_options, did_you_mean
+from .config import ProviderSpec
 from .errors import ConfigError
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ Reconnection (``Last-Event-ID``, ``retry``) is the caller's business, not this m
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from .errors import ResponseFormatError
 
@@ -19,8 +19,9 @@ __all__ = [
     "iter_lines",
     "iter_ndjson",
     "iter_sse",
-    "looks_like_stream",
-    "stream_body_kind",
+    "NDJSON",
+    "SSE",
+    "StreamDecoder",
 ]
 
 #: Longest line (terminator excluded) a decoder buffers before giving up on the stream.
@@ -236,35 +237,77 @@ def iter_ndjson(
         yield value
 
 
-#: The media types of each stream format (``text/event-stream``; NDJSON under its many names).
-STREAM_MEDIA_TYPES = {
-    "sse": frozenset({"text/event-stream"}),
-    "ndjson": frozenset(
-        {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines",
-         "application/jsonlines"}
-    ),
-}
 _SSE_FIELD_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":", b"data\n", b"data\r")
+_JSON_MEDIA_TYPE = "application/json"
 
 
-def stream_body_kind(media_type: str, stream_format: str) -> str:
-    """What a 2xx answer to a stream request holds, by its media type (lower case, without
-    parameters): ``"stream"`` (the format asked for), ``"json"`` (a whole JSON document: a
-    server or proxy that ignored ``stream``, as LiteLLM's Anthropic route does) or
-    ``"unknown"`` (anything else, including no type at all: the body must tell)."""
-    if media_type in STREAM_MEDIA_TYPES[stream_format]:
-        return "stream"
-    if media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json")):
-        return "json"
-    return "unknown"
+class StreamDecoder:
+    """A stream format: how a body in it is recognised, and decoded into events.
+
+    A provider class names its format with one of the two instances, :data:`SSE` or
+    :data:`NDJSON` (``STREAM_DECODER = SSE``); the call flow asks the decoder, never the name.
+    """
+
+    __slots__ = ("_decode", "_heads", "description", "lines_as_json", "media_types", "name")
+
+    def __init__(
+        self,
+        name: str,
+        decode: Callable[..., Iterator[Any]],
+        *,
+        media_types: Iterable[str],
+        heads: Tuple[bytes, ...],
+        description: str,
+        lines_as_json: bool,
+    ) -> None:
+        self.name = name
+        self._decode = decode
+        #: The media types a body in this format may be labelled with (lower case).
+        self.media_types = frozenset(media_types)
+        self._heads = heads
+        #: What the format is called in messages: "an event stream", "NDJSON lines".
+        self.description = description
+        #: Whether a body labelled ``application/json`` that is no single JSON document may
+        #: still be this format's lines (NDJSON is, one JSON value per line).
+        self.lines_as_json = lines_as_json
+
+    def __repr__(self) -> str:
+        return f"<StreamDecoder {self.name}>"
+
+    def decode(self, chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Any]:
+        """The events of a body given as raw byte chunks (see :func:`iter_sse`, :func:`iter_ndjson`).
+
+        :raises ResponseFormatError: for a line the format cannot hold.
+        """
+        return self._decode(chunks, max_line_bytes=max_line_bytes)
+
+    def body_kind(self, media_type: str) -> str:
+        """What a 2xx answer to a stream request holds, by its media type (lower case, without
+        parameters): ``"stream"`` (this format), ``"json"`` (a whole JSON document: a server or
+        proxy that ignored ``stream``, as LiteLLM's Anthropic route does) or ``"unknown"``
+        (anything else, including no type at all: the body must tell)."""
+        if media_type in self.media_types:
+            return "stream"
+        if media_type == _JSON_MEDIA_TYPE or (media_type.startswith("application/") and media_type.endswith("+json")):
+            return "json"
+        return "unknown"
+
+    def looks_like(self, head: bytes) -> bool:
+        """Whether the first bytes of a body of unknown type read as this format: an SSE field
+        (or comment), or a JSON object line. An empty head says nothing against it."""
+        head = head.lstrip(b"\xef\xbb\xbf").lstrip()  # a BOM, blank lines
+        return not head or head.startswith(self._heads)
 
 
-def looks_like_stream(head: bytes, stream_format: str) -> bool:
-    """Whether the first bytes of a body of unknown type read as ``stream_format``: an SSE
-    field (or comment), or a JSON object line. An empty head says nothing against it."""
-    head = head.lstrip(b"\xef\xbb\xbf").lstrip()  # a BOM, blank lines
-    if not head:
-        return True
-    if stream_format == "sse":
-        return head.startswith(_SSE_FIELD_STARTS)
-    return head.startswith(b"{")
+#: ``text/event-stream`` (OpenAI, Anthropic and most HTTP APIs).
+SSE = StreamDecoder(
+    "sse", iter_sse, media_types={"text/event-stream"}, heads=_SSE_FIELD_STARTS,
+    description="an event stream", lines_as_json=False,
+)
+#: Newline-delimited JSON (Ollama), under its many media type names.
+NDJSON = StreamDecoder(
+    "ndjson", iter_ndjson,
+    media_types={"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines",
+                 "application/jsonlines"},
+    heads=(b"{",), description="NDJSON lines", lines_as_json=True,
+)

@@ -1,63 +1,44 @@
-"""Configuration: where it is found, what shape it must have, and how secrets are shown.
+"""Configuration: where it is found and what shape it must have.
 
 This module owns:
 
 - ``load_config(source)``: a TOML file, a dict of the same shape, or (``None``) the search
   ``$PROVIDER_KIT_CONFIG`` -> ``./provider_kit.toml`` -> ``~/.config/provider_kit/config.toml``
-  -> the providers the environment describes (``ENV_PROVIDERS``).
+  -> the providers the environment describes.
 - ``Config`` and ``ProviderSpec``: the validated shape. A spec's ``type`` is resolved later by
   the registry, because third-party types come from entry points that this module must not
   load; but the options of a table whose type is known here (a built-in, or a class the caller
   passes) are checked against that class's ``option_schema()``, so that a mistake in the file
-  is a ``ConfigError`` from ``load_config`` itself. The built-in classes are handed to this
-  module by ``provider_kit.providers`` (``use_builtin_types``), which sits above it.
-- ``check_options`` and the ``as_*`` validators that provider classes use on their options.
-- ``mask_secret`` / ``mask_options``: the one way a secret is ever displayed.
+  is a ``ConfigError`` from ``load_config`` itself.
 
-It imports nothing but ``errors`` from the package, and never ``requests``; ``tomllib`` and
-``difflib`` are imported inside the functions that need them to keep ``import provider_kit``
-light.
+It knows no provider type by name. The built-in classes are handed to it by
+``provider_kit.providers`` (``use_builtin_types``), which sits above it; everything type-specific
+(which table names are types, which variable adds a provider when no file is found) is read
+from those classes. Option validators live in ``_options``, secret masking in ``_secrets``.
+
+It imports nothing but ``errors``, ``_options`` and ``_secrets`` from the package, and never
+``requests``; ``tomllib`` is imported inside the function that reads a file, to keep
+``import provider_kit`` light.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from ._options import Validator, as_non_negative_int, as_positive_number, check_options, did_you_mean
+from ._options import type_name as _type_name
+from ._secrets import mask_options
 from .errors import ConfigError
 
 __all__ = [
-    "BUILTIN_TYPE_NAMES",
     "CONFIG_ENV_VAR",
-    "ENV_PROVIDERS",
     "Config",
     "ProviderSpec",
-    "as_bool",
-    "as_choice",
-    "as_env_name",
-    "as_non_negative_int",
-    "as_non_negative_number",
-    "as_number_range",
-    "as_positive_int",
-    "as_positive_number",
-    "as_str",
-    "as_str_dict",
-    "as_str_list",
-    "as_url",
-    "check_options",
-    "close_matches",
-    "did_you_mean",
-    "is_secret_name",
     "load_config",
-    "mask_options",
-    "mask_secret",
-    "mask_url",
-    "use_builtin_types",
 ]
 
 #: The environment variable naming a config file; when set, the file must exist.
@@ -67,50 +48,16 @@ LOCAL_CONFIG_NAME = "provider_kit.toml"
 #: Looked for under ``Path.home()``.
 USER_CONFIG_PARTS = (".config", "provider_kit", "config.toml")
 
-#: Built-in provider type names. A ``[providers.X]`` table without ``type`` gets ``type = X``
-#: when X is one of these (or one of the types the caller passes as ``known_types``).
-BUILTIN_TYPE_NAMES = ("openai", "anthropic", "ollama")
-
-#: Type name -> provider class of the built-in types, for the option check of ``load_config``.
-#: Filled by ``use_builtin_types`` when ``provider_kit.providers`` is imported (``import
-#: provider_kit`` does): this module sits below the providers and must not import them.
+#: Type name -> provider class of the built-in types, for the type defaulting, the option check
+#: and the environment-only configuration of ``load_config``. Filled by ``use_builtin_types``
+#: when ``provider_kit.providers`` is imported (``import provider_kit`` does): this module sits
+#: below the providers and must not import them.
 _builtin_classes: Mapping[str, Any] = {}
-
-#: With no config file, each variable that is set (and not empty) adds a provider of that type,
-#: named after the type, with no options: the provider class reads its own variables.
-ENV_PROVIDERS: Dict[str, str] = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "ollama": "OLLAMA_HOST",
-}
 
 _TOP_LEVEL_KEYS = ("default_provider", "providers", "breaker_threshold", "breaker_cooldown")
 
-#: Words that make an option or header name secret (``api_key``, ``x-api-key``,
-#: ``Authorization``, ``access_token``...). Names are split into words so that ``max_tokens``
-#: and ``keep_alive`` are not secrets.
-_SECRET_WORDS = frozenset(
-    {
-        "key",
-        "apikey",
-        "token",
-        "secret",
-        "authorization",
-        "password",
-        "passwd",
-        "credential",
-        "credentials",
-        "cookie",
-    }
-)
-
-#: A portable environment variable name. A ``*_env`` option holding anything else is most
-#: likely the key itself pasted in the wrong place, so it is refused and never shown.
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 PathLike = Union[str, "os.PathLike[str]"]
 ConfigSource = Union[PathLike, Mapping[str, Any], "Config", None]
-Validator = Callable[[Any], Any]
 #: Provider types besides the built-ins: type names, or a mapping of type name -> class.
 KnownTypes = Union[Iterable[str], Mapping[str, Any], None]
 
@@ -127,8 +74,7 @@ def use_builtin_types(types: Mapping[str, Any]) -> None:
 
 def _known_classes(known_types: KnownTypes) -> Dict[str, Any]:
     """Type name -> class (or None when only the name is known): built-ins, then ``known_types``."""
-    known: Dict[str, Any] = {name: None for name in BUILTIN_TYPE_NAMES}
-    known.update(_builtin_classes)
+    known: Dict[str, Any] = dict(_builtin_classes)
     if isinstance(known_types, Mapping):
         known.update(known_types)
     elif known_types is not None:
@@ -136,6 +82,19 @@ def _known_classes(known_types: KnownTypes) -> Dict[str, Any]:
             raise ConfigError("known_types must be type names or a mapping of type name -> class, not a string")
         known.update((name, known.get(name)) for name in known_types)
     return known
+
+
+def environment_variables(known: Mapping[str, Any]) -> Dict[str, str]:
+    """Type name -> the variable that, when set and not empty, adds a provider of that type to
+    a configuration found in no file: each class's ``enabling_env_var()`` (its key variable, or
+    for a type that needs no key, its host variable). Types without one are left out."""
+    table: Dict[str, str] = {}
+    for name, cls in known.items():
+        enabling = getattr(cls, "enabling_env_var", None)
+        variable = enabling() if callable(enabling) else None
+        if isinstance(variable, str) and variable:
+            table[name] = variable
+    return table
 
 
 def _check_spec_options(spec: ProviderSpec, cls: Any) -> None:
@@ -146,272 +105,6 @@ def _check_spec_options(spec: ProviderSpec, cls: Any) -> None:
     option_schema = getattr(cls, "option_schema", None)
     if callable(option_schema):
         check_options(spec.options, option_schema(), where=spec.where)
-
-
-# --------------------------------------------------------------------------- secrets
-
-
-def mask_secret(value: object) -> str:
-    """Return a display form of a secret: ``"***"``, plus its last 4 characters when it is long.
-
-    Short secrets show nothing at all, because 4 characters of an 8-character key are too many.
-    """
-    if isinstance(value, str) and len(value) >= 12:
-        return "***" + value[-4:]
-    return "***"
-
-
-def is_secret_name(name: str) -> bool:
-    """True when an option or header called ``name`` holds a secret.
-
-    ``*_env`` options (``api_key_env``) name an environment variable, not a secret.
-    """
-    lowered = name.lower()
-    if lowered.endswith("_env"):
-        return False
-    words = lowered.replace("-", "_").replace(".", "_").split("_")
-    return any(word in _SECRET_WORDS for word in words) or lowered in _SECRET_WORDS
-
-
-def mask_url(value: str) -> str:
-    """``value`` with the password of a ``scheme://user:password@host`` URL shown as ``***``."""
-    return _mask_url_password(value)
-
-
-def _mask_url_password(value: str) -> str:
-    # "https://user:pw@host" carries a password; show the URL without it.
-    scheme, sep, rest = value.partition("://")
-    if not sep:
-        return value
-    authority, slash, path = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")
-    if not at or ":" not in userinfo:
-        return value
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}{slash}{path}"
-
-
-def _mask_value(name: str, value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _mask_value(str(key), item) for key, item in value.items()}
-    if is_secret_name(name) and value is not None and not isinstance(value, (bool, int, float)):
-        return mask_secret(value)
-    if name.lower().endswith("_env") and isinstance(value, str) and not _ENV_NAME.fullmatch(value):
-        return mask_secret(value)  # not a variable name: perhaps the key itself
-    if isinstance(value, str):
-        return _mask_url_password(value)
-    if isinstance(value, (list, tuple)):
-        return [_mask_value(name, item) for item in value]
-    return value
-
-
-def mask_options(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """A copy of ``options`` with every secret masked, recursing into tables such as headers."""
-    return {key: _mask_value(key, value) for key, value in options.items()}
-
-
-# --------------------------------------------------------------------------- suggestions
-
-
-def close_matches(word: str, candidates: Iterable[str]) -> List[str]:
-    """Up to three candidates that look like ``word`` (a typo), best first."""
-    import difflib  # lazily: only error paths need it
-
-    return difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'best'?"`` for the closest candidate, or ``""`` when none is close."""
-    matches = close_matches(word, candidates)
-    return f"; did you mean {matches[0]!r}?" if matches else ""
-
-
-# --------------------------------------------------------------------------- validators
-# Each validator returns the normalised value or raises ValueError with a short reason that
-# never contains the value itself: check_options decides whether the value may be shown.
-
-
-def _type_name(value: object) -> str:
-    return type(value).__name__
-
-
-def as_str(value: Any) -> str:
-    """A non-empty string."""
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, not {_type_name(value)}")
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-def as_env_name(value: Any) -> str:
-    """The name of an environment variable: letters, digits and ``_``, not starting with a digit."""
-    text = as_str(value)
-    if not _ENV_NAME.fullmatch(text):
-        raise ValueError(
-            "must name an environment variable (letters, digits and _), not hold the key itself"
-        )
-    return text
-
-
-def as_url(value: Any) -> str:
-    """An ``http://`` or ``https://`` URL with a host; the trailing slash is removed."""
-    from urllib.parse import urlsplit
-
-    text = as_str(value).strip()
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError for a port that is not a number
-    except ValueError:
-        raise ValueError("must be an http:// or https:// URL with a host") from None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    return text.rstrip("/")
-
-
-def _as_real(value: Any) -> float:
-    # bool is an int subclass, and "5" is not a number: both are refused.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be a number, not {_type_name(value)}")
-    try:
-        number = float(value)
-    except OverflowError:  # an int with hundreds of digits
-        raise ValueError("must be a finite number") from None
-    if not math.isfinite(number):
-        raise ValueError("must be a finite number")
-    return number
-
-
-def as_positive_number(value: Any) -> float:
-    """A finite number greater than 0 (an int or a float; never a bool or a string)."""
-    number = _as_real(value)
-    if number <= 0:
-        raise ValueError("must be a positive number")
-    return number
-
-
-def as_non_negative_number(value: Any) -> float:
-    """A finite number greater than or equal to 0."""
-    number = _as_real(value)
-    if number < 0:
-        raise ValueError("must not be negative")
-    return number
-
-
-def as_number_range(lo: float, hi: float) -> Validator:
-    """A validator for a finite number between ``lo`` and ``hi`` inclusive (a temperature)."""
-
-    def validate(value: Any) -> float:
-        number = _as_real(value)
-        if not lo <= number <= hi:
-            raise ValueError(f"must be between {lo:g} and {hi:g}")
-        return number
-
-    validate.__name__ = f"as_number_range({lo:g}, {hi:g})"
-    return validate
-
-
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be an integer, not {_type_name(value)}")
-    return int(value)
-
-
-def as_non_negative_int(value: Any) -> int:
-    """An integer >= 0 (never a bool or a float)."""
-    number = _as_int(value)
-    if number < 0:
-        raise ValueError("must not be negative")
-    return number
-
-
-def as_positive_int(value: Any) -> int:
-    """An integer > 0 (never a bool or a float)."""
-    number = _as_int(value)
-    if number <= 0:
-        raise ValueError("must be a positive integer")
-    return number
-
-
-def as_bool(value: Any) -> bool:
-    """``true`` or ``false`` (never 0, 1 or a string)."""
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {_type_name(value)}")
-    return value
-
-
-def as_str_list(value: Any) -> List[str]:
-    """A list of strings (a single string is refused: it is usually a missing bracket)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise ValueError(f"must be a list of strings, not {_type_name(value)}")
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ValueError(f"item {index} must be a string, not {_type_name(item)}")
-    return list(value)
-
-
-def as_str_dict(value: Any) -> Dict[str, str]:
-    """A table of string to string, such as extra HTTP headers."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"must be a table of strings, not {_type_name(value)}")
-    result: Dict[str, str] = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or not key:
-            raise ValueError("must have non-empty string keys")
-        if not isinstance(item, str):
-            raise ValueError(f"entry {key!r} must be a string, not {_type_name(item)}")
-        result[key] = item
-    return result
-
-
-def as_choice(*choices: str) -> Validator:
-    """A validator accepting exactly one of ``choices``."""
-
-    def validate(value: Any) -> str:
-        if value not in choices:
-            raise ValueError("must be one of " + ", ".join(repr(choice) for choice in choices))
-        return str(value)
-
-    validate.__name__ = "as_choice"
-    return validate
-
-
-def _show_value(key: str, value: Any) -> str:
-    if is_secret_name(key):
-        return f"a {_type_name(value)}"
-    try:
-        shown = repr(_mask_value(key, value))
-    except (ValueError, RecursionError):  # an int past the digit limit, a deeply nested value
-        return f"a {_type_name(value)}"
-    return shown if len(shown) <= 60 else shown[:57] + "..."
-
-
-def check_options(
-    options: Mapping[str, Any], schema: Mapping[str, Validator], *, where: str
-) -> Dict[str, Any]:
-    """Validate a provider's options against ``schema`` (option name -> validator).
-
-    :param options: the options of one ``[providers.X]`` table, without ``type``.
-    :param schema: every allowed option and the validator that normalises its value.
-    :param where: the place the options came from, used as the prefix of every message.
-    :returns: the normalised options, in their original order.
-    :raises ConfigError: for an unknown option (with a suggestion) or an invalid value. A
-        secret value is never shown.
-    """
-    result: Dict[str, Any] = {}
-    for key, value in options.items():
-        validator = schema.get(key)
-        if validator is None:
-            allowed = ", ".join(sorted(schema)) or "none"
-            raise ConfigError(
-                f"{where}: unknown option {key!r}{did_you_mean(key, schema)} (allowed: {allowed})"
-            )
-        try:
-            result[key] = validator(value)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {key} {exc} (got {_show_value(key, value)})") from None
-    return result
 
 
 # --------------------------------------------------------------------------- the shape
@@ -687,10 +380,12 @@ def _from_file(path: Path, known: Mapping[str, Any]) -> Config:
     return Config(specs, default_provider=default, source=path, origin=str(path), **settings)
 
 
-def _from_environment(searched: Sequence[str]) -> Config:
+def _from_environment(known: Mapping[str, Any], searched: Sequence[str]) -> Config:
+    # A provider per type whose variable is set, named after the type, with no options: the
+    # provider class reads its own variables.
     specs = [
-        ProviderSpec(type_name, type_name, {}, f"environment: {variable}")
-        for type_name, variable in ENV_PROVIDERS.items()
+        ProviderSpec(name, name, {}, f"environment: {variable}")
+        for name, variable in environment_variables(known).items()
         if os.environ.get(variable)
     ]
     return Config(specs, origin="environment", searched=searched)
@@ -711,8 +406,8 @@ def _search(known: Mapping[str, Any]) -> Config:
         if path.is_file():
             return _from_file(path, known)
         searched.append(f"{path} (not found)")
-    searched.append("environment variables " + ", ".join(ENV_PROVIDERS.values()))
-    return _from_environment(searched)
+    searched.append("environment variables " + ", ".join(environment_variables(known).values()))
+    return _from_environment(known, searched)
 
 
 def load_config(source: ConfigSource = None, *, known_types: KnownTypes = None) -> Config:
@@ -721,7 +416,8 @@ def load_config(source: ConfigSource = None, *, known_types: KnownTypes = None) 
     :param source: a path to a TOML file, a dict of the same shape, a ``Config`` (returned as
         is), or None to search ``$PROVIDER_KIT_CONFIG`` (which must exist when set), then
         ``./provider_kit.toml``, then ``~/.config/provider_kit/config.toml``, and otherwise use
-        the providers the environment describes (``ENV_PROVIDERS``).
+        the providers the environment describes: one per known type whose key variable (for a
+        type that needs no key, its host variable) is set.
     :param known_types: provider types besides the built-ins: type names, or a mapping of type
         name -> provider class. A table named after a known type needs no ``type``; the options
         of a table whose type's class has an ``option_schema()`` class method (every built-in

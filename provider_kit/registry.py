@@ -50,6 +50,7 @@ from typing import (
 )
 
 from ._breaker import CircuitBreaker, CircuitState
+from ._options import Validator, as_non_negative_int, as_positive_int, as_positive_number, did_you_mean
 from ._plugins import (
     ENTRY_POINT_GROUP,
     TypeUnavailable,
@@ -69,18 +70,8 @@ from ._routing import (
     batch_items,
     choose_targets,
 )
-from .config import (
-    ConfigSource,
-    ProviderSpec,
-    Validator,
-    as_non_negative_int,
-    as_positive_int,
-    as_positive_number,
-    did_you_mean,
-    is_secret_name,
-    load_config,
-    mask_secret,
-)
+from ._secrets import Redactor
+from .config import ConfigSource, ProviderSpec, load_config
 from .errors import (
     ConfigError,
     NoProvidersError,
@@ -138,18 +129,7 @@ def _checked(name: str, value: Any, validator: Validator) -> Any:
 
 def _scrub(text: str, spec: ProviderSpec) -> str:
     """Mask in ``text`` every secret value of ``spec``'s options (a third party may echo one)."""
-
-    def secrets(name: str, value: Any) -> Iterator[str]:
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                yield from secrets(str(key), item)
-        elif isinstance(value, str) and len(value) >= 4 and is_secret_name(name):
-            yield value  # shorter values would garble the text and reveal little
-
-    for option, value in spec.options.items():
-        for secret in secrets(option, value):
-            text = text.replace(secret, mask_secret(secret))
-    return text
+    return Redactor.for_options(spec.options).redact(text)
 
 
 def _mistake(error: ConfigError, spec: ProviderSpec) -> ConfigError:

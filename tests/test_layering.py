@@ -13,9 +13,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "provider_kit"
 LAYERS = {
     "provider_kit._version": 0,
     "provider_kit.errors": 0,
+    "provider_kit._secrets": 0,  # the one redactor; imports nothing from the package
     "provider_kit._display": 0.5,  # text and HTML tables for the value types
     "provider_kit.types": 1,
     "provider_kit._call_args": 1.5,  # the one check of call arguments
+    "provider_kit._options": 1.5,  # option validators
     "provider_kit.config": 2,
     "provider_kit._streaming": 2,
     "provider_kit._breaker": 2,

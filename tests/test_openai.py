@@ -22,6 +22,7 @@ from provider_kit.errors import (
     ResponseFormatError,
     ServerError,
 )
+from provider_kit.providers._calls import ChatCall
 from provider_kit.testing._server import LoopbackServer, Reply
 
 KEY = "sk-test-abcdefgh12345678"
@@ -150,7 +151,9 @@ def test_max_tokens_field_on_a_compatible_server(
 def test_max_completion_tokens_for_api_openai_com(base_url: str) -> None:
     # The real host cannot be reached from a test: check the body the provider would send.
     with OpenAIProvider(base_url=base_url, api_key=KEY) as provider:
-        body = provider._completion_body([Message("user", "hi")], "gpt-4o-mini", 5, None, None, False)
+        request = provider._build_request(ChatCall([Message("user", "hi")], "gpt-4o-mini", max_tokens=5))
+    assert (request.method, request.target) == ("POST", "/chat/completions")
+    body = request.body
     assert body["max_completion_tokens"] == 5
     assert "max_tokens" not in body
     assert "stream_options" not in body
@@ -214,8 +217,8 @@ def test_org_and_project_env_only_for_api_openai_com(
     assert "OpenAI-Project" not in server.last_request.headers
     with OpenAIProvider(api_key=KEY) as official:
         assert (official.organization, official.project) == ("org-env", "proj_env")
-        assert official._protocol_headers() == {
-            "OpenAI-Organization": "org-env", "OpenAI-Project": "proj_env"}
+        assert official._headers(None) == ({
+            "OpenAI-Organization": "org-env", "OpenAI-Project": "proj_env"}, {})
 
 
 # -- parsing the answer --------------------------------------------------------------------------

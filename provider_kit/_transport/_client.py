@@ -22,6 +22,7 @@ from .._retry import (
     RetryPolicy,
     parse_retry_after,
 )
+from .._secrets import Redactor
 from ..errors import (
     InvalidRequestError,
     ProviderConnectionError,
@@ -32,7 +33,7 @@ from ..errors import (
     error_for_status,
 )
 from ._body import StreamBody, content_length, iter_raw
-from ._session import DEFAULT_POOL_MAXSIZE, check_headers, new_session, url_password
+from ._session import DEFAULT_POOL_MAXSIZE, check_headers, new_session
 from ._translate import Translating, timeout_error, translate
 
 logger = logging.getLogger("provider_kit")
@@ -93,15 +94,8 @@ class Transport:
         self.pool_maxsize = pool_maxsize
         self._session: Optional[requests.Session] = None
         self._lock = threading.Lock()
-        self._secrets = tuple(v for v in self._secret_headers.values() if len(v) >= 4)
-        # Also hide the bare key inside a "Bearer <key>" value.
-        self._secrets += tuple(
-            v.split(" ", 1)[1] for v in self._secrets if " " in v and len(v.split(" ", 1)[1]) >= 4
-        )
-        # And the password of a base URL such as http://user:password@gateway/v1.
-        password = url_password(self.base_url)
-        if password is not None and len(password) >= 4:
-            self._secrets += tuple(dict.fromkeys((password, urllib.parse.unquote(password))))
+        #: Hides the key headers' values and the base URL's password in any text.
+        self.redactor = Redactor.for_request(self._secret_headers, self.base_url)
         #: Where requests go, for messages: host and port, never the URL's user and password.
         self.host = urllib.parse.urlsplit(self.base_url).netloc.rpartition("@")[2]
 
@@ -140,10 +134,7 @@ class Transport:
 
     def redact(self, text: str) -> str:
         """``text`` with every secret this transport holds replaced by ``***``."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
+        return self.redactor.redact(text)
 
     # -- calls
 
@@ -361,7 +352,7 @@ class Transport:
         return timeout_error(self.provider, deadline)
 
     def _translating(self, deadline: Deadline) -> Translating:
-        return Translating(self.translate, self.redact, deadline)
+        return Translating(self.translate, self.redactor, deadline)
 
     def translate(self, exc: BaseException, deadline: Deadline) -> Optional[ProviderError]:
         """The provider_kit error for a ``requests``/``urllib3``/socket exception, or None."""

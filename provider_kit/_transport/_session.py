@@ -127,10 +127,3 @@ def check_headers(provider: str, headers: Mapping[str, str], *, secret: bool) ->
                 f"{provider}: {what} has a line break or leading whitespace; "
                 "remove the stray characters (a key read from a file often ends in a newline)"
             )
-
-
-def url_password(url: str) -> Optional[str]:
-    try:
-        return urllib.parse.urlsplit(url).password
-    except ValueError:
-        return None

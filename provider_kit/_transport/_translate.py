@@ -13,6 +13,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from .._retry import Deadline
+from .._secrets import Redactor
 from ..errors import (
     InvalidRequestError,
     ProviderConnectionError,
@@ -92,16 +93,16 @@ def timeout_error(provider: str, deadline: Deadline) -> ProviderTimeoutError:
 class Translating:
     """Context manager turning foreign exceptions into provider_kit errors (``raise ... from``)."""
 
-    __slots__ = ("deadline", "redact", "translate")
+    __slots__ = ("deadline", "redactor", "translate")
 
     def __init__(
         self,
         translate: Callable[[BaseException, Deadline], Optional[ProviderError]],
-        redact: Callable[[str], str],
+        redactor: Redactor,
         deadline: Deadline,
     ) -> None:
         self.translate = translate
-        self.redact = redact
+        self.redactor = redactor
         self.deadline = deadline
 
     def __enter__(self) -> None:
@@ -110,9 +111,8 @@ class Translating:
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         error = self.translate(exc, self.deadline) if exc is not None else None
         if error is not None:
-            if self.redact(str(exc)) != str(exc):
-                raise error from None  # a traceback must not print the key either
-            raise error from exc
+            assert exc is not None
+            self.redactor.reraise(error, exc)  # from None when the cause quotes the key
 
 
 def is_read_timeout(exc: BaseException) -> bool:

@@ -5,27 +5,54 @@ errors a 200 body or stream reports. Protocol-independent; each provider supplie
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from .._error_bodies import one_line
+from .._secrets import Redactor
 from ..errors import ProviderError, ResponseFormatError, error_for_status
 from ..types import StreamChunk, Usage
 
 
-class StreamState:
-    """Turns one provider's stream events into ``StreamChunk``s; subclassed per protocol.
+def normalised_finish_reason(table: Mapping[str, str], value: Any) -> Optional[str]:
+    """``value`` through a type's ``FINISH_REASONS`` table; an unknown value is kept as it is
+    (as a string), None stays None."""
+    if value is None:
+        return None
+    return table.get(value, str(value))
 
-    ``provider`` is the provider's name, which every chunk carries (``text_chunk`` sets it).
+
+class StreamState:
+    """Turns one stream's events into ``StreamChunk``s; a provider type subclasses it once and
+    names the subclass in its ``STREAM_STATE`` class attribute. One instance per stream.
+
+    The contract with the call flow (``HTTPProvider.stream``):
+
+    - ``feed(event)`` gets each decoded event (an ``SSEEvent``, or a JSON value per NDJSON
+      line) and returns the chunks it carries (``text_chunk(text)`` makes one). It raises a
+      ``ProviderError`` for an error the stream reports, anything else for an event of the
+      wrong shape (turned into ``ResponseFormatError``).
+    - It sets ``done`` on the event that ends the stream (``[DONE]``, ``message_stop``,
+      ``"done": true``, or for a format with no terminator, the event carrying the finish
+      reason). A body that ends before ``done`` is an incomplete answer: ``ResponseFormatError``.
+    - It sets ``finish_reason`` (normalised with ``finish(value)``) and ``usage`` on the way;
+      the call flow yields them in the final chunk (``final_chunk()``).
+
+    ``provider`` is the provider's name, which every chunk carries.
     """
 
-    def __init__(self, provider: str = "") -> None:
+    def __init__(self, provider: str = "", finish_reasons: Optional[Mapping[str, str]] = None) -> None:
         self.provider = provider
+        self.finish_reasons: Mapping[str, str] = finish_reasons or {}
         self.done = False
         self.finish_reason: Optional[str] = None
         self.usage: Optional[Usage] = None
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         raise NotImplementedError
+
+    def finish(self, value: Any) -> Optional[str]:
+        """A finish reason of the wire normalised through the type's ``FINISH_REASONS``."""
+        return normalised_finish_reason(self.finish_reasons, value)
 
     def text_chunk(self, text: str) -> StreamChunk:
         return StreamChunk(text, None, None, self.provider or None)
@@ -54,14 +81,12 @@ class ShapeErrors:
     from the body masked, as the transport does for error statuses.
     """
 
-    __slots__ = ("provider", "redact", "request_id", "source")
+    __slots__ = ("provider", "redactor", "request_id", "source")
 
-    def __init__(
-        self, provider: str, request_id: Optional[str], redact: Callable[[str], str], source: Any = None
-    ) -> None:
+    def __init__(self, provider: str, request_id: Optional[str], redactor: Redactor, source: Any = None) -> None:
         self.provider = provider
         self.request_id = request_id
-        self.redact = redact
+        self.redactor = redactor
         self.source = source
 
     def __enter__(self) -> None:
@@ -69,23 +94,21 @@ class ShapeErrors:
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         if isinstance(exc, ProviderError):
-            message = self.redact(exc.message)
+            message = self.redactor.redact(exc.message)
             if message != exc.message:
                 exc.message = message
                 exc.args = (message, *exc.args[1:])
             if exc.request_id is None:
                 exc.request_id = self.request_id
             if exc.body is None and self.source is not None:
-                exc.body = self.redact(source_text(self.source))
+                exc.body = self.redactor.redact(source_text(self.source))
         elif isinstance(exc, (KeyError, TypeError, IndexError, AttributeError, ValueError)):
             message = f"{self.provider}: unexpected response shape ({type(exc).__name__}: {exc})"
             # Redact first, then shorten: a cut made first could keep half of a key.
             error = ResponseFormatError(
-                shorten(self.redact(message)), provider=self.provider, request_id=self.request_id
+                shorten(self.redactor.redact(message)), provider=self.provider, request_id=self.request_id
             )
-            if error.message != message:
-                raise error from None  # the original quotes the key: no traceback may show it
-            raise error from exc
+            self.redactor.reraise(error, exc)  # from None when the original quotes the key
 
 
 def source_text(source: Any) -> str:

@@ -1,8 +1,57 @@
 """What every HTTP provider shares: settings and their precedence, the call flow, health checks.
 
-A provider subclass only describes its protocol: how to build the request body, how to read
-a response, a stream event and the health answer. Settings resolve as call argument >
-provider config > environment > built-in default, and ``None`` always means "inherit".
+Adding a provider type
+======================
+
+A provider type is one class; everything else (config loading, the registry, the CLI's help,
+``from_config(None)`` reading the environment) derives from it. The class declares:
+
+Identity (class attributes)
+    ``TYPE``: the ``type`` name in config files. ``DEFAULT_BASE_URL`` and ``DEFAULT_MODEL``.
+    ``API_KEY_ENV``: the conventional key variable (sent only to the type's own server; see
+    below). ``BASE_URL_ENV``: the variable naming another server of the type. ``REQUIRES_KEY``:
+    whether a server of this type needs a key (a loopback server never does). With no config
+    file, a provider of the type is added when its key variable, or for a type that needs no
+    key its base-URL variable, is set (``enabling_env_var()``).
+
+Wire format (class attributes)
+    ``FINISH_REASONS``: the wire's finish reasons -> ``"stop"``, ``"length"``,
+    ``"content_filter"``, ``"tool_calls"``; normalised by ``_finish_reason(value)`` (an unknown
+    value is kept). ``STREAM_DECODER``: ``SSE`` or ``NDJSON`` from ``provider_kit._streaming``.
+    ``STREAM_STATE``: the ``StreamState`` subclass that turns one stream's events into chunks
+    (its docstring states the contract: ``feed``, ``done``, ``finish_reason``, ``usage``).
+    ``MODELS_PATH``: the model listing (GET), also the health check's request; "" for none.
+    ``EXTRA_OPTIONS``: the type's own options and their validators (``_options.as_*``),
+    read in ``_configure(options)``.
+
+Hooks (methods; the first two are required)
+    ``_build_request(call: ChatCall) -> RequestSpec``
+        The request for one call: path (and query) and JSON body. ``call`` holds the checked
+        messages, model, ``max_tokens``, ``temperature``, ``stop`` and ``stream``. A type whose
+        URL depends on the call (Gemini's model in the path, Azure's deployment and
+        ``api-version``) says so here; the ~70 lines of call flow are never copied.
+    ``_parse_completion(data) -> (text, model, finish_reason, usage)``
+        A whole (non-streamed) answer. Raise ``KeyError``/``TypeError``... for a body of the
+        wrong shape (it becomes ``ResponseFormatError``), a ``ProviderError`` for an error the
+        body reports.
+    ``_headers(api_key) -> (plain, secret)``
+        The protocol's headers and the credential headers (default: ``Authorization: Bearer``).
+        Secret headers are attached so that ``.netrc`` cannot replace them and are redacted
+        from every error.
+    ``_models_request(query)`` / ``_models_page(data)``
+        The listing's request for a page (``query`` None: the first one) and one page's ids
+        plus the next page's query. ``_health_request()`` / ``_health_problem(data)``: the
+        request and the check used when the model is not looked for (``check_model = false``).
+    ``_serves(served)`` / ``_missing_model(served)``
+        Whether the configured model is in the listing, and the message when it is not.
+    ``_normalise_base_url(value)``
+        A configured or environment base URL as the type writes it (Ollama's ``OLLAMA_HOST``).
+
+A plain class (duck-typed ``provider_kit.Provider``) works too, published under the
+entry-point group ``provider_kit.providers``; README's "Adding a provider type" says how.
+
+Settings resolve as call argument > provider config > environment > built-in default, and
+``None`` always means "inherit".
 """
 
 from __future__ import annotations
@@ -14,7 +63,6 @@ import time
 import urllib.parse
 from typing import (
     Any,
-    Callable,
     ClassVar,
     Dict,
     Generator,
@@ -24,15 +72,14 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
+    Type,
     TypeVar,
 )
 
 from .._call_args import check_call_args, check_timeout
 from .._error_bodies import error_message
-from .._retry import Deadline, RetryPolicy
-from .._streaming import DEFAULT_MAX_LINE_BYTES, iter_ndjson, iter_sse, looks_like_stream, stream_body_kind
-from .._transport import StreamBody, Transport, is_loopback_host
-from ..config import (
+from .._options import (
+    Validator,
     as_bool,
     as_env_name,
     as_non_negative_int,
@@ -42,9 +89,11 @@ from ..config import (
     as_str_dict,
     as_url,
     check_options,
-    is_secret_name,
-    mask_url,
 )
+from .._retry import Deadline, RetryPolicy
+from .._secrets import is_secret_name, mask_url
+from .._streaming import DEFAULT_MAX_LINE_BYTES, SSE, StreamDecoder
+from .._transport import StreamBody, Transport, is_loopback_host
 from ..errors import (
     AuthenticationError,
     ConfigError,
@@ -57,7 +106,6 @@ from ..errors import (
 from ..types import (
     Completion,
     HealthStatus,
-    Message,
     MessagesInput,
     StreamChunk,
     Usage,
@@ -65,9 +113,10 @@ from ..types import (
 
 # EXCERPT_WINDOW, StreamState and error_from_event are also imported from here by each protocol.
 from ._answers import EXCERPT_WINDOW as EXCERPT_WINDOW
-from ._answers import EventBudget, ShapeErrors, StreamState, shorten
+from ._answers import EventBudget, ShapeErrors, StreamState, normalised_finish_reason, shorten
 from ._answers import error_from_event as error_from_event
-from ._listing import follow_pages, listed, missing_reason
+from ._calls import ChatCall, RequestSpec
+from ._listing import follow_pages, listed, listing_problem, missing_reason
 
 #: Seconds a whole ``complete()`` call (retries included) may take unless configured otherwise.
 DEFAULT_TIMEOUT = 120.0
@@ -80,7 +129,6 @@ DEFAULT_MAX_RETRIES = 2
 MAX_EVENT_BYTES = DEFAULT_MAX_LINE_BYTES + 1024 * 1024
 
 _P = TypeVar("_P", bound="HTTPProvider")
-Validator = Callable[[Any], Any]
 
 
 class HTTPProvider:
@@ -98,13 +146,19 @@ class HTTPProvider:
     #: only for a server of this type's own: ``DEFAULT_BASE_URL``'s origin, or the server
     #: ``BASE_URL_ENV`` names. Any other ``base_url`` gets ``api_key`` / ``api_key_env`` only.
     API_KEY_ENV: ClassVar[Optional[str]] = None
+    #: Whether a server of this type needs a key when ``require_api_key`` is unset (a server
+    #: on a loopback address never does: a local vLLM, LM Studio, llama.cpp).
+    REQUIRES_KEY: ClassVar[bool] = True
     DEFAULT_MODEL: ClassVar[str] = ""
-    COMPLETE_PATH: ClassVar[str] = ""
-    HEALTH_PATH: ClassVar[str] = ""
-    #: The model listing (GET); its first page is also the health check's request.
+    #: The model listing (GET), relative to ``base_url``; its first page is also the health
+    #: check's request. "" when the type has none.
     MODELS_PATH: ClassVar[str] = ""
-    #: "sse" or "ndjson".
-    STREAM_FORMAT: ClassVar[str] = "sse"
+    #: The wire's finish reasons -> the normalised ones (an unknown value is kept as it is).
+    FINISH_REASONS: ClassVar[Mapping[str, str]] = {}
+    #: How a streamed body is recognised and decoded: ``SSE`` or ``NDJSON``.
+    STREAM_DECODER: ClassVar[StreamDecoder] = SSE
+    #: The ``StreamState`` subclass that turns one stream's events into chunks.
+    STREAM_STATE: ClassVar[Type[StreamState]] = StreamState
     #: Options every HTTP provider accepts, with their validators.
     COMMON_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "model": as_str,
@@ -190,14 +244,12 @@ class HTTPProvider:
         # "Authorization") is treated as one: attached by HeaderAuth and redacted from errors.
         secret_extra = {k: v for k, v in self.extra_headers.items() if is_secret_name(k)}
         plain_extra = {k: v for k, v in self.extra_headers.items() if k not in secret_extra}
+        protocol_headers, credential_headers = self._headers(self._api_key)
         self._transport = Transport(
             provider=self.name,
             base_url=self.base_url,
-            headers={**self._protocol_headers(), **plain_extra},
-            secret_headers={
-                **secret_extra,
-                **(self._auth_headers(self._api_key) if self._api_key else {}),
-            },
+            headers={**protocol_headers, **plain_extra},
+            secret_headers={**secret_extra, **credential_headers},
             retry=RetryPolicy(self.max_retries),
             **{key: options[key] for key in ("max_response_bytes",) if key in options},
         )
@@ -207,6 +259,19 @@ class HTTPProvider:
     @classmethod
     def option_schema(cls) -> Dict[str, Validator]:
         return {**cls.COMMON_OPTIONS, **cls.EXTRA_OPTIONS}
+
+    @classmethod
+    def enabling_env_var(cls) -> Optional[str]:
+        """The variable that, set and not empty, adds a provider of this type (named after the
+        type) when no config file is found: the key variable, or for a type that needs no key,
+        the base-URL variable (``$OLLAMA_HOST``-like). None: the environment alone never does."""
+        return cls.API_KEY_ENV if cls.REQUIRES_KEY else cls.BASE_URL_ENV
+
+    @classmethod
+    def display_name(cls) -> str:
+        """The type's name for people: the class name without ``Provider``."""
+        name = cls.__name__
+        return name[: -len("Provider")] if name.endswith("Provider") and name != "Provider" else cls.TYPE
 
     @classmethod
     def from_config(cls: type[_P], name: str, options: Mapping[str, Any], *, where: str) -> _P:
@@ -237,43 +302,50 @@ class HTTPProvider:
 
     def _key_required_by_default(self) -> bool:
         """Whether a missing key makes the provider invalid when ``require_api_key`` is unset:
-        yes, except for a server on a loopback address (a local vLLM, LM Studio, llama.cpp)."""
-        return not url_is_loopback(self.base_url)
+        ``REQUIRES_KEY``, except for a server on a loopback address."""
+        return self.REQUIRES_KEY and not url_is_loopback(self.base_url)
 
-    def _protocol_headers(self) -> Dict[str, str]:
-        return {}
-
-    def _auth_headers(self, api_key: str) -> Dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"}
+    def _headers(self, api_key: Optional[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
+        """The headers every request carries: (the protocol's, the credentials). The key goes
+        as ``Authorization: Bearer`` unless a type says otherwise; no key, no credentials."""
+        return {}, ({"Authorization": f"Bearer {api_key}"} if api_key else {})
 
     # -- protocol hooks
 
-    def _completion_body(
-        self,
-        messages: List[Message],
-        model: str,
-        max_tokens: Optional[int],
-        temperature: Optional[float],
-        stop: Optional[List[str]],
-        stream: bool,
-    ) -> Dict[str, Any]:
+    def _build_request(self, call: ChatCall) -> RequestSpec:
+        """The request for one ``complete()`` (``call.stream`` False) or ``stream()`` call.
+
+        :raises InvalidRequestError: for a call the type cannot express (sent nowhere).
+        """
         raise NotImplementedError
 
     def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
         """(text, model, normalised finish reason, usage) from a completion body."""
         raise NotImplementedError
 
+    def _finish_reason(self, value: Any) -> Optional[str]:
+        """A finish reason of the wire, normalised through ``FINISH_REASONS``."""
+        return normalised_finish_reason(self.FINISH_REASONS, value)
+
     def _new_stream_state(self) -> StreamState:
-        raise NotImplementedError
+        return self.STREAM_STATE(self.name, self.FINISH_REASONS)
+
+    def _health_request(self) -> RequestSpec:
+        """The request of a health check that does not look for the model: ``MODELS_PATH``."""
+        return RequestSpec(self.MODELS_PATH, method="GET")
 
     def _health_problem(self, data: Any) -> Optional[str]:
         """A reason the provider is unusable although its health endpoint answered, or None.
-        Used when the model is not checked (``check_model = false``)."""
-        return None
+        Used when the model is not checked (``check_model = false``). By default the answer
+        must be an OpenAI-shaped model list (``{"data": [...]}``)."""
+        return listing_problem(data)
 
-    def _models_query(self) -> Dict[str, str]:
-        """The query string of the listing's first page."""
-        return {}
+    def _models_request(self, query: Optional[Dict[str, str]]) -> Optional[RequestSpec]:
+        """The request for one page of the model listing: the first when ``query`` is None,
+        else the page ``_models_page`` pointed to. None when the type has no listing."""
+        if not self.MODELS_PATH:
+            return None
+        return RequestSpec(self.MODELS_PATH, method="GET", query=query)
 
     def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
         """The ids on one page of the model listing, and the query of the next page (None
@@ -339,15 +411,15 @@ class HTTPProvider:
         :raises ConfigError: for arguments of the wrong type or range.
         """
         started = time.monotonic()
-        body, deadline = self._prepare(
+        call, request, deadline = self._prepare(
             prompt_or_messages, model, system, max_tokens, temperature, stop, timeout, stream=False
         )
-        result = self._transport.request_json("POST", self.COMPLETE_PATH, body=body, deadline=deadline)
+        result = self._transport.request_json(request.method, request.target, body=request.body, deadline=deadline)
         with self._shape_errors(result.request_id, source=result.data):
             text, answered_model, finish_reason, usage = self._parse_completion(result.data)
         return Completion(
             text=text,
-            model=answered_model or body.get("model"),
+            model=answered_model or call.model,
             provider=self.name,
             finish_reason=finish_reason,
             usage=usage,
@@ -375,24 +447,21 @@ class HTTPProvider:
         ``ResponseFormatError``. It is a generator: ``close()`` it
         to stop early and release the connection at once.
         """
-        body, deadline = self._prepare(
+        _, request, deadline = self._prepare(
             prompt_or_messages, model, system, max_tokens, temperature, stop, timeout, stream=True
         )
-        return self._iter_stream(body, deadline)
+        return self._iter_stream(request, deadline)
 
-    def _iter_stream(
-        self, body: Dict[str, Any], deadline: Deadline
-    ) -> Generator[StreamChunk, None, None]:
-        stream_body = self._transport.open_stream("POST", self.COMPLETE_PATH, body=body, deadline=deadline)
+    def _iter_stream(self, request: RequestSpec, deadline: Deadline) -> Generator[StreamChunk, None, None]:
+        stream_body = self._transport.open_stream(request.method, request.target, body=request.body, deadline=deadline)
         with stream_body:
             source, whole_answer = self._stream_source(stream_body)
             if whole_answer is not None:
                 yield from whole_answer
                 return
-            decode = iter_sse if self.STREAM_FORMAT == "sse" else iter_ndjson
             state = self._new_stream_state()
             budget = EventBudget(source, MAX_EVENT_BYTES)
-            events = decode(budget)
+            events = self.STREAM_DECODER.decode(budget)
             while not state.done:
                 try:
                     event = next(events)
@@ -400,9 +469,7 @@ class HTTPProvider:
                     break
                 except ResponseFormatError as error:
                     new_error = self._stream_format_error(str(error), stream_body.request_id)
-                    if self._transport.redact(str(error)) != str(error):
-                        raise new_error from None  # the original quotes the key
-                    raise new_error from error
+                    self._transport.redactor.reraise(new_error, error)  # from None if it quotes the key
                 budget.reset()
                 with self._shape_errors(stream_body.request_id, source=event):
                     chunks = list(state.feed(event))
@@ -430,7 +497,8 @@ class HTTPProvider:
 
         :raises ResponseFormatError: saying what arrived, for anything else (an HTML page).
         """
-        kind = stream_body_kind(stream_body.content_type, self.STREAM_FORMAT)
+        decoder = self.STREAM_DECODER
+        kind = decoder.body_kind(stream_body.content_type)
         if kind == "stream":
             return stream_body, None
         if kind == "json":
@@ -438,7 +506,7 @@ class HTTPProvider:
             try:
                 data = json.loads(raw)
             except (ValueError, RecursionError):
-                if self.STREAM_FORMAT == "ndjson":
+                if decoder.lines_as_json:
                     return (raw,), None  # NDJSON lines labelled as one JSON document
                 raise self._unexpected_answer(stream_body, raw, "that is not valid JSON") from None
             with self._shape_errors(stream_body.request_id, source=data):
@@ -451,12 +519,12 @@ class HTTPProvider:
             head += chunk
             if head.strip():
                 break
-        if looks_like_stream(head, self.STREAM_FORMAT):
+        if decoder.looks_like(head):
             return itertools.chain((head,), chunks), None
         raise self._unexpected_answer(stream_body, head, "")
 
     def _unexpected_answer(self, stream_body: StreamBody, raw: bytes, what: str) -> ResponseFormatError:
-        expected = "an event stream" if self.STREAM_FORMAT == "sse" else "NDJSON lines"
+        expected = self.STREAM_DECODER.description
         media = stream_body.content_type or "a body without Content-Type"
         # Masked, then cut: an HTML page is quoted by its title.
         excerpt = error_message(self._transport.redact(raw[:EXCERPT_WINDOW].decode("utf-8", "replace")))
@@ -486,12 +554,16 @@ class HTTPProvider:
 
     def _list_models(self, deadline: Deadline, *, max_retries: Optional[int]) -> List[str]:
         def fetch(query: Dict[str, str]) -> Tuple[List[str], Optional[Dict[str, str]]]:
-            path = self.MODELS_PATH + (f"?{urllib.parse.urlencode(query)}" if query else "")
-            result = self._transport.request_json("GET", path, deadline=deadline, max_retries=max_retries)
+            request = self._models_request(query or None)  # {}: the first page
+            if request is None:
+                raise ConfigError(f"{self.TYPE} provider {self.name!r}: this provider type has no model listing")
+            result = self._transport.request_json(
+                request.method, request.target, body=request.body, deadline=deadline, max_retries=max_retries
+            )
             with self._shape_errors(result.request_id):
                 return self._models_page(result.data)
 
-        return follow_pages(self.name, fetch, self._models_query())
+        return follow_pages(self.name, fetch, {})
 
     def health_check(self, timeout: Optional[float] = None) -> HealthStatus:
         """Check that the provider answers, accepts the credentials and serves the configured
@@ -509,12 +581,13 @@ class HTTPProvider:
             self.validate_config()
             # One attempt: a health check reports the state now, it does not wait for recovery.
             deadline = Deadline(seconds)
-            if self.check_model and self.MODELS_PATH:
+            if self.check_model and self._models_request(None) is not None:
                 served = self._list_models(deadline, max_retries=0)
                 problem = None if self._serves(served) else self._missing_model(served)
             else:
+                request = self._health_request()
                 result = self._transport.request_json(
-                    "GET", self.HEALTH_PATH, deadline=deadline, max_retries=0
+                    request.method, request.target, body=request.body, deadline=deadline, max_retries=0
                 )
                 with self._shape_errors(result.request_id):
                     problem = self._health_problem(result.data)
@@ -584,7 +657,7 @@ class HTTPProvider:
         timeout: Optional[float],
         *,
         stream: bool,
-    ) -> Tuple[Dict[str, Any], Deadline]:
+    ) -> Tuple[ChatCall, RequestSpec, Deadline]:
         args = check_call_args(
             self.name,
             prompt_or_messages,
@@ -596,16 +669,22 @@ class HTTPProvider:
             timeout=timeout,
         )
         self.validate_config()
-        body = self._completion_body(
-            args.messages, args.model or self.model, args.max_tokens, args.temperature, args.stop, stream
+        call = ChatCall(
+            args.messages,
+            args.model or self.model,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            stop=args.stop,
+            stream=stream,
         )
-        return body, Deadline(args.timeout if args.timeout is not None else self.timeout)
+        request = self._build_request(call)
+        return call, request, Deadline(args.timeout if args.timeout is not None else self.timeout)
 
     def _check_timeout(self, timeout: Any) -> float:
         return check_timeout(self.name, timeout)
 
     def _shape_errors(self, request_id: Optional[str], *, source: Any = None) -> ShapeErrors:
-        return ShapeErrors(self.name, request_id, self._transport.redact, source)
+        return ShapeErrors(self.name, request_id, self._transport.redactor, source)
 
 
 def base_url_host(url: str) -> Optional[str]:

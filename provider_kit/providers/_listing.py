@@ -76,6 +76,14 @@ def model_ids(provider: str, data: Any) -> List[str]:
     return [entry["id"] for entry in entries]
 
 
+def listing_problem(data: Any) -> Optional[str]:
+    """The health check's reason when an OpenAI-shaped model list (``{"data": [...]}``, also
+    Anthropic's) is not one, else None."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        return "error: the models endpoint did not answer with a model list"
+    return None
+
+
 def unique(ids: Iterable[str]) -> List[str]:
     """``ids`` without repeats, in their first order."""
     return list(dict.fromkeys(ids))

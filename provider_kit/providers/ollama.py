@@ -6,9 +6,12 @@ import math
 import re
 from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .._options import Validator
+from .._streaming import NDJSON
 from ..errors import ConfigError
-from ..types import Message, StreamChunk, Usage
-from ._base import HTTPProvider, StreamState, Validator, error_from_event
+from ..types import StreamChunk, Usage
+from ._base import HTTPProvider, StreamState, error_from_event
+from ._calls import ChatCall, RequestSpec
 from ._listing import missing_reason
 
 DEFAULT_PORT = 11434
@@ -64,16 +67,28 @@ def _usage(data: Mapping[str, Any]) -> Usage:
     return Usage(prompt if prompt is not None else (0 if output is not None else None), output)
 
 
-def _finish_reason(value: Any) -> Optional[str]:
-    if value is None:
-        return None
-    return FINISH_REASONS.get(value, str(value))
-
-
 def _tagged(model: str) -> str:
     """``llama3.2`` -> ``llama3.2:latest``: Ollama's default tag."""
     last = model.rsplit("/", 1)[-1]
     return model if ":" in last else f"{model}:latest"
+
+
+class _OllamaStream(StreamState):
+    """NDJSON lines until one with ``"done": true``; an ``{"error": ...}`` line is an error."""
+
+    def feed(self, event: Any) -> Iterable[StreamChunk]:
+        if not isinstance(event, dict):
+            raise TypeError("stream line is not a JSON object")
+        if event.get("error"):
+            raise error_from_event(self.provider, 500, str(event["error"]), None)
+        message = event.get("message") or {}
+        content = message.get("content")
+        pieces = (self.text_chunk(str(content)),) if content else ()
+        if event.get("done"):
+            self.done = True
+            self.finish_reason = self.finish(event.get("done_reason"))
+            self.usage = _usage(event)
+        return pieces
 
 
 class OllamaProvider(HTTPProvider):
@@ -89,49 +104,39 @@ class OllamaProvider(HTTPProvider):
     DEFAULT_BASE_URL = f"http://localhost:{DEFAULT_PORT}"
     BASE_URL_ENV = "OLLAMA_HOST"
     API_KEY_ENV = "OLLAMA_API_KEY"
+    REQUIRES_KEY = False
     DEFAULT_MODEL = "llama3.2"
-    COMPLETE_PATH = "/api/chat"
-    HEALTH_PATH = "/api/tags"
     MODELS_PATH = "/api/tags"
-    STREAM_FORMAT = "ndjson"
+    FINISH_REASONS = FINISH_REASONS
+    STREAM_DECODER = NDJSON
+    STREAM_STATE = _OllamaStream
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {"keep_alive": as_keep_alive}
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         self.keep_alive: Optional[Union[str, float]] = options.get("keep_alive")
 
-    def _key_required_by_default(self) -> bool:
-        return False
-
     def _normalise_base_url(self, value: Optional[str]) -> Optional[str]:
         return normalise_ollama_host(value) if value else None
 
-    def _completion_body(
-        self,
-        messages: List[Message],
-        model: str,
-        max_tokens: Optional[int],
-        temperature: Optional[float],
-        stop: Optional[List[str]],
-        stream: bool,
-    ) -> Dict[str, Any]:
+    def _build_request(self, call: ChatCall) -> RequestSpec:
         # The server streams unless told otherwise, so "stream" is always sent.
         body: Dict[str, Any] = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "stream": stream,
+            "model": call.model,
+            "messages": [{"role": m.role, "content": m.content} for m in call.messages],
+            "stream": call.stream,
         }
         options: Dict[str, Any] = {}
-        if temperature is not None:
-            options["temperature"] = temperature
-        if max_tokens is not None:
-            options["num_predict"] = max_tokens
-        if stop is not None:
-            options["stop"] = stop
+        if call.temperature is not None:
+            options["temperature"] = call.temperature
+        if call.max_tokens is not None:
+            options["num_predict"] = call.max_tokens
+        if call.stop is not None:
+            options["stop"] = call.stop
         if options:
             body["options"] = options
         if self.keep_alive is not None:
             body["keep_alive"] = self.keep_alive
-        return body
+        return RequestSpec("/api/chat", body)
 
     def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
         if isinstance(data, dict) and data.get("error"):
@@ -139,10 +144,7 @@ class OllamaProvider(HTTPProvider):
         content = data["message"].get("content") or ""
         if not isinstance(content, str):
             raise TypeError("message content is not a string")
-        return content, data.get("model"), _finish_reason(data.get("done_reason")), _usage(data)
-
-    def _new_stream_state(self) -> StreamState:
-        return _OllamaStream(self.name)
+        return content, data.get("model"), self._finish_reason(data.get("done_reason")), _usage(data)
 
     def _health_problem(self, data: Any) -> Optional[str]:
         self._models_page(data)  # the shape only: the model is not checked
@@ -164,24 +166,3 @@ class OllamaProvider(HTTPProvider):
     def _missing_model(self, served: Sequence[str]) -> str:
         reason = missing_reason(self.model, served, verb="pulled", hint=None)
         return f"{reason}; run: ollama pull {self.model}"
-
-
-class _OllamaStream(StreamState):
-    """NDJSON lines until one with ``"done": true``; an ``{"error": ...}`` line is an error."""
-
-    def __init__(self, provider: str) -> None:
-        super().__init__(provider)
-
-    def feed(self, event: Any) -> Iterable[StreamChunk]:
-        if not isinstance(event, dict):
-            raise TypeError("stream line is not a JSON object")
-        if event.get("error"):
-            raise error_from_event(self.provider, 500, str(event["error"]), None)
-        message = event.get("message") or {}
-        content = message.get("content")
-        pieces = (self.text_chunk(str(content)),) if content else ()
-        if event.get("done"):
-            self.done = True
-            self.finish_reason = _finish_reason(event.get("done_reason"))
-            self.usage = _usage(event)
-        return pieces

@@ -37,15 +37,15 @@ from typing import (
 )
 
 from .._call_args import CallArgs, check_call_args, check_timeout
-from ..config import (
+from .._options import (
     as_bool,
     as_non_negative_number,
     as_positive_number,
     as_str,
     as_str_list,
     check_options,
-    mask_secret,
 )
+from .._secrets import mask_secret
 from ..errors import ConfigError, ProviderTimeoutError
 from ..types import (
     Completion,
