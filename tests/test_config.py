@@ -25,8 +25,8 @@ from provider_kit._options import (
 )
 from provider_kit._secrets import is_secret_name, mask_options, mask_secret
 from provider_kit.config import Config, ProviderSpec, load_config
-from provider_kit.providers import BUILTIN_TYPES, HTTPProvider
 from provider_kit.errors import ConfigError
+from provider_kit.providers import BUILTIN_TYPES, HTTPProvider
 
 SECRET = "sk-test-abcdefghijklmnop-SECRETVALUE-9876"
 SHORT_SECRET = "sk-short"
