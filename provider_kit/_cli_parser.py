@@ -23,7 +23,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 # so that `set -o pipefail` scripts can tell "the reader stopped early" from a real failure.
 EXIT_BROKEN_PIPE = 141
 
-HELP_EPILOG = """\
+_EPILOG_TEMPLATE = """\
 examples:
   provider-kit demo                       try everything against local simulators (no key, no network)
   provider-kit health                     check every configured provider
@@ -32,13 +32,10 @@ examples:
   provider-kit serve --write provider_kit.toml    simulators to point a notebook or a web app at
 
 environment:
-  OPENAI_API_KEY        key for OpenAI; with no config file, adds the provider "openai"
-  ANTHROPIC_API_KEY     key for Anthropic; with no config file, adds the provider "anthropic"
-  OLLAMA_HOST           address of an Ollama server; with no config file, adds "ollama"
-  OPENAI_BASE_URL       another host for OpenAI (with /v1); ANTHROPIC_BASE_URL likewise
+{environment}
   PROVIDER_KIT_CONFIG   path of the config file to use
-  A key variable is sent only to its type's own host or the *_BASE_URL / OLLAMA_HOST server;
-  any other base_url in a config file needs its own api_key_env.
+  A key variable is sent only to its type's own host or the server its base-URL variable
+  names; any other base_url in a config file needs its own api_key_env.
 
 configuration, first found wins:
   1. --config PATH
@@ -55,6 +52,27 @@ exit status:
   130  interrupted (Ctrl-C)
   141  standard output was closed early (e.g. piped into head); nothing is reported
 """
+
+
+
+def _environment_help() -> str:
+    """The variables of every built-in type, read from the classes: each type's enabling
+    variable (which adds a provider when no config file is found), then its other variables."""
+    from .providers import BUILTIN_TYPES
+
+    rows = []
+    for type_name, cls in BUILTIN_TYPES.items():
+        label, enabling = cls.display_name(), cls.enabling_env_var()
+        if cls.API_KEY_ENV:
+            also = f"; with no config file, adds the provider \"{type_name}\"" if enabling == cls.API_KEY_ENV else ""
+            rows.append((cls.API_KEY_ENV, f"key for {label}{also}"))
+        if cls.BASE_URL_ENV:
+            also = f"; with no config file, adds \"{type_name}\"" if enabling == cls.BASE_URL_ENV else ""
+            rows.append((cls.BASE_URL_ENV, f"another {label} server than {cls.DEFAULT_BASE_URL}{also}"))
+    return "\n".join(f"  {variable:<21} {text}" for variable, text in rows)
+
+
+HELP_EPILOG = _EPILOG_TEMPLATE.format(environment=_environment_help())
 
 SHORT_HELP_HINT = (
     "Run 'provider-kit COMMAND --help' for a command's options and an example, and\n"

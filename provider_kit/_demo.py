@@ -1,7 +1,7 @@
 """``provider-kit demo``: the whole flow with no key and no network.
 
-It starts the loopback protocol simulators from ``provider_kit.testing`` (one OpenAI, one
-Anthropic, one Ollama server on 127.0.0.1), builds a registry pointed at them, and shows the
+It starts the loopback protocol simulators from ``provider_kit.testing`` (one server per
+built-in provider type, on 127.0.0.1), builds a registry pointed at them, and shows the
 health table, one completion per provider and one stream as it arrives.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import List, TextIO, Union
 
-from ._serve import simulator_config, simulators
+from ._serve import PROTOCOLS, simulated_type_names, simulator_config, simulators
+from .providers import BUILTIN_TYPES
 from .registry import ProviderRegistry
 
 #: Pause between streamed words, so the demo shows a stream arriving rather than a block.
@@ -22,9 +23,11 @@ STREAM_WORDS = ("Streams", "arrive", "word", "by", "word", "as", "the", "server"
 def run_demo(out: TextIO) -> int:
     """Run the demo, writing to ``out``; returns the exit code."""
     with simulators(api_key=DEMO_KEY) as servers:
-        config = simulator_config(servers, default="anthropic")
-        print("provider-kit demo: three LOCAL SIMULATORS on 127.0.0.1 that speak the OpenAI,", file=out)
-        print("Anthropic and Ollama wire protocols. No key, no network, no real model.\n", file=out)
+        # The stream is shown by a type that needs a key: the one a real set-up would use.
+        streamed = next((p for p in PROTOCOLS if BUILTIN_TYPES[p].REQUIRES_KEY), PROTOCOLS[0])
+        config = simulator_config(servers, default=streamed)
+        print(f"provider-kit demo: {len(servers)} LOCAL SIMULATORS on 127.0.0.1 that speak the", file=out)
+        print(f"{simulated_type_names()} wire protocols. No key, no network, no real model.\n", file=out)
         for protocol, server in servers.items():
             print(f"  {protocol:<9} simulator at {server.base_url}", file=out)
 
@@ -45,8 +48,9 @@ def run_demo(out: TextIO) -> int:
             pieces: List[Union[str, float]] = []
             for word in STREAM_WORDS:
                 pieces.extend([word + " ", STREAM_PAUSE_S])
-            anthropic = servers["anthropic"]
-            anthropic.enqueue(anthropic.stream_reply(pieces), path="/v1/messages")
+            # The next request this server gets is the stream's: health and completions are done.
+            server = servers[streamed]
+            server.enqueue(server.stream_reply(pieces))
             print(f"\n$ provider-kit complete --stream -p {registry.default.name} 'Stream something'", file=out)
             out.write("  ")
             started = time.monotonic()
@@ -58,7 +62,8 @@ def run_demo(out: TextIO) -> int:
                 out.flush()
             total = time.monotonic() - started
             print(f"\n  (first words after {(first or 0) * 1000:.0f} ms, whole stream {total * 1000:.0f} ms)", file=out)
-        print("\nNext: set OPENAI_API_KEY / ANTHROPIC_API_KEY / OLLAMA_HOST (or write provider_kit.toml)", file=out)
+        variables = " / ".join(v for v in (BUILTIN_TYPES[p].enabling_env_var() for p in PROTOCOLS) if v)
+        print(f"\nNext: set {variables} (or write provider_kit.toml)", file=out)
         print("and run `provider-kit health` and `provider-kit complete 'Hello'` against real providers,", file=out)
         print("or keep these simulators running with `provider-kit serve` to try a notebook or a web app.", file=out)
     return 0

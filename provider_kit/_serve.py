@@ -1,12 +1,12 @@
-"""``provider-kit serve``: the three protocol simulators, kept running for a user to try things.
+"""``provider-kit serve``: the protocol simulators, kept running for a user to try things.
 
-It owns starting the OpenAI, Anthropic and Ollama simulators of ``provider_kit.testing`` (also
+It owns starting one simulator of ``provider_kit.testing`` per built-in provider type (also
 for ``provider-kit demo``), the ``provider_kit.toml`` that points at them, the knobs that make
 them slow or failing on purpose, and the wait for Ctrl-C or SIGTERM. Argument parsing stays in
 ``cli``; nothing here reads ``sys.argv``.
 
-The simulators answer ``"echo: <last user message>"``; no real model runs. The OpenAI and
-Anthropic ones check a made-up key (:data:`SIMULATOR_KEY`), so a client that forgets its key
+The simulators answer ``"echo: <last user message>"``; no real model runs. Those of the types
+that need a key check a made-up one (:data:`SIMULATOR_KEY`), so a client that forgets its key
 fails as it would against the real API; that key is printed and written on purpose.
 """
 
@@ -21,12 +21,14 @@ import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, TextIO
 
 from .errors import ConfigError
+from .providers import BUILTIN_TYPES
 from .testing import LoopbackServer
 from .testing._server import RecordedRequest, Reply
 
-#: The protocols simulated, in port order: ``--port N`` gives openai N, anthropic N+1, ollama N+2.
-PROTOCOLS = ("openai", "anthropic", "ollama")
-#: A made-up key that the OpenAI and Anthropic simulators require. Not a secret: it opens nothing
+#: The protocols simulated, in port order (``--port N`` gives the first N, the next N+1...):
+#: every built-in provider type, each with the simulator of its wire.
+PROTOCOLS = tuple(BUILTIN_TYPES)
+#: A made-up key that the simulators of the types needing a key require. Not a secret: it opens nothing
 #: but these local simulators, and is printed so that a pasted config works as is.
 SIMULATOR_KEY = "sk-simulator-not-a-real-key"
 #: How many recent requests each simulator keeps; a long-running ``serve`` must not grow forever.
@@ -125,20 +127,22 @@ def simulators(
     log: Optional[TextIO] = None,
     api_key: str = SIMULATOR_KEY,
 ) -> Iterator[Dict[str, LoopbackServer]]:
-    """Start the three simulators; yield ``{protocol: server}``; close them all on exit.
+    """Start one simulator per built-in type; yield ``{protocol: server}``; close them all on exit.
 
-    :param port: 0 for free ports chosen by the system, else openai on ``port``, anthropic on
-        ``port + 1`` and ollama on ``port + 2``.
+    :param port: 0 for free ports chosen by the system, else the first protocol of
+        :data:`PROTOCOLS` on ``port``, the next on ``port + 1``, and so on.
     :param latency: seconds each simulator waits before answering and between stream chunks.
     :param failures: the scripted failures; each simulator counts its own requests.
     :param log: where to write one line per request, or None.
-    :param api_key: the key the OpenAI and Anthropic simulators require (Ollama needs none).
+    :param api_key: the key the simulators of the types that need one require.
     :raises ConfigError: for a port out of range, or in use (the simulators already started
         are closed).
     """
     last = 65535 - (len(PROTOCOLS) - 1)
     if not 0 <= port <= last:
-        raise ConfigError(f"port must be 0, or the first of three ports (1 to {last}), not {port}")
+        raise ConfigError(
+            f"port must be 0, or the first of {len(PROTOCOLS)} ports (1 to {last}), not {port}"
+        )
     with contextlib.ExitStack() as stack:
         servers: Dict[str, LoopbackServer] = {}
         for offset, protocol in enumerate(PROTOCOLS):
@@ -146,7 +150,7 @@ def simulators(
                 failures.every, failures.rate, failures.status,
                 seed=None if failures.rate == 0 else failures._random.randrange(2**32))
             server = _Simulator(protocol, failures=schedule, log=log, latency=latency,
-                                api_key=None if protocol == "ollama" else api_key,
+                                api_key=api_key if BUILTIN_TYPES[protocol].REQUIRES_KEY else None,
                                 port=port + offset if port else 0)
             try:
                 servers[protocol] = stack.enter_context(server)
@@ -156,15 +160,16 @@ def simulators(
         yield servers
 
 
-def simulator_config(servers: Mapping[str, LoopbackServer], *, default: str = "openai") -> Dict[str, Any]:
-    """The provider_kit configuration (the dict shape ``load_config`` takes) for ``servers``."""
+def simulator_config(servers: Mapping[str, LoopbackServer], *, default: Optional[str] = None) -> Dict[str, Any]:
+    """The provider_kit configuration (the dict shape ``load_config`` takes) for ``servers``;
+    ``default`` names the default provider (None: the first server's)."""
     providers: Dict[str, Dict[str, Any]] = {}
     for protocol, server in servers.items():
         options: Dict[str, Any] = {"type": protocol, "base_url": server.base_url, "model": server.models[0]}
         if server.api_key is not None:
             options["api_key"] = server.api_key
         providers[protocol] = options
-    return {"default_provider": default, "providers": providers}
+    return {"default_provider": default or next(iter(providers), None), "providers": providers}
 
 
 def render_toml(config: Mapping[str, Any], comments: Sequence[str] = ()) -> str:
@@ -194,12 +199,18 @@ def _toml_value(value: Any) -> str:
 def _config_comments(failures: FailureSchedule, latency: float) -> List[str]:
     return [
         f"provider_kit.toml for the local simulators of `provider-kit serve` (pid {os.getpid()}).",
-        "They speak the OpenAI, Anthropic and Ollama wire protocols and answer",
+        f"They speak the {simulated_type_names()} wire protocols and answer",
         '"echo: <your prompt>"; no real model runs. The api_key values are made-up test keys that',
         "only these simulators check; they are printed on purpose and open nothing else.",
         f"Latency: {latency:g} s before each answer and between stream chunks. Failures: {failures.describe()}.",
         "",
     ]
+
+
+def simulated_type_names() -> str:
+    """The simulated types for people: "OpenAI, Anthropic and Ollama"."""
+    names = [BUILTIN_TYPES[protocol].display_name() for protocol in PROTOCOLS]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 class _Stop(BaseException):

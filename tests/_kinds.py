@@ -1,20 +1,68 @@
-"""The three built-in provider types as the tests address them, and a shared retry speed-up."""
+"""The built-in provider types as the tests address them, each fact read from its provider class
+and its simulator (never restated here), and a shared retry speed-up.
+
+A new built-in type is picked up by every test parametrised over ``KINDS`` with no edit here.
+"""
 
 from __future__ import annotations
 
-from typing import Dict, Type
+import urllib.parse
+from typing import Dict, Optional, Type
 
-from provider_kit import AnthropicProvider, OllamaProvider, OpenAIProvider
+from provider_kit import Message
 from provider_kit._retry import RetryPolicy
+from provider_kit._streaming import NDJSON
+from provider_kit.providers import BUILTIN_TYPES
 from provider_kit.providers._base import HTTPProvider
+from provider_kit.providers._calls import ChatCall
+from provider_kit.testing.wires import WIRES
 
-KINDS = ("openai", "anthropic", "ollama")
-CLASSES: Dict[str, Type[HTTPProvider]] = {
-    "openai": OpenAIProvider,
-    "anthropic": AnthropicProvider,
-    "ollama": OllamaProvider,
-}
-CHAT_PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}
+#: Every built-in type name, in registration order.
+KINDS = tuple(BUILTIN_TYPES)
+CLASSES: Dict[str, Type[HTTPProvider]] = dict(BUILTIN_TYPES)
+_PROBE_KEY = "sk-probe-0123456789abcdef"
+
+
+def _probe(kind: str) -> HTTPProvider:
+    """A provider of ``kind`` pointed at where its simulator would be (nothing is sent)."""
+    prefix = WIRES[kind].api_prefix
+    return CLASSES[kind](base_url=f"http://127.0.0.1:9{prefix}", api_key=_PROBE_KEY, max_retries=0)
+
+
+def _server_path(provider: HTTPProvider, path: str) -> str:
+    """``path`` (relative to ``base_url``) as the server sees it."""
+    return urllib.parse.urlsplit(provider.base_url).path + path
+
+
+def _chat_path(kind: str) -> str:
+    with _probe(kind) as provider:
+        request = provider._build_request(ChatCall([Message("user", "hi")], provider.model))
+        return _server_path(provider, request.path)
+
+
+def _health_path(kind: str) -> str:
+    with _probe(kind) as provider:
+        return _server_path(provider, provider._health_request().path)
+
+
+def _key_header(kind: str) -> Optional[str]:
+    with _probe(kind) as provider:
+        credentials = provider._headers(_PROBE_KEY)[1]
+        return next(iter(credentials), None)
+
+
+#: The path of a chat request on the simulator, per type.
+CHAT_PATHS: Dict[str, str] = {kind: _chat_path(kind) for kind in KINDS}
+#: The path of the health check (and first listing page) on the simulator, per type.
+HEALTH_PATHS: Dict[str, str] = {kind: _health_path(kind) for kind in KINDS}
+#: The header that carries the key, per type.
+KEY_HEADERS: Dict[str, Optional[str]] = {kind: _key_header(kind) for kind in KINDS}
+#: What the simulator's ``base_url`` adds to its address ("/v1" for an API whose base URL has it).
+API_PREFIXES: Dict[str, str] = {kind: WIRES[kind].api_prefix for kind in KINDS}
+#: The Content-Type of a streamed answer, per type (what its simulator sends).
+STREAM_TYPES: Dict[str, str] = {kind: WIRES[kind].stream_type for kind in KINDS}
+#: The types whose streams are newline-delimited JSON rather than server-sent events.
+NDJSON_KINDS = tuple(kind for kind in KINDS if CLASSES[kind].STREAM_DECODER is NDJSON)
 
 
 def fast_retries(provider: HTTPProvider) -> HTTPProvider:

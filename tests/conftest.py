@@ -7,11 +7,21 @@ import ipaddress
 import os
 import socket
 from pathlib import Path
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 
-_SCRUBBED_PREFIXES = ("OPENAI_", "ANTHROPIC_", "OLLAMA_", "PROVIDER_KIT_", "GROQ_")
+from provider_kit.providers import BUILTIN_TYPES
+
+
+def _variable_prefixes() -> Tuple[str, ...]:
+    """``OPENAI_``, ``ANTHROPIC_``...: the first word of every variable a built-in type reads,
+    so that a new type's key variables (and their relatives, ``*_ORG_ID``) are scrubbed too."""
+    variables = [v for cls in BUILTIN_TYPES.values() for v in (cls.API_KEY_ENV, cls.BASE_URL_ENV) if v]
+    return tuple(sorted({variable.split("_", 1)[0] + "_" for variable in variables}))
+
+
+_SCRUBBED_PREFIXES = (*_variable_prefixes(), "PROVIDER_KIT_", "GROQ_")
 _SCRUBBED = {
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
-from _kinds import CLASSES, KINDS
+from _kinds import CLASSES, HEALTH_PATHS, KINDS
 
 from provider_kit import (
     AnthropicProvider,
@@ -25,7 +25,6 @@ from provider_kit.cli import main
 from provider_kit.testing import LoopbackServer, Reply
 
 KEY = "sk-listing-0a1b2c3d4e5f6789"
-MODELS_PATHS = {"openai": "/v1/models", "anthropic": "/v1/models", "ollama": "/api/tags"}
 
 
 @pytest.fixture(params=KINDS)
@@ -53,7 +52,7 @@ def test_models_lists_the_ids_in_the_servers_order(kind: str, make: Callable[...
     with serve(kind, names) as server:
         assert make(server).models() == names
         request = server.last_request
-    assert (request.method, request.path) == ("GET", MODELS_PATHS[kind])
+    assert (request.method, request.path) == ("GET", HEALTH_PATHS[kind])
 
 
 def test_anthropic_models_follow_every_page_within_one_deadline(provider_factory: Callable[..., Any]) -> None:
@@ -202,7 +201,7 @@ def test_check_model_false_skips_the_model_check(kind: str, make: Callable[..., 
         status = make(server, model="gpt-4o", check_model=False).health_check()
         requests = server.requests
     assert status.ok, status.error
-    assert (requests[-1].method, requests[-1].path) == ("GET", MODELS_PATHS[kind])
+    assert (requests[-1].method, requests[-1].path) == ("GET", HEALTH_PATHS[kind])
 
 
 def test_check_model_is_a_config_option(kind: str, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import requests
 import requests.exceptions
 import requests.structures
 import urllib3.exceptions
-from _kinds import CHAT_PATHS, CLASSES, KINDS, fast_retries
+from _kinds import CHAT_PATHS, CLASSES, KEY_HEADERS, KINDS, fast_retries
 
 from provider_kit import (
     AuthenticationError,
@@ -47,8 +47,6 @@ from provider_kit.providers._base import HTTPProvider
 from provider_kit.testing._server import LoopbackServer, RecordedRequest, Reply
 
 KEY = "sk-test-abcdefgh12345678"
-#: How the key travels on the wire for each protocol.
-KEY_HEADERS = {"openai": "Authorization", "anthropic": "x-api-key", "ollama": "Authorization"}
 RETRIED_STATUSES = (500, 502, 503, 504, 529, 408, 409, 429)
 #: Hang detection only: a 1 s deadline must end the call well before this.
 LATE = 1.5

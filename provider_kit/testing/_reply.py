@@ -1,7 +1,7 @@
 """What the loopback server sends and records: ``Reply``, ``Gate``, ``RecordedRequest``.
 
 Protocol-neutral: the bytes of one scripted response with its faults, and the record of one
-request. ``_wire.py`` builds replies in each API's format; ``_server.py`` serves them.
+request. ``wires/`` builds replies in each API's format; ``_server.py`` serves them.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from ._reply import (
     RecordedRequest,
     Reply,
 )
-from ._wire import _WIRES, Piece, _tokens, _Wire
+from .wires import WIRES, Piece, Wire, tokens
 
 __all__ = [
     "SAFETY_TIMEOUT",
@@ -275,14 +275,14 @@ class LoopbackServer:
         port: int = 0,
         latency: float = 0.0,
     ) -> None:
-        if protocol is not None and protocol not in _WIRES:
-            raise ValueError(f"protocol must be one of {sorted(_WIRES)} or None, not {protocol!r}")
+        if protocol is not None and protocol not in WIRES:
+            raise ValueError(f"protocol must be one of {sorted(WIRES)} or None, not {protocol!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, not {port!r}")
         if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency < float("inf"):
             raise ValueError(f"latency must be a number of seconds >= 0, not {latency!r}")
         self.protocol = protocol
-        self._wire = _WIRES.get(protocol or "")
+        self._wire = WIRES.get(protocol or "")
         self.api_key = api_key
         self.models: List[str] = list(models if models is not None else
                                       self._wire.default_models if self._wire else ())
@@ -465,7 +465,7 @@ class LoopbackServer:
         """A new closed :class:`Gate` (a shorthand for ``Gate()``)."""
         return Gate()
 
-    def _protocol(self, helper: str) -> _Wire:
+    def _protocol(self, helper: str) -> Wire:
         if self._wire is None:
             raise ValueError(f"{helper}() needs a protocol; this server was created with protocol=None")
         return self._wire
@@ -525,7 +525,7 @@ class LoopbackServer:
         """
         wire = self._protocol("completion_reply")
         body = wire.completion(text, model or self._default_model(), finish_reason or wire.default_finish,
-                               input_tokens, _tokens(text) if output_tokens is None else output_tokens,
+                               input_tokens, tokens(text) if output_tokens is None else output_tokens,
                                include_usage)
         return wire.json_reply(200, body)
 

@@ -1,0 +1,167 @@
+"""What every simulated wire format shares: the protocol-neutral reply facts (text pieces,
+token counts), the ``Wire`` base class each format fills in, and the helpers they use.
+
+A wire format is one module in this package, named after the provider type it simulates
+(``wires/<type>.py``), holding one ``Wire`` subclass whose ``name`` is that type. The
+simulators share no code with the clients in ``provider_kit.providers``: they are written from
+the wire documentation (PROTOCOLS.md), so a client bug cannot hide behind the same bug here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from .._reply import _SSE, Chunk, Gate, RecordedRequest, Reply
+
+if TYPE_CHECKING:
+    from .._server import LoopbackServer
+
+__all__ = ["JSONDict", "Piece", "Wire", "content_text", "text_events", "Exchange", "tokens"]
+
+JSONDict = Dict[str, Any]
+#: One item of ``stream_reply()`` pieces: a text delta, a :class:`Gate`, or a pause in seconds.
+Piece = Union[str, Gate, float]
+
+
+def _split(text: str) -> List[str]:
+    """Split text into word-sized pieces that join back to it; one piece counts as one token."""
+    return re.findall(r"\s*\S+\s*", text)
+
+
+def tokens(text: str) -> int:
+    return len(_split(text))
+
+
+def content_text(content: Any) -> str:
+    """The text of a message ``content``: a string, or a list of ``{"type": "text"}`` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content
+                       if isinstance(part, dict) and part.get("type") == "text")
+    return ""
+
+
+class Exchange:
+    """What the simulator works out from one chat request: the reply text and the counts."""
+
+    def __init__(self, messages: Sequence[Any], limit: Optional[int], extra_prompt: str = "") -> None:
+        texts = [content_text(m.get("content")) for m in messages if isinstance(m, dict)]
+        users = [content_text(m.get("content")) for m in messages
+                 if isinstance(m, dict) and m.get("role") == "user"]
+        pieces = _split("echo: " + (users[-1] if users else ""))
+        self.truncated = limit is not None and 0 <= limit < len(pieces)
+        self.pieces = pieces[:limit] if self.truncated else pieces
+        self.text = "".join(self.pieces)
+        self.input_tokens = sum(tokens(text) for text in texts) + tokens(extra_prompt)
+        self.output_tokens = len(self.pieces)
+
+
+class Wire:
+    """The shared shape of a protocol; subclasses fill in the bodies and the routes."""
+
+    name = ""
+    api_prefix = ""
+    request_id_header: Optional[str] = None
+    json_type = "application/json"
+    stream_type = _SSE
+    default_models: Tuple[str, ...] = ()
+    default_finish = "stop"
+    errors: Dict[int, Tuple[str, str]] = {}
+    default_stream_error = ("server_error", "An error occurred during streaming")
+
+    def request_id(self) -> str:
+        return "req_" + uuid.uuid4().hex
+
+    def id_headers(self) -> Dict[str, str]:
+        return {self.request_id_header: self.request_id()} if self.request_id_header else {}
+
+    def json_reply(self, status: int, body: Any) -> Reply:
+        return Reply(status, json=body, content_type=self.json_type, headers=self.id_headers())
+
+    def error_reply(
+        self,
+        status: int,
+        message: Optional[str] = None,
+        *,
+        type: Optional[str] = None,
+        code: Optional[str] = None,
+        param: Optional[str] = None,
+        retry_after: Union[int, float, str, None] = None,
+        retry_after_ms: Optional[int] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Reply:
+        default_type, default_message = self.errors.get(status, self.errors[500 if status >= 500 else 400])
+        headers_out = self.id_headers()
+        if retry_after is not None:
+            headers_out["retry-after"] = str(retry_after)
+        if retry_after_ms is not None:
+            headers_out["retry-after-ms"] = str(retry_after_ms)
+        headers_out.update(headers or {})
+        body = self.error_body(message or default_message, type or default_type, code, param,
+                               headers_out.get(self.request_id_header or "", ""))
+        return Reply(status, json=body, content_type=self.json_type, headers=headers_out)
+
+    def error_body(self, message: str, type: str, code: Optional[str], param: Optional[str],
+                   request_id: str) -> Any:
+        raise NotImplementedError
+
+    def completion(self, text: str, model: str, finish_reason: str, input_tokens: int,
+                   output_tokens: int, include_usage: bool = True) -> JSONDict:
+        raise NotImplementedError
+
+    def stream_parts(self, pieces: Sequence[Piece], *, model: str, finish_reason: str,
+                     input_tokens: int, output_tokens: int, include_usage: bool,
+                     error_after: Optional[int], error: Tuple[str, str], terminate: bool,
+                     obfuscate: bool = True) -> List[Chunk]:
+        raise NotImplementedError
+
+    def simulate(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
+        raise NotImplementedError
+
+    def parse_json(self, request: RecordedRequest) -> Union[JSONDict, Reply]:
+        """The request body as a JSON object, or the protocol's 400 reply."""
+        try:
+            body = request.json()
+        except ValueError:
+            return self.error_reply(400, self.bad_json_message)
+        if not isinstance(body, dict):
+            return self.error_reply(400, self.bad_json_message)
+        return body
+
+    bad_json_message = "invalid JSON body"
+
+
+def text_events(
+    pieces: Sequence[Piece],
+    error_after: Optional[int],
+    text_event: Callable[[str], bytes],
+) -> Tuple[List[Chunk], bool]:
+    """Turn text pieces into events, keeping gates/pauses in place; stop early at ``error_after``.
+
+    :returns: the events and whether the stream was cut short for an error.
+    """
+    out: List[Chunk] = []
+    sent = 0
+    for piece in pieces:
+        if not isinstance(piece, str):
+            out.append(piece)
+            continue
+        if error_after is not None and sent >= error_after:
+            return out, True
+        out.append(text_event(piece))
+        sent += 1
+    return out, error_after is not None

@@ -1,0 +1,184 @@
+"""The OpenAI Chat Completions wire (PROTOCOLS.md §A): bodies, errors and the default simulator."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+
+from .._reply import Chunk, RecordedRequest, Reply, _dumps
+from ._base import Exchange, JSONDict, Piece, Wire, text_events
+
+if TYPE_CHECKING:
+    from .._server import LoopbackServer
+
+
+class OpenAIWire(Wire):
+    name = "openai"
+    api_prefix = "/v1"
+    request_id_header = "x-request-id"
+    default_models = ("gpt-4o-mini", "gpt-4o")
+    default_finish = "stop"
+    default_stream_error = ("server_error", "The server had an error while processing your request. Sorry about that!")
+    bad_json_message = (
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+        "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid "
+        "JSON. If you have trouble figuring out how to fix this, please contact us through our help "
+        "center at help.openai.com.)"
+    )
+    errors = {
+        400: ("invalid_request_error", "Invalid request."),
+        401: ("invalid_request_error", "Incorrect API key provided. You can find your API key at "
+                                       "https://platform.openai.com/account/api-keys."),
+        403: ("invalid_request_error", "Country, region, or territory not supported"),
+        404: ("invalid_request_error", "The model does not exist or you do not have access to it."),
+        429: ("requests", "Rate limit reached for requests. Please try again in 1s."),
+        500: ("server_error", "The server had an error while processing your request. Sorry about that!"),
+        503: ("server_error", "The engine is currently overloaded, please try again later"),
+    }
+
+    def error_reply(self, status: int, message: Optional[str] = None, *, type: Optional[str] = None,
+                    code: Optional[str] = None, **kwargs: Any) -> Reply:
+        if code == "insufficient_quota":  # the 429 that retrying cannot clear (§A.5)
+            type = type or "insufficient_quota"
+            message = message or ("You exceeded your current quota, please check your plan and billing "
+                                  "details. For more information on this error, read the docs: "
+                                  "https://platform.openai.com/docs/guides/error-codes/api-errors.")
+        elif status == 429 and code is None and type is None:
+            code = "rate_limit_exceeded"
+        return super().error_reply(status, message, type=type, code=code, **kwargs)
+
+    def error_body(self, message: str, type: str, code: Optional[str], param: Optional[str],
+                   request_id: str) -> JSONDict:
+        return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+    def completion(self, text: str, model: str, finish_reason: str, input_tokens: int,
+                   output_tokens: int, include_usage: bool = True) -> JSONDict:
+        body: JSONDict = {
+            "id": "chatcmpl-" + uuid.uuid4().hex[:29],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }],
+            "service_tier": "default",
+        }
+        if include_usage:
+            body["usage"] = self._usage(input_tokens, output_tokens)
+        return body
+
+    @staticmethod
+    def _usage(input_tokens: int, output_tokens: int) -> JSONDict:
+        return {
+            "prompt_tokens": input_tokens,
+            "completion_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        }
+
+    def stream_parts(self, pieces: Sequence[Piece], *, model: str, finish_reason: str,
+                     input_tokens: int, output_tokens: int, include_usage: bool,
+                     error_after: Optional[int], error: Tuple[str, str], terminate: bool,
+                     obfuscate: bool = True) -> List[Chunk]:
+        head: JSONDict = {"id": "chatcmpl-" + uuid.uuid4().hex[:29], "object": "chat.completion.chunk",
+                          "created": int(time.time()), "model": model}
+        counter = itertools.count(1)
+
+        def chunk(delta: JSONDict, finish: Optional[str] = None) -> bytes:
+            body = dict(head, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+            if include_usage:
+                body["usage"] = None
+            if obfuscate:  # random-looking padding the real API adds; clients must ignore it
+                body["obfuscation"] = f"{next(counter) * 2654435761 % 2**32:08x}"
+            return b"data: " + _dumps(body) + b"\n\n"
+
+        out: List[Chunk] = [chunk({"role": "assistant", "content": ""})]
+        events, failed = text_events(pieces, error_after, lambda text: chunk({"content": text}))
+        out += events
+        if failed:
+            error_body = self.error_body(error[1], error[0], None, None, "")
+            return [*out, b"data: " + _dumps(error_body) + b"\n\n"]
+        out.append(chunk({}, finish_reason))
+        if include_usage:
+            out.append(b"data: " + _dumps(dict(head, choices=[], usage={
+                "prompt_tokens": input_tokens, "completion_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens})) + b"\n\n")
+        if terminate:
+            out.append(b"data: [DONE]\n\n")
+        return out
+
+    def simulate(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
+        if server.api_key is not None:
+            auth = request.headers.get("Authorization", "")
+            if not auth:
+                return self.error_reply(401, "You didn't provide an API key. You need to provide your API key "
+                                        "in an Authorization header using Bearer auth (i.e. Authorization: "
+                                        "Bearer YOUR_KEY), or as the password field (with blank username) "
+                                        "if you're accessing the API from your browser and are prompted for "
+                                        "a username and password. You can obtain an API key from "
+                                        "https://platform.openai.com/account/api-keys.")
+            if auth != f"Bearer {server.api_key}":
+                sent = auth[7:] if auth.startswith("Bearer ") else ""
+                return self.error_reply(401, f"Incorrect API key provided: {_mask(sent)}. You can find your "
+                                        "API key at https://platform.openai.com/account/api-keys.",
+                                        code="invalid_api_key")
+        route = (request.method, request.path)
+        if route == ("POST", "/v1/chat/completions"):
+            return self._chat(server, request)
+        if request.method == "GET" and request.path == "/v1/models":
+            return self.json_reply(200, {"object": "list", "data": [self._model(m) for m in server.models]})
+        if request.method == "GET" and request.path.startswith("/v1/models/"):
+            model = request.path[len("/v1/models/"):]
+            if model in server.models:
+                return self.json_reply(200, self._model(model))
+            return self._model_not_found(model)
+        return self.error_reply(404, f"Invalid URL ({request.method} {request.path})")
+
+    @staticmethod
+    def _model(model: str) -> JSONDict:
+        return {"id": model, "object": "model", "created": 1686935002, "owned_by": "openai"}
+
+    def _model_not_found(self, model: str) -> Reply:
+        return self.error_reply(404, f"The model `{model}` does not exist or you do not have access to it.",
+                                code="model_not_found")
+
+    def _chat(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
+        body = self.parse_json(request)
+        if isinstance(body, Reply):
+            return body
+        if not body.get("model"):
+            return self.error_reply(400, "you must provide a model parameter")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self.error_reply(400, "Missing required parameter: 'messages'.", param="messages",
+                                    code="missing_required_parameter")
+        stream = body.get("stream") is True
+        options = body.get("stream_options")
+        if options is not None and not stream:
+            return self.error_reply(400, "The 'stream_options' parameter is only allowed when 'stream' "
+                                    "is enabled.", param="stream_options")
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        turn = Exchange(messages, limit if isinstance(limit, int) else None)
+        finish = "length" if turn.truncated else "stop"
+        model = str(body["model"])
+        if not stream or server.ignore_stream:
+            return self.json_reply(200, self.completion(turn.text, model, finish, turn.input_tokens,
+                                                        turn.output_tokens))
+        options = options if isinstance(options, dict) else {}
+        parts = self.stream_parts(turn.pieces, model=model, finish_reason=finish,
+                                  input_tokens=turn.input_tokens, output_tokens=turn.output_tokens,
+                                  include_usage=options.get("include_usage") is True, error_after=None,
+                                  error=self.default_stream_error, terminate=True,
+                                  obfuscate=options.get("include_obfuscation", True) is not False)
+        return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
+
+
+def _mask(key: str) -> str:
+    return f"{key[:3]}***{key[-4:]}" if len(key) >= 12 else "***"
