@@ -24,7 +24,8 @@ from typing import Dict, Iterator, List, NamedTuple, Optional
 
 import pytest
 
-from provider_kit import Provider, ProviderRegistry
+from provider_kit import OpenAIProvider, Provider, ProviderRegistry
+from provider_kit.providers import BUILTIN_TYPES
 from provider_kit.testing import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,12 +99,11 @@ def doc_pages() -> List[Path]:
     return sorted(DOCS.glob("*.rst"))
 
 
-#: Real API addresses the examples may name, and the simulator standing in for each.
+#: Real API addresses the examples may name, and the simulator (type) standing in for each: each
+#: built-in type's default address, and the OpenAI-compatible ones the pages use.
 ADDRESSES = {
-    "https://api.openai.com/v1": "openai",
-    "https://api.anthropic.com": "anthropic",
-    "http://localhost:11434": "ollama",
-    "https://api.groq.com/openai/v1": "openai",
+    **{cls.DEFAULT_BASE_URL: type_name for type_name, cls in BUILTIN_TYPES.items()},
+    "https://api.groq.com/openai/v1": OpenAIProvider.TYPE,
 }
 
 
@@ -113,20 +113,17 @@ def simulated_world(monkeypatch: pytest.MonkeyPatch, config: str) -> Iterator[Di
     the key variables set and the base-URL variables naming the simulators, so that what the
     examples build from the environment reaches them too."""
     with contextlib.ExitStack() as stack:
-        servers = {
-            "openai": stack.enter_context(LoopbackServer("openai")),
-            "anthropic": stack.enter_context(LoopbackServer("anthropic")),
-            "ollama": stack.enter_context(LoopbackServer("ollama", models=["llama3.2:latest"])),
-        }
+        servers = {type_name: stack.enter_context(LoopbackServer(type_name)) for type_name in BUILTIN_TYPES}
         for real, kind in ADDRESSES.items():
             config = config.replace(real, servers[kind].base_url)
         assert not re.search(r"https?://(?!127\.0\.0\.1)", config), "only loopback addresses"
         Path("provider_kit.toml").write_text(config, encoding="utf-8")
-        for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY"):
-            monkeypatch.setenv(variable, "sk-docs-example-key")
-        monkeypatch.setenv("OPENAI_BASE_URL", servers["openai"].base_url)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", servers["anthropic"].base_url)
-        monkeypatch.setenv("OLLAMA_HOST", servers["ollama"].base_url)
+        for type_name, cls in BUILTIN_TYPES.items():
+            if cls.API_KEY_ENV and cls.REQUIRES_KEY:
+                monkeypatch.setenv(cls.API_KEY_ENV, "sk-docs-example-key")
+            if cls.BASE_URL_ENV:
+                monkeypatch.setenv(cls.BASE_URL_ENV, servers[type_name].base_url)
+        monkeypatch.setenv("GROQ_API_KEY", "sk-docs-example-key")
         yield servers
 
 
