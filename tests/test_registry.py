@@ -839,3 +839,22 @@ def test_a_hung_check_does_not_block_interpreter_exit() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "timeout: no answer within 0.2 s"
     assert time.monotonic() - started < 15  # not the 60 s the check would hang
+
+
+def test_a_built_in_providers_skip_reason_says_where_once(tmp_path: Path) -> None:
+    # Each built-in type, configured in a file, remote and keyless: skipped for lack of a key.
+    from tests._kinds import CLASSES
+
+    path = tmp_path / "provider_kit.toml"
+    tables = [
+        f'[providers.{"p" + str(index)}]\ntype = "{cls.TYPE}"\nbase_url = "https://llm.example.com/v1"\n'
+        'api_key_env = "UNSET_KEY_VARIABLE"\n'
+        for index, cls in enumerate(CLASSES.values())
+    ]
+    path.write_text('[providers.good]\ntype = "fake"\n' + "\n".join(tables), encoding="utf-8")
+    names = [f"p{index}" for index in range(len(tables))]
+    registry = from_config_skipping(path, names, types=TYPES)
+    for name in names:
+        reason = registry.skipped[name]
+        assert reason.startswith(f"{path}: [providers.{name}]: no API key"), reason
+        assert f"provider {name!r}" not in reason, reason  # not "[providers.p0]: openai provider 'p0': ..."

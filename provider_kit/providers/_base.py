@@ -191,7 +191,8 @@ class HTTPProvider:
         **extra: Any,
     ) -> None:
         self.name = name or self.TYPE
-        where = f"{self.TYPE} provider {self.name!r}"
+        # Where messages say the provider is: its config table when it came from one.
+        self._where = where = f"{self.TYPE} provider {self.name!r}"
         given = {
             key: value
             for key, value in (
@@ -280,7 +281,9 @@ class HTTPProvider:
         :raises ConfigError: for an unknown key or a value of the wrong type or range.
         """
         checked = check_options(options, cls.option_schema(), where=where)
-        return cls(name, **checked)
+        provider = cls(name, **checked)
+        provider._where = where
+        return provider
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         """Read the options of ``EXTRA_OPTIONS``; called before the transport is built."""
@@ -367,11 +370,10 @@ class HTTPProvider:
 
     def validate_config(self) -> None:
         """:raises ConfigError: when the provider cannot work as configured (no key, no model)."""
-        where = f"{self.TYPE} provider {self.name!r}"
         if self.require_api_key and not self._api_key:
-            raise ConfigError(f"{where}: {self._missing_key_reason()}")
+            raise ConfigError(f"{self._where}: {self._missing_key_reason()}")
         if not self.model:
-            raise ConfigError(f"{where}: no model configured")
+            raise ConfigError(f"{self._where}: no model configured")
 
     def _missing_key_reason(self) -> str:
         if self._api_key_env_named:
