@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from ._breaker import CircuitState
 from ._version import __version__
 from .config import Config, ProviderSpec, load_config
 from .errors import (
@@ -25,6 +24,7 @@ from .errors import (
 from .providers import AnthropicProvider, OllamaProvider, OpenAIProvider
 from .registry import ProviderFactory, ProviderRegistry, get_registry, reset_registry
 from .types import (
+    CircuitState,
     Completion,
     HealthReport,
     HealthStatus,

@@ -1,4 +1,5 @@
-"""The circuit breaker the registry keeps per provider, and ``CircuitState``, its snapshot.
+"""The circuit breaker the registry keeps per provider; its snapshot, ``CircuitState``, is a
+value type and lives in ``types.py`` with the others.
 
 A provider that fails with a connection error, a timeout or a server error ``threshold`` times
 in a row is *open*: the registry skips it (or fails at once) for ``cooldown`` seconds instead of
@@ -22,7 +23,7 @@ import datetime
 import logging
 import math
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from .errors import (
     ProviderConnectionError,
@@ -30,9 +31,9 @@ from .errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from .types import _describe_circuit, _Value
+from .types import CircuitState
 
-__all__ = ["COUNTED_ERRORS", "CircuitBreaker", "CircuitState"]
+__all__ = ["COUNTED_ERRORS", "CircuitBreaker"]
 
 logger = logging.getLogger("provider_kit")
 
@@ -46,51 +47,6 @@ def _short(error: BaseException) -> str:
     """``"ExcType: message"``, cut short. Provider errors carry no secret by contract."""
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
-
-
-class CircuitState(_Value):
-    """A snapshot of one provider's circuit, as ``registry.circuit(name)`` returns it.
-
-    ``state`` is "closed" (calls go through), "open" (calls are skipped until ``open_until``,
-    an aware UTC datetime) or "half_open" (the cooldown is over: the next call is a trial).
-    ``failures`` counts the connection errors, timeouts and server errors in a row, and
-    ``last_error`` describes the latest of them (``"ServerError: ..."``); both reset when the
-    circuit closes.
-    """
-
-    __slots__ = ("name", "state", "failures", "open_until", "last_error")  # in argument order
-    name: str
-    state: str
-    failures: int
-    open_until: Optional[datetime.datetime]
-    last_error: Optional[str]
-
-    def __init__(
-        self,
-        name: str,
-        state: str,
-        failures: int = 0,
-        open_until: Optional[datetime.datetime] = None,
-        last_error: Optional[str] = None,
-    ) -> None:
-        self._set(name=name, state=state, failures=failures, open_until=open_until, last_error=last_error)
-
-    @property
-    def is_open(self) -> bool:
-        """True while calls are being skipped ("open"; a half-open circuit lets a trial through)."""
-        return self.state == "open"
-
-    def as_dict(self) -> Dict[str, Any]:
-        """The JSON-ready dict that ``HealthStatus.circuit`` holds (``open_until`` as ISO 8601)."""
-        return {
-            "state": self.state,
-            "failures": self.failures,
-            "open_until": self.open_until.isoformat() if self.open_until is not None else None,
-            "last_error": self.last_error,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.name}: {_describe_circuit(self.as_dict())}"
 
 
 class CircuitBreaker:

@@ -49,7 +49,7 @@ from typing import (
     overload,
 )
 
-from ._breaker import CircuitBreaker, CircuitState
+from ._breaker import CircuitBreaker
 from ._options import Validator, as_non_negative_int, as_positive_int, as_positive_number, did_you_mean
 from ._plugins import (
     ENTRY_POINT_GROUP,
@@ -79,6 +79,7 @@ from .errors import (
     UnknownProviderError,
 )
 from .types import (
+    CircuitState,
     Completion,
     HealthReport,
     HealthStatus,

@@ -28,6 +28,7 @@ from . import _display
 from .errors import ConfigError
 
 __all__ = [
+    "CircuitState",
     "Completion",
     "HealthReport",
     "HealthStatus",
@@ -38,12 +39,6 @@ __all__ = [
     "Usage",
     "as_messages",
 ]
-
-#: One line for a circuit-breaker state dict; _breaker imports it from here.
-_describe_circuit = _display.describe_circuit
-
-#: Normalised finish reasons; any other value is the provider's own string, passed through.
-FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
 
 
 class _Value:
@@ -239,6 +234,51 @@ def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+class CircuitState(_Value):
+    """A snapshot of one provider's circuit, as ``registry.circuit(name)`` returns it.
+
+    ``state`` is "closed" (calls go through), "open" (calls are skipped until ``open_until``,
+    an aware UTC datetime) or "half_open" (the cooldown is over: the next call is a trial).
+    ``failures`` counts the connection errors, timeouts and server errors in a row, and
+    ``last_error`` describes the latest of them (``"ServerError: ..."``); both reset when the
+    circuit closes.
+    """
+
+    __slots__ = ("name", "state", "failures", "open_until", "last_error")  # in argument order
+    name: str
+    state: str
+    failures: int
+    open_until: Optional[datetime.datetime]
+    last_error: Optional[str]
+
+    def __init__(
+        self,
+        name: str,
+        state: str,
+        failures: int = 0,
+        open_until: Optional[datetime.datetime] = None,
+        last_error: Optional[str] = None,
+    ) -> None:
+        self._set(name=name, state=state, failures=failures, open_until=open_until, last_error=last_error)
+
+    @property
+    def is_open(self) -> bool:
+        """True while calls are being skipped ("open"; a half-open circuit lets a trial through)."""
+        return self.state == "open"
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The JSON-ready dict that ``HealthStatus.circuit`` holds (``open_until`` as ISO 8601)."""
+        return {
+            "state": self.state,
+            "failures": self.failures,
+            "open_until": self.open_until.isoformat() if self.open_until is not None else None,
+            "last_error": self.last_error,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.name}: {_display.describe_circuit(self.as_dict())}"
+
+
 class HealthStatus(_Value):
     """The outcome of one health check; ``error`` is a short reason when ``ok`` is False.
 
@@ -278,7 +318,7 @@ class HealthStatus(_Value):
         latency = "-" if self.latency_s is None else f"{self.latency_s * 1000:.0f} ms"
         state = "ok" if self.ok else "FAIL"
         reason = f"  {self.error}" if self.error else ""
-        circuit = _describe_circuit(self.circuit)
+        circuit = _display.describe_circuit(self.circuit)
         if circuit and circuit != "closed":  # a closed circuit with no failures is not news
             reason += f"  [circuit {circuit}]"
         return f"{self.name}: {state} ({latency}){reason}"

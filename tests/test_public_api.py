@@ -35,6 +35,19 @@ def test_provider_factory_is_the_registry():
     assert provider_kit.ProviderFactory is provider_kit.ProviderRegistry
 
 
+def test_every_exported_value_type_lives_in_types():
+    # CircuitState is a snapshot like HealthStatus: the value types share one module, and the
+    # breaker keeps only the mechanism.
+    from provider_kit import _breaker, types
+
+    for name in ("CircuitState", "Completion", "HealthReport", "HealthStatus", "Message", "StreamChunk", "Usage"):
+        assert getattr(provider_kit, name) is getattr(types, name)
+        assert name in types.__all__
+    assert "CircuitState" not in vars(_breaker).get("__all__", ())
+    state = provider_kit.CircuitState("a", "closed")
+    assert pickle.loads(pickle.dumps(state)) == state
+
+
 def _imported_after(code: str) -> set:
     out = subprocess.run(
         [sys.executable, "-c", f"{code}; import sys, json; print(json.dumps(sorted(sys.modules)))"],

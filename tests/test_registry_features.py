@@ -13,8 +13,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 
 import provider_kit.providers
+from provider_kit import CircuitState
 from provider_kit import registry as registry_module
-from provider_kit._breaker import CircuitBreaker, CircuitState
+from provider_kit._breaker import CircuitBreaker
 from provider_kit.config import load_config
 from provider_kit.errors import (
     AuthenticationError,
