@@ -270,15 +270,7 @@ class Router:
                 return True, None
             breaker.record(None)
         if isinstance(completion, Completion) and completion.provider != name:
-            completion = Completion(
-                completion.text,
-                completion.model,
-                name,
-                completion.finish_reason,
-                completion.usage,
-                completion.raw,
-                completion.latency_s,
-            )
+            completion = completion._replace(provider=name)
         return True, completion
 
     @staticmethod

@@ -10,23 +10,16 @@ This module owns:
   ``ProviderSkippedWarning``, a reason in ``.skipped``), and ``NoProvidersError`` when nothing
   is left;
 - the deterministic default choice;
-- ``health_check_all``, a fan-out with a hard deadline;
+- ``health_check_all``, a fan-out with a hard deadline (its threads live in ``_health.py``);
 - the public face of calls through the registry (``complete``, ``stream``, ``map``,
   ``circuit``): each resolves its candidates here and hands the call to ``_routing.py``, which
   owns fallbacks, circuit breakers and batches;
 - the process-wide registry of ``get_registry`` / ``reset_registry``, and pickling.
-
-The fan-out runs each check in its own daemon thread that completes a
-``concurrent.futures.Future``, rather than in a ``ThreadPoolExecutor``: leaving a ``with``
-executor block waits for every worker, the interpreter joins executor workers at exit, and a
-pool filled with hung checks would delay the next call. A hung third-party check therefore
-costs one parked daemon thread and nothing else.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import threading
@@ -50,6 +43,7 @@ from typing import (
 )
 
 from ._breaker import CircuitBreaker
+from ._health import check_all, check_timeout
 from ._options import Validator, as_non_negative_int, as_positive_int, as_positive_number, did_you_mean
 from ._plugins import (
     ENTRY_POINT_GROUP,
@@ -82,14 +76,13 @@ from .types import (
     CircuitState,
     Completion,
     HealthReport,
-    HealthStatus,
     MessagesInput,
     Provider,
     StreamChunk,
 )
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    pass
 
 __all__ = [
     "DEFAULT_BATCH_CONCURRENCY",
@@ -115,10 +108,6 @@ _PROVIDER_MEMBERS = (
     "__enter__",
     "__exit__",
 )
-
-#: Extra time a health check gets past its timeout to report its own timeout (it was given the
-#: same deadline) before the fan-out reports it for it.
-_HEALTH_GRACE_S = 0.2
 
 def _checked(name: str, value: Any, validator: Validator) -> Any:
     """``validator(value)``, or a ``ConfigError`` naming the argument."""
@@ -173,28 +162,6 @@ def _close_quietly(provider: Any) -> None:
         provider.close()
     except Exception as exc:  # one provider's failure must not stop the others
         logger.warning("error closing provider %r: %s", getattr(provider, "name", "?"), describe_error(exc))
-
-
-def _run_check(provider: Any, name: str, timeout: float, future: Future[HealthStatus]) -> None:
-    """Thread body: complete ``future`` with a HealthStatus whatever the check does."""
-    started = time.monotonic()
-    try:
-        result = provider.health_check(timeout=timeout)
-    except BaseException as exc:  # a third-party check must never escape, whatever it raises
-        status = HealthStatus(name, False, time.monotonic() - started, describe_error(exc))
-    else:
-        if not isinstance(result, HealthStatus):
-            status = HealthStatus(
-                name,
-                False,
-                time.monotonic() - started,
-                f"health_check returned {type(result).__name__}, not a HealthStatus",
-            )
-        elif result.name != name:
-            status = HealthStatus(name, result.ok, result.latency_s, result.error, result.checked_at)
-        else:
-            status = result
-    future.set_result(status)
 
 
 class ProviderRegistry(Mapping[str, Provider]):
@@ -523,46 +490,13 @@ class ProviderRegistry(Mapping[str, Provider]):
         :raises ConfigError: when ``timeout`` is not a positive number.
         :raises UnknownProviderError: for a name that is not registered.
         """
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not (math.isfinite(timeout) and timeout > 0)
-        ):
-            raise ConfigError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        seconds = check_timeout(timeout)
         with self._lock:
             if names is None:
                 targets = sorted(self._providers.items())
             else:
                 targets = [(name, self[name]) for name in dict.fromkeys(names)]
-        if not targets:
-            return HealthReport()
-
-        from concurrent.futures import Future, wait
-
-        started = time.monotonic()
-        futures: Dict[str, Future[HealthStatus]] = {}
-        for name, provider in targets:
-            future: Future[HealthStatus] = Future()
-            futures[name] = future
-            threading.Thread(
-                target=_run_check,
-                args=(provider, name, float(timeout), future),
-                name=f"provider_kit-health-{name}",
-                daemon=True,  # a hung third-party check must not hold up interpreter exit
-            ).start()
-        wait(list(futures.values()), timeout=timeout + _HEALTH_GRACE_S)
-        elapsed = time.monotonic() - started
-        statuses = []
-        for name, future in futures.items():
-            if future.done():
-                status = future.result()
-            else:
-                status = HealthStatus(name, False, elapsed, f"timeout: no answer within {float(timeout)!r} s")
-            circuit = self._router.breaker(name).state().as_dict()
-            statuses.append(
-                HealthStatus(name, status.ok, status.latency_s, status.error, status.checked_at, circuit)
-            )
-        return HealthReport(statuses)
+        return check_all(targets, seconds, lambda name: self._router.breaker(name).state())
 
     # ----------------------------------------------------------------- circuit breakers
 

@@ -20,6 +20,7 @@ from typing import (
     Protocol,
     Sequence,
     Tuple,
+    TypeVar,
     Union,
     runtime_checkable,
 )
@@ -39,6 +40,9 @@ __all__ = [
     "Usage",
     "as_messages",
 ]
+
+
+_V = TypeVar("_V", bound="_Value")
 
 
 class _Value:
@@ -80,6 +84,21 @@ class _Value:
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         return (type(self), self._fields())
+
+    def _replace(self: _V, **changes: Any) -> _V:
+        """A copy with ``changes``, as ``NamedTuple._replace``: every other field is carried over.
+
+        Rebuilding through the constructor by keyword (each ``__init__`` takes every field under
+        its own name) means a field added later is never dropped by a rebuild that lists fields.
+
+        :raises TypeError: for a name that is not a field.
+        """
+        unknown = set(changes).difference(self.__slots__)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        fields = {key: getattr(self, key) for key in self.__slots__}
+        fields.update(changes)
+        return type(self)(**fields)
 
 
 class Message(_Value):
@@ -221,7 +240,7 @@ class StreamChunk(_Value):
         """This chunk as sent by ``provider`` (itself when it already says so)."""
         if self.provider == provider:
             return self
-        return StreamChunk(self.text, self.finish_reason, self.usage, provider)
+        return self._replace(provider=provider)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dict of every field; ``usage`` is a dict or None."""

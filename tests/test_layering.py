@@ -26,6 +26,7 @@ LAYERS = {
     "provider_kit._progress": 1,
     "provider_kit._plugins": 4.5,
     "provider_kit._routing": 4.7,
+    "provider_kit._health": 4.7,
     "provider_kit._transport": 3,
     "provider_kit.providers": 4,
     "provider_kit.registry": 5,

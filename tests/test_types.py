@@ -8,6 +8,7 @@ import pickle
 import pytest
 
 from provider_kit import (
+    CircuitState,
     Completion,
     ConfigError,
     HealthReport,
@@ -24,6 +25,8 @@ VALUES = [
     Completion("text", "m", "p", "stop", Usage(1, 2), {"raw": True}, 0.5),
     StreamChunk("tok", "stop", Usage(1, 1), "openai"),
     HealthStatus("p", True, 0.01, None, datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)),
+    HealthStatus("q", False, 0.2, "down", None, {"state": "open", "failures": 3}),
+    CircuitState("p", "open", 3, datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc), "ServerError: 503"),
 ]
 
 
@@ -42,6 +45,20 @@ def test_values_compare_by_value_and_pickle(value):
     assert restored == value
     assert restored is not value
     assert repr(restored) == repr(value)
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+def test_replace_changes_one_field_and_carries_every_other(value):
+    # Rebuilds by keyword: a field added to a value type can never be dropped by a rebuild.
+    first = type(value).__slots__[0]
+    replacement = "role" if first == "role" else "other"
+    changed = value._replace(**{first: replacement})
+    assert getattr(changed, first) == replacement
+    for field in type(value).__slots__[1:]:
+        assert getattr(changed, field) == getattr(value, field), field
+    assert value._replace() == value
+    with pytest.raises(TypeError, match="no field nope"):
+        value._replace(nope=1)
 
 
 def test_usage_total_is_derived_only_when_both_counts_are_known():
