@@ -1,58 +1,31 @@
-"""The provider registry: build providers from a config, pick one, and check them all at once.
+"""The provider registry: providers by name, the default choice, and the public face of calls.
 
-This module owns:
+This module owns the mapping (``register``, lookup with suggestions, what was skipped), the
+deterministic default choice, closing and pickling, and the process-wide registry of
+``get_registry`` / ``reset_registry``. The rest of the registry's work lives next door, and
+the public methods here hand it over:
 
-- building providers from specs: the ``types`` argument of ``from_config`` first, then the
-  built-in and entry-point types that ``_plugins.py`` resolves;
-- telling mistakes from absence while building: a mistake in the file (an unknown option, a
-  bad value, a misspelt type) raises ``ConfigError``; a provider whose key variable is not set
-  or whose plugin is not installed is skipped (a warning on the ``"provider_kit"`` logger, a
-  ``ProviderSkippedWarning``, a reason in ``.skipped``), and ``NoProvidersError`` when nothing
-  is left;
-- the deterministic default choice;
-- ``health_check_all``, a fan-out with a hard deadline (its threads live in ``_health.py``);
-- the public face of calls through the registry (``complete``, ``stream``, ``map``,
-  ``circuit``): each resolves its candidates here and hands the call to ``_routing.py``, which
-  owns fallbacks, circuit breakers and batches;
-- the process-wide registry of ``get_registry`` / ``reset_registry``, and pickling.
+- ``from_config``: ``_building.py`` turns each config table into a registered provider, refusing
+  a mistake in the file and skipping what is absent here (a key, a plugin);
+- ``health_check_all``: ``_health.py`` runs the checks in parallel within one deadline;
+- ``complete``, ``stream``, ``map``, ``circuit``: the candidates are resolved here, and
+  ``_routing.py`` owns fallbacks, circuit breakers and batches.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
-import warnings
 from collections.abc import Mapping
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Literal,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-    overload,
-)
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 from ._breaker import CircuitBreaker
+from ._building import close_quietly, nothing_registered, register_all, registry_settings, warn_skipped
 from ._health import check_all, check_timeout
 from ._options import Validator, as_non_negative_int, as_positive_int, as_positive_number, did_you_mean
-from ._plugins import (
-    ENTRY_POINT_GROUP,
-    TypeUnavailable,
-    build_provider,
-    builtin_types,
-    describe_error,
-    resolve_type,
-)
+from ._plugins import ENTRY_POINT_GROUP, builtin_types
 from ._progress import check_progress
 from ._routing import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -64,25 +37,9 @@ from ._routing import (
     batch_items,
     choose_targets,
 )
-from ._secrets import Redactor
-from .config import ConfigSource, ProviderSpec, load_config
-from .errors import (
-    ConfigError,
-    NoProvidersError,
-    ProviderSkippedWarning,
-    UnknownProviderError,
-)
-from .types import (
-    CircuitState,
-    Completion,
-    HealthReport,
-    MessagesInput,
-    Provider,
-    StreamChunk,
-)
-
-if TYPE_CHECKING:
-    pass
+from .config import ConfigSource, load_config
+from .errors import ConfigError, NoProvidersError, UnknownProviderError
+from .types import CircuitState, Completion, HealthReport, MessagesInput, Provider, StreamChunk
 
 __all__ = [
     "DEFAULT_BATCH_CONCURRENCY",
@@ -97,16 +54,15 @@ __all__ = [
 
 logger = logging.getLogger("provider_kit")
 
-#: What ``register`` requires of a provider, for the message when something is missing.
+#: What ``register`` requires of a provider, for the message when something is missing: the
+#: members the ``Provider`` protocol declares, in its order (``isinstance`` does not say which).
 _PROVIDER_MEMBERS = (
-    "name",
-    "complete",
-    "stream",
-    "health_check",
-    "validate_config",
-    "close",
-    "__enter__",
-    "__exit__",
+    *Provider.__annotations__,
+    *(
+        key
+        for key, value in vars(Provider).items()
+        if callable(value) and (not key.startswith("_") or key in ("__enter__", "__exit__"))
+    ),
 )
 
 def _checked(name: str, value: Any, validator: Validator) -> Any:
@@ -117,51 +73,8 @@ def _checked(name: str, value: Any, validator: Validator) -> Any:
         raise ConfigError(f"{name} {exc} (got {value!r})") from None
 
 
-def _scrub(text: str, spec: ProviderSpec) -> str:
-    """Mask in ``text`` every secret value of ``spec``'s options (a third party may echo one)."""
-    return Redactor.for_options(spec.options).redact(text)
-
-
-def _mistake(error: ConfigError, spec: ProviderSpec) -> ConfigError:
-    """``error`` from building ``spec``, its message prefixed with where the table is and any
-    secret of the table masked (a third-party class may quote one)."""
-    message = str(error)
-    if spec.where not in message:
-        message = f"{spec.where}: {message}"
-    return ConfigError(_scrub(message, spec))
-
-
-def _skip_reason(reason: str, spec: ProviderSpec) -> str:
-    """``reason`` prefixed with where the table is, every secret of the table masked."""
-    if spec.where not in reason:
-        reason = f"{spec.where}: {reason}"
-    return _scrub(reason, spec)
-
-
-def _caller_stacklevel() -> int:
-    """The ``warnings.warn`` stacklevel of the nearest caller outside provider_kit.
-
-    A warning then points at the user's ``from_config(...)`` or ``get_registry()`` line, which
-    is also where the warnings filter looks for its "once per location" rule.
-    """
-    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame = sys._getframe(1)  # the function calling warnings.warn: stacklevel 1
-    level = 1
-    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
 def _missing_members(provider: object) -> List[str]:
     return [member for member in _PROVIDER_MEMBERS if not hasattr(provider, member)]
-
-
-def _close_quietly(provider: Any) -> None:
-    try:
-        provider.close()
-    except Exception as exc:  # one provider's failure must not stop the others
-        logger.warning("error closing provider %r: %s", getattr(provider, "name", "?"), describe_error(exc))
 
 
 class ProviderRegistry(Mapping[str, Provider]):
@@ -200,8 +113,6 @@ class ProviderRegistry(Mapping[str, Provider]):
         self._skipped: Dict[str, str] = {}
         self._default_name = default_provider
         self._warned_default: Optional[str] = None
-        self._origin: Optional[str] = None
-        self._searched: Tuple[str, ...] = ()
         self._router = Router(
             threshold=_checked("breaker_threshold", breaker_threshold, as_non_negative_int),
             cooldown=_checked("breaker_cooldown", breaker_cooldown, as_positive_number),
@@ -252,91 +163,19 @@ class ProviderRegistry(Mapping[str, Provider]):
         """
         extra: Dict[str, Any] = dict(types or {})
         config = load_config(source, known_types={**builtin_types(), **extra})
-
-        def pick(argument: Any, configured: Any, default: Any) -> Any:
-            return argument if argument is not None else configured if configured is not None else default
-
-        registry = cls(
-            default_provider=config.default_provider,
-            breaker_threshold=pick(breaker_threshold, config.breaker_threshold, DEFAULT_BREAKER_THRESHOLD),
-            breaker_cooldown=pick(breaker_cooldown, config.breaker_cooldown, DEFAULT_BREAKER_COOLDOWN),
-            batch_concurrency=pick(batch_concurrency, None, DEFAULT_BATCH_CONCURRENCY),
-            clock=pick(clock, None, time.monotonic),
-        )
-        registry._origin = config.origin
-        registry._searched = config.searched
-        skipped: Dict[str, str] = {}
-        try:
-            for spec in config.providers.values():
-                reason = registry._register_spec(spec, extra)
-                if reason is not None:
-                    skipped[spec.name] = reason
-        except BaseException:
-            registry.close()  # a mistake in a later table: nothing built is kept
-            raise
-        if strict and skipped and registry._providers:  # with none left, NoProvidersError says it all
-            registry.close()
-            raise ConfigError(registry._strict_message(skipped))
+        registry = cls(**registry_settings(config, breaker_threshold, breaker_cooldown, batch_concurrency, clock))
+        skipped = register_all(registry, config, extra, strict=strict)
         for name, reason in skipped.items():
             registry._skip(name, reason)
-        if not registry._providers:
-            raise NoProvidersError(registry._nothing_registered_message())
-        for name, reason in skipped.items():
-            warnings.warn(
-                ProviderSkippedWarning(f"skipped provider {name!r}: {reason}", provider=name, reason=reason),
-                stacklevel=_caller_stacklevel(),
-            )
+        if not len(registry):
+            raise NoProvidersError(nothing_registered(config, skipped))
+        warn_skipped(skipped)
         return registry
-
-    def _register_spec(self, spec: ProviderSpec, types: Mapping[str, Any]) -> Optional[str]:
-        """Build and register one spec; the reason it was skipped, or None.
-
-        :raises ConfigError: for a mistake in the spec: ``resolve_type`` (a misspelt type) or
-            the class's ``from_config`` / constructor (a bad option) refused it. What the built
-            provider's ``validate_config()`` refuses is absent, not mistaken: a skip.
-        """
-        try:
-            factory = resolve_type(spec, types)
-        except TypeUnavailable as exc:  # a plugin not installed here
-            return _scrub(str(exc), spec)
-        try:
-            provider = build_provider(factory, spec)
-        except ConfigError as exc:
-            raise _mistake(exc, spec) from None
-        except Exception as exc:  # a broken third-party class: describe it, no traceback
-            return _skip_reason(describe_error(exc), spec)
-        try:
-            built_name = getattr(provider, "name", None)
-            if built_name is not None and built_name != spec.name:
-                raise ConfigError(f"{spec.where}: the provider class built a provider named {built_name!r}")
-            self.register(provider)
-        except Exception as exc:
-            if hasattr(provider, "close"):
-                _close_quietly(provider)
-            return _skip_reason(str(exc) if isinstance(exc, ConfigError) else describe_error(exc), spec)
-        return None
 
     def _skip(self, name: str, reason: str) -> None:
         with self._lock:
             self._skipped[name] = reason
         logger.warning("skipping provider %r: %s", name, reason)
-
-    def _strict_message(self, skipped: Mapping[str, str]) -> str:
-        origin = {None: "the registry", "dict": "the config dict"}.get(self._origin, self._origin)
-        count = f"{len(skipped)} provider" + ("s" if len(skipped) > 1 else "")
-        lines = [f"strict=True: {count} of {origin} would be skipped:"]
-        lines += [f"  - {name}: {reason}" for name, reason in skipped.items()]
-        return "\n".join(lines)
-
-    def _nothing_registered_message(self) -> str:
-        origin = {None: "the registry", "dict": "the config dict"}.get(self._origin, self._origin)
-        if self._skipped:
-            lines = [f"no provider could be registered from {origin}:"]
-            lines += [f"  - {name}: {reason}" for name, reason in self._skipped.items()]
-            return "\n".join(lines)
-        if self._searched:
-            return "no providers are configured; looked at: " + "; ".join(self._searched)
-        return f"no providers are configured in {origin} (add a [providers.NAME] table)"
 
     def register(self, provider: Provider, *, replace: bool = False) -> Provider:
         """Validate ``provider`` and add it under ``provider.name``.
@@ -367,7 +206,7 @@ class ProviderRegistry(Mapping[str, Provider]):
             if old is not provider:
                 self._router.forget(name)  # a new provider starts with a closed circuit
         if old is not None and old is not provider:
-            _close_quietly(old)
+            close_quietly(old)
         return provider
 
     # ----------------------------------------------------------------- lookup
@@ -674,7 +513,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         with self._lock:
             providers = list(self._providers.values())
         for provider in providers:
-            _close_quietly(provider)
+            close_quietly(provider)
 
     def __getstate__(self) -> Dict[str, Any]:
         # A lock does not pickle; the router drops its own locks and circuits (every circuit

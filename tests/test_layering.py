@@ -1,55 +1,74 @@
-"""Modules import only from lower layers: errors -> types -> config/_streaming -> _transport ->
-providers -> registry -> cli. A cheaper stand-in for import-linter."""
+"""The package is built in named layers, and a module imports only from its own layer or lower
+ones (a cheaper stand-in for import-linter). docs/architecture.rst describes the same layers.
+
+Only the transport imports ``requests`` or ``urllib3``; nothing imports asyncio or an SDK.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Dict, List, Tuple
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "provider_kit"
 
-LAYERS = {
-    "provider_kit._version": 0,
-    "provider_kit.errors": 0,
-    "provider_kit._secrets": 0,  # the one redactor; imports nothing from the package
-    "provider_kit._display": 0.5,  # text and HTML tables for the value types
-    "provider_kit.types": 1,
-    "provider_kit._call_args": 1.5,  # the one check of call arguments
-    "provider_kit._options": 1.5,  # option validators
-    "provider_kit.config": 2,
-    "provider_kit._streaming": 2,
-    "provider_kit._breaker": 2,
-    "provider_kit._retry": 2,
-    "provider_kit._error_bodies": 2,
-    "provider_kit._progress": 1,
-    "provider_kit._plugins": 4.5,
-    "provider_kit._routing": 4.7,
-    "provider_kit._health": 4.7,
-    "provider_kit._transport": 3,
-    "provider_kit.providers": 4,
-    "provider_kit.registry": 5,
-    "provider_kit": 6,  # __init__ re-exports layers 0-5
-    "provider_kit.testing": 7,  # side: for tests and users; nothing in the library imports it
-    "provider_kit._serve": 7.5,  # the simulators of `provider-kit serve` and `demo`
-    "provider_kit._demo": 8,
-    "provider_kit._cli_parser": 8.5,
-    "provider_kit._cli_serve": 8.5,
-    "provider_kit.cli": 9,
-    "provider_kit.__main__": 10,
-}
+#: The layers from the bottom up: each one's name, then its modules (a package stands for every
+#: module inside it). A module may import from its own layer and the layers listed before it.
+LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
+    ("errors", ("provider_kit._version", "provider_kit.errors", "provider_kit._secrets")),
+    ("display", ("provider_kit._display",)),  # text and HTML tables for the value types
+    ("values", ("provider_kit.types", "provider_kit._progress")),
+    ("call arguments", ("provider_kit._call_args", "provider_kit._options")),  # checks of arguments, options
+    (
+        "foundations",
+        (
+            "provider_kit.config",
+            "provider_kit._streaming",
+            "provider_kit._retry",
+            "provider_kit._breaker",
+            "provider_kit._error_bodies",
+        ),
+    ),
+    ("transport", ("provider_kit._transport",)),  # the only importer of requests and urllib3
+    ("providers", ("provider_kit.providers",)),
+    ("plugins", ("provider_kit._plugins",)),  # provider types by name
+    ("routing", ("provider_kit._routing",)),  # fallbacks, breakers, batches
+    ("registry", ("provider_kit.registry", "provider_kit._building", "provider_kit._health")),
+    ("public surface", ("provider_kit",)),  # __init__ re-exports the layers below
+    ("testing", ("provider_kit.testing",)),  # a side module: nothing in the library imports it
+    (
+        "command line",
+        (
+            "provider_kit._serve",
+            "provider_kit._demo",
+            "provider_kit._cli_parser",
+            "provider_kit._cli_serve",
+            "provider_kit.cli",
+            "provider_kit.__main__",
+        ),
+    ),
+]
+
+#: Module (or package) -> the position of its layer in LAYERS.
+LEVEL: Dict[str, int] = {module: level for level, (_, modules) in enumerate(LAYERS) for module in modules}
 
 
 def _group(module: str) -> str:
-    while module not in LAYERS:
+    """The entry of LEVEL that ``module`` belongs to: itself, or its closest listed package."""
+    while module not in LEVEL:
         module = module.rpartition(".")[0]
         assert module, "every module must be in LAYERS"
     return module
 
 
-def _layer(module: str) -> int:
-    return LAYERS[_group(module)]
+def _level(module: str) -> int:
+    return LEVEL[_group(module)]
+
+
+def _layer_name(module: str) -> str:
+    return LAYERS[_level(module)][0]
 
 
 def _module_name(path: Path) -> str:
@@ -83,18 +102,44 @@ def _imports(path: Path, module: str):
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_no_module_imports_upward(path):
-    module = _module_name(path)
-    own = _layer(module)
+def test_every_module_has_exactly_one_layer():
+    listed = [module for _, modules in LAYERS for module in modules]
+    assert len(listed) == len(set(listed)), "a module is listed in two layers"
+    for path in SOURCES:
+        _group(_module_name(path))  # fails for a module no layer lists
+    names = [_module_name(path) for path in SOURCES]
+    for module in listed:  # and a layer must not list a module that no longer exists
+        assert any(name == module or name.startswith(module + ".") for name in names), module
+
+
+def _upward_imports(path: Path, module: str) -> List[str]:
+    """What ``module`` (at ``path``) imports from a layer above its own, described."""
+    found = []
     for imported in _imports(path, module):
         if not (imported == "provider_kit" or imported.startswith("provider_kit.")):
             continue
-        target = _layer(imported)
         if path.name == "__init__.py" and imported.startswith(module + "."):
             continue  # a package re-exporting its own submodules
-        same_group = _group(imported) == _group(module) != "provider_kit"
-        assert target < own or same_group, f"{module} (layer {own}) imports {imported} (layer {target})"
+        if _level(imported) > _level(module):
+            found.append(
+                f"{module} (layer {_layer_name(module)!r}) imports {imported} (layer {_layer_name(imported)!r})"
+            )
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_from_a_higher_layer(path):
+    assert _upward_imports(path, _module_name(path)) == []
+
+
+def test_the_rule_catches_an_upward_import_and_allows_its_own_layer(tmp_path):
+    # The check must be able to fail: a foundations module importing the registry is caught,
+    # one importing a module of its own layer or of a lower one is not.
+    rogue = tmp_path / "config.py"
+    rogue.write_text("from .registry import ProviderRegistry\nfrom . import _retry, types\n", encoding="utf-8")
+    assert _upward_imports(rogue, "provider_kit.config") == [
+        "provider_kit.config (layer 'foundations') imports provider_kit.registry (layer 'registry')"
+    ]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
