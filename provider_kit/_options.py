@@ -23,7 +23,6 @@ __all__ = [
     "as_env_name",
     "as_non_negative_int",
     "as_non_negative_number",
-    "as_number_range",
     "as_positive_int",
     "as_positive_number",
     "as_str",
@@ -122,19 +121,6 @@ def as_non_negative_number(value: Any) -> float:
     if number < 0:
         raise ValueError("must not be negative")
     return number
-
-
-def as_number_range(lo: float, hi: float) -> Validator:
-    """A validator for a finite number between ``lo`` and ``hi`` inclusive (a temperature)."""
-
-    def validate(value: Any) -> float:
-        number = _as_real(value)
-        if not lo <= number <= hi:
-            raise ValueError(f"must be between {lo:g} and {hi:g}")
-        return number
-
-    validate.__name__ = f"as_number_range({lo:g}, {hi:g})"
-    return validate
 
 
 def _as_int(value: Any) -> int:

@@ -15,7 +15,7 @@ import contextlib
 import math
 import sys
 import time
-from typing import Any, Optional, TextIO, Tuple, Union
+from typing import Any, Optional, TextIO, Union
 
 from .errors import ConfigError
 
@@ -73,7 +73,6 @@ class _PlainProgress:
         self._done = 0
         self._failed = 0
         self._drawn_at = -math.inf
-        self._drawn: Tuple[int, int] = (-1, -1)
         self._width_drawn = 0
         self._draw()
 
@@ -90,7 +89,6 @@ class _PlainProgress:
         self._write("\r" + line)
         self._width_drawn = len(line)
         self._drawn_at = time.monotonic()
-        self._drawn = (self._done, self._failed)
 
     def update(self, failed: bool) -> None:
         self._done += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils  # free: http.client (under requests) has loaded it already
 import random
 import time
 from typing import Any, Mapping, Optional, Tuple
@@ -98,8 +99,6 @@ def parse_retry_after(headers: Mapping[str, str]) -> Optional[float]:
         return max(float(value), 0.0)
     except ValueError:
         pass
-    import email.utils  # already loaded by http.client; imported here for clarity
-
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

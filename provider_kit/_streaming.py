@@ -16,7 +16,6 @@ from .errors import ResponseFormatError
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "SSEEvent",
-    "iter_lines",
     "iter_ndjson",
     "iter_sse",
     "NDJSON",
@@ -136,21 +135,6 @@ def _split(chunks: Iterable[bytes], max_line_bytes: int, lf_only: bool) -> Itera
                 raise _too_long(max_line_bytes)
     if pending:
         yield b"".join(pending)
-
-
-def iter_lines(
-    chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-) -> Iterator[bytes]:
-    """Split byte chunks into lines ended by LF, CR or CRLF, yielding each without its ending.
-
-    A CR ending one chunk and an LF starting the next are one line end (psf/requests#3980).
-    A final line without an ending is yielded too.
-
-    :param chunks: raw body bytes, in any chunking.
-    :param max_line_bytes: longest line accepted, terminator excluded.
-    :raises ResponseFormatError: a line is longer than ``max_line_bytes``.
-    """
-    return _split(chunks, max_line_bytes, lf_only=False)
 
 
 def iter_sse(

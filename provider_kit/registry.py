@@ -21,7 +21,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
-from ._breaker import CircuitBreaker
 from ._building import close_quietly, nothing_registered, register_all, registry_settings, warn_skipped
 from ._health import check_all, check_timeout
 from ._options import Validator, as_non_negative_int, as_positive_int, as_positive_number, did_you_mean
@@ -339,9 +338,6 @@ class ProviderRegistry(Mapping[str, Provider]):
 
     # ----------------------------------------------------------------- circuit breakers
 
-    def _breaker(self, name: str) -> CircuitBreaker:
-        return self._router.breaker(name)
-
     def circuit(self, name: str) -> CircuitState:
         """The circuit-breaker state of provider ``name`` now.
 
@@ -542,7 +538,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         )
 
 
-#: The name the issue also uses for the registry.
+#: Another name for ``ProviderRegistry``, kept for code written against it.
 ProviderFactory = ProviderRegistry
 
 

@@ -14,7 +14,6 @@ from provider_kit._options import (
     as_choice,
     as_non_negative_int,
     as_non_negative_number,
-    as_number_range,
     as_positive_int,
     as_positive_number,
     as_str,
@@ -370,8 +369,6 @@ WHERE = "provider_kit.toml: [providers.groq]"
         (as_str_list, ["a", "b"], ["a", "b"]),
         (as_str_list, ("a",), ["a"]),
         (as_str_dict, {"X-Title": "t"}, {"X-Title": "t"}),
-        (as_number_range(0, 2), 1, 1.0),
-        (as_number_range(0, 2), 2.0, 2.0),
         (as_choice("low", "high"), "low", "low"),
     ],
 )
@@ -409,8 +406,6 @@ def test_validators_accept_and_normalise(validator: Any, value: Any, expected: A
         (as_str_list, ["a", 1]),
         (as_str_dict, ["a"]),
         (as_str_dict, {"X-Title": 1}),
-        (as_number_range(0, 2), 2.5),
-        (as_number_range(0, 2), True),
         (as_choice("low", "high"), "medium"),
     ],
 )

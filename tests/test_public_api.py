@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import pickle
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +127,58 @@ def test_error_for_status_is_the_one_table(status, cls):
     error = errors.error_for_status(status, "msg", provider="p", request_id="req")
     assert type(error) is cls
     assert (error.status_code, error.provider, error.request_id, str(error)) == (status, "p", "req", "msg")
+
+
+
+def _module_of(path: Path, package: Path) -> str:
+    parts = list(path.relative_to(package.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _uses(tree: ast.Module, module: str, is_package: bool) -> set:
+    """(module, name) pairs that ``tree`` imports or reads: ``from m import n``, ``m.n``, and the
+    names it reads from its own module."""
+    base = module if is_package else module.rpartition(".")[0]
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = node.module or ""
+            if node.level:
+                parts = base.split(".")
+                source = ".".join(parts[: len(parts) - node.level + 1] + ([source] if source else []))
+            used.update((source, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            used.add((module, node.id))
+        elif isinstance(node, ast.Attribute):
+            used.add(("*", node.attr))  # module.name, or an attribute of the same name
+    return used
+
+
+def test_every_exported_helper_is_used_or_documented():
+    # Dead weight guard: what a module exports must be used in the package (by another module,
+    # or by its own code), or be public API the README documents. types.FINISH_REASONS,
+    # config.as_number_range and _streaming.iter_lines were exported, tested, and used by nothing.
+    package = Path(provider_kit.__file__).parent
+    readme = (package.parent / "README.rst").read_text(encoding="utf-8")
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in package.rglob("*.py")}
+    used = set()
+    for path, tree in trees.items():
+        used |= _uses(tree, _module_of(path, package), path.name == "__init__.py")
+    unused = []
+    for path, tree in sorted(trees.items()):
+        if (path.parent == package and path.name == "__init__.py") or "testing" in path.relative_to(package).parts:
+            continue  # the curated public surfaces, for users rather than for the package
+        module = _module_of(path, package)
+        defined = set()  # a name a module only re-exports is checked where it is defined
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                defined.update(target.id for target in targets if isinstance(target, ast.Name))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+                for name in (element.value for element in node.value.elts if element.value in defined):
+                    if not ({(module, name), ("*", name)} & used or re.search(rf"\b{name}\b", readme)):
+                        unused.append(f"{module}.{name}")
+    assert unused == []

@@ -760,7 +760,7 @@ def test_the_registry_pickles_with_fresh_locks_and_closed_circuits(
     http = OpenAIProvider("http", base_url="http://127.0.0.1:9/v1", api_key=KEY)
     registry = ProviderRegistry([http], default_provider="http", breaker_threshold=1, breaker_cooldown=7,
                                 batch_concurrency=2)
-    registry._breaker("http").record(server_error("http"))
+    registry._router.breaker("http").record(server_error("http"))
     assert registry.circuit("http").state == "open"
     data = pickle.dumps(registry)
     assert KEY.encode() in data  # the key travels (the copy must work), but is never shown
@@ -770,7 +770,7 @@ def test_the_registry_pickles_with_fresh_locks_and_closed_circuits(
         assert copy.circuit("http").state == "closed"
         router = copy._router
         assert copy.batch_concurrency == 2 and router.threshold == 1 and router.cooldown == 7
-        copy._breaker("http").record(server_error("http"))  # the copy's breakers work
+        copy._router.breaker("http").record(server_error("http"))  # the copy's breakers work
         assert copy.circuit("http").state == "open"
         copy.register(make_fake("added"))  # the lock works
         assert "added" in copy and "added" not in registry

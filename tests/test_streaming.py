@@ -16,13 +16,18 @@ from hypothesis import strategies as st
 from provider_kit._streaming import (
     DEFAULT_MAX_LINE_BYTES,
     SSEEvent,
-    iter_lines,
+    _split,
     iter_ndjson,
     iter_sse,
 )
 from provider_kit.errors import ResponseFormatError
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The line splitter under ``iter_sse`` (lines end with LF, CR or CRLF), tested on its own."""
+    return _split(chunks, max_line_bytes, lf_only=False)
 
 
 def split_at(data: bytes, cuts: Iterable[int]) -> List[bytes]:
