@@ -25,6 +25,7 @@ import pytest
 import requests
 import requests.exceptions
 import requests.structures
+import urllib3
 import urllib3.exceptions
 from _kinds import CHAT_PATHS, CLASSES, KEY_HEADERS, KINDS, fast_retries
 
@@ -774,6 +775,55 @@ def test_sequential_streams_reuse_one_connection(server: LoopbackServer, make: A
         assert "".join(c.text for c in provider.stream(f"call {i}")) == f"echo: call {i}"
     assert provider.complete("after").text == "echo: after"
     assert len({r.connection for r in server.requests}) == 1
+
+
+@contextlib.contextmanager
+def _private_reads_by_the_transport() -> Iterator[List[str]]:
+    """Record every private attribute the transport reads off urllib3's or http.client's
+    response objects (a name starting with "_" read from a frame in provider_kit/_transport)."""
+    import http.client
+    import sys
+
+    import urllib3.response
+
+    import provider_kit._transport as package
+
+    here = os.path.dirname(package.__file__) + os.sep
+    seen: List[str] = []
+    patched = []
+    for cls in (urllib3.response.HTTPResponse, http.client.HTTPResponse):
+        original = cls.__getattribute__
+
+        def spy(self: Any, name: str, _original: Any = original, _cls: Any = cls) -> Any:
+            if name.startswith("_") and not name.startswith("__"):
+                caller = sys._getframe(1).f_code.co_filename
+                if caller.startswith(here):
+                    seen.append(f"{_cls.__module__}.{_cls.__name__}.{name}")
+            return _original(self, name)
+
+        cls.__getattribute__ = spy  # type: ignore[method-assign]
+        patched.append((cls, original))
+    try:
+        yield seen
+    finally:
+        for cls, original in patched:
+            cls.__getattribute__ = original  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+def test_the_transport_reads_no_private_attribute_of_urllib3_2(
+    openai_server: LoopbackServer, make: Any, framing: str
+) -> None:
+    # urllib3 2 offers what the transport needs in public: read_chunked, read1, connection,
+    # release_conn. (The one private read left, http.client's read1 on ``_fp``, is for urllib3
+    # 1.x only, where read(n) would block a close-delimited stream.)
+    assert int(urllib3.__version__.split(".")[0]) >= 2
+    provider = make(openai_server)
+    openai_server.enqueue(openai_server.stream_reply(["Hel", "lo"], framing=framing))
+    with _private_reads_by_the_transport() as seen:
+        assert "".join(chunk.text for chunk in provider.stream("hi")) == "Hello"
+        assert provider.complete("whole").text == "echo: whole"
+    assert seen == []
 
 
 def test_abandoned_stream_is_closed_at_once(server: LoopbackServer, make: Any) -> None:

@@ -311,14 +311,20 @@ class Transport:
         return error
 
     def _read_body(
-        self, response: requests.Response, deadline: Deadline, limit: int, *, truncate: bool = False
+        self,
+        response: requests.Response,
+        deadline: Deadline,
+        limit: int,
+        *,
+        truncate: bool = False,
+        read: Optional[Callable[[], bytes]] = None,
     ) -> bytes:
         if not truncate and content_length(response.headers) > limit:
             # Refused before reading a byte; closing the response drops the connection.
             raise self._too_large(response, limit)
         parts = []
         size = 0
-        for chunk in iter_raw(response, deadline):
+        for chunk in iter_raw(response, deadline, read):
             size += len(chunk)
             if size > limit:
                 if truncate:
