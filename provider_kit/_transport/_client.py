@@ -240,7 +240,10 @@ class Transport:
         # Session.request() re-merges every session setting and builds two cookie jars on each
         # call (~100 us, a sixth of a loopback call). Here those settings are fixed for the
         # session's life, so the request is prepared directly and sent with them. Cookies are
-        # still sent and stored; auth still goes through HeaderAuth.
+        # still sent and stored; auth still goes through HeaderAuth. What this skips, on
+        # purpose: merge_environment_settings (new_session reads the environment's proxies and
+        # CA bundle once, and trust_env is off) and session.hooks (a "response" hook added to
+        # the session is not called; provider_kit adds none).
         prepared = requests.PreparedRequest()
         with self._translating(deadline):
             prepared.prepare(
