@@ -1,17 +1,29 @@
 """Shared fixtures: every test runs in a scrubbed environment with its own HOME and cwd, and
-can reach nothing but this machine's loopback interface."""
+can reach nothing but this machine's loopback interface.
+
+The suite's one set of provider fixtures is here too: ``kind`` (each built-in type), ``server``
+(its simulator, expecting ``_support.KEY``), ``openai_server``, ``make`` (providers pointed at a
+server, closed afterwards), ``make_fake`` (FakeProviders, closed afterwards) and
+``no_key_in_logs`` (DEBUG logging captured; fails the test if a record shows the key). A module
+whose providers need other defaults defines its own fixture of the same name.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
+from _kinds import CLASSES, KINDS
+from _support import KEY, log_text
 
 from provider_kit.providers import BUILTIN_TYPES
+from provider_kit.providers._base import HTTPProvider
+from provider_kit.testing import FakeProvider, LoopbackServer
 
 
 def _variable_prefixes() -> Tuple[str, ...]:
@@ -98,3 +110,74 @@ def provider_factory() -> Iterator[Callable[..., Any]]:
     yield factory
     for provider in made:
         provider.close()
+
+
+@pytest.fixture
+def make_fake() -> Iterator[Callable[..., Any]]:
+    """``make_fake(name, cls=FakeProvider, **options)``: a fake provider (or one of a subclass),
+    closed (so released) after the test."""
+    created: List[Any] = []
+
+    def make(name: str, cls: Any = FakeProvider, **kwargs: Any) -> Any:
+        fake = cls(name, **kwargs)
+        created.append(fake)
+        return fake
+
+    yield make
+    for fake in created:
+        fake.close()
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """Each built-in provider type in turn."""
+    return str(request.param)
+
+
+def _serve(kind: str) -> Iterator[LoopbackServer]:
+    with LoopbackServer(kind, api_key=KEY) as server:
+        yield server
+    assert server.errors == []
+
+
+@pytest.fixture
+def server(kind: str) -> Iterator[LoopbackServer]:
+    """The simulator of ``kind``, expecting ``KEY``; the test fails if it saw a broken request."""
+    yield from _serve(kind)
+
+
+@pytest.fixture
+def openai_server() -> Iterator[LoopbackServer]:
+    yield from _serve("openai")
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., HTTPProvider]]:
+    """``make(server, kind=None, **options)``: a provider of ``kind`` (default: the server's)
+    with ``KEY`` and the server's base URL unless given; every one is closed afterwards."""
+    made: List[HTTPProvider] = []
+
+    def build(server: Optional[LoopbackServer], kind: Optional[str] = None, **options: Any) -> HTTPProvider:
+        kind = kind or str(server.protocol if server else "")
+        options.setdefault("api_key", KEY)
+        if server is not None:
+            options.setdefault("base_url", server.base_url)
+        provider = CLASSES[kind](**options)
+        made.append(provider)
+        return provider
+
+    yield build
+    for provider in made:
+        provider.close()
+
+
+@pytest.fixture
+def no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """DEBUG for every logger (root, urllib3, provider_kit); no record (message or traceback)
+    may show ``KEY``. Yields ``caplog``."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    caplog.set_level(logging.DEBUG, logger="provider_kit")
+    yield caplog
+    for record in caplog.records:
+        assert KEY not in log_text(record), f"the key leaked in a log record of {record.name}"

@@ -22,7 +22,7 @@ from provider_kit.errors import (
     ResponseFormatError,
     ServerError,
 )
-from provider_kit.testing._server import LoopbackServer, Reply
+from provider_kit.testing import LoopbackServer, Reply
 
 KEY = "sk-ant-test-0123456789abcdef"
 MESSAGES_PATH = "/v1/messages"

@@ -14,7 +14,7 @@ import threading
 from typing import Any, Dict, List, Optional
 
 import pytest
-from _kinds import CHAT_PATHS, CLASSES, KINDS
+from _kinds import CHAT_PATHS, CLASSES
 
 from provider_kit import ProviderError, ResponseFormatError
 from provider_kit.testing import LoopbackServer, Reply
@@ -24,11 +24,6 @@ KEY = "sk-close-after-faults-1234"
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/proc/self/net/tcp"), reason="counts sockets through Linux /proc"
 )
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def _socket_peers() -> Dict[int, int]:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tu
 import pytest
 
 import provider_kit as pk
-from provider_kit.testing._server import LoopbackServer, RecordedRequest, Reply
+from provider_kit.testing import LoopbackServer, RecordedRequest, Reply
 
 KEY = "sk-conformance-0123456789abcdef"
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "ollama": "llama3.2"}

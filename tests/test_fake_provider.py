@@ -10,8 +10,7 @@ import pytest
 from _kinds import CLASSES, KINDS
 
 from provider_kit.errors import ConfigError, ProviderTimeoutError, RateLimitError
-from provider_kit.testing import LoopbackServer
-from provider_kit.testing._fake import FakeCall, FakeProvider
+from provider_kit.testing import FakeCall, FakeProvider, LoopbackServer
 from provider_kit.types import (
     Completion,
     HealthStatus,

@@ -9,7 +9,7 @@ same fault table for all three wire formats, deadline overruns measured to 100 m
 process's sockets and threads.
 
 Every test runs with DEBUG logging on for every logger and fails if a record shows the key;
-``caught()`` also checks the whole formatted traceback (causes and contexts included) of every
+``raises()`` also checks the whole formatted traceback (causes and contexts included) of every
 error it catches.
 """
 
@@ -25,7 +25,6 @@ import pickle
 import socket
 import threading
 import time
-import traceback
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -33,7 +32,6 @@ from typing import (
     Any,
     Callable,
     Dict,
-    Iterator,
     List,
     NamedTuple,
     Optional,
@@ -54,6 +52,7 @@ from _kinds import (
     STREAM_TYPES,
     fast_retries,
 )
+from _support import KEY, assert_secret_free, error_texts, raises
 
 from provider_kit import (
     AnthropicProvider,
@@ -75,10 +74,8 @@ from provider_kit import (
 from provider_kit._transport import DEFAULT_POOL_MAXSIZE
 from provider_kit.cli import main as cli_main
 from provider_kit.providers._base import MAX_EVENT_BYTES, HTTPProvider
-from provider_kit.testing import FakeProvider
-from provider_kit.testing._server import LoopbackServer, Reply
+from provider_kit.testing import FakeProvider, LoopbackServer, Reply
 
-KEY = "sk-harden-7f3a9c1e5b2d4f60aa"
 #: Hang detection only: every call here is meant to end far sooner.
 LATE = 5.0
 MiB = 1024 * 1024
@@ -90,68 +87,7 @@ needs_proc = pytest.mark.skipif(not LINUX_PROC, reason="counts sockets through L
 # -- fixtures and helpers -------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """DEBUG for every logger (root, urllib3, provider_kit); no record may show the key."""
-    caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="urllib3")
-    caplog.set_level(logging.DEBUG, logger="provider_kit")
-    yield caplog
-    for record in caplog.records:
-        text = record.getMessage() + (record.exc_text or "")
-        if record.exc_info and record.exc_info[1] is not None:
-            text += "".join(traceback.format_exception(*record.exc_info))
-        assert KEY not in text, f"the key leaked in a log record of {record.name}"
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def server(kind: str) -> Iterator[LoopbackServer]:
-    with LoopbackServer(kind, api_key=KEY) as server:
-        yield server
-    assert server.errors == []
-
-
-@pytest.fixture
-def make() -> Iterator[Callable[..., HTTPProvider]]:
-    """Build providers (the key, the server's base URL); every one is closed afterwards."""
-    made: List[HTTPProvider] = []
-
-    def build(server: Optional[LoopbackServer], kind: Optional[str] = None, **options: Any) -> HTTPProvider:
-        kind = kind or str(server.protocol if server else "")
-        options.setdefault("api_key", KEY)
-        if server is not None:
-            options.setdefault("base_url", server.base_url)
-        provider = CLASSES[kind](**options)
-        made.append(provider)
-        return provider
-
-    yield build
-    for provider in made:
-        provider.close()
-
-
-def assert_secret_free(*texts: str) -> None:
-    for text in texts:
-        assert KEY not in text
-
-
-def error_texts(error: BaseException) -> List[str]:
-    """Everything a user could print of ``error``: str, repr, args and the whole traceback."""
-    formatted = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return [str(error), repr(error), repr(error.args), formatted]
-
-
-def caught(cls: Any, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call and expect ``cls``; nothing printable of the error may show the key."""
-    with pytest.raises(cls) as info:
-        call(*args, **kwargs)
-    assert_secret_free(*error_texts(info.value))
-    return info.value
+pytestmark = pytest.mark.usefixtures("no_key_in_logs")  # every test: the key in no log record
 
 
 def consume(mode: str, provider: HTTPProvider, received: Optional[List[str]] = None, **kwargs: Any) -> Any:
@@ -365,7 +301,7 @@ def test_fault_for_every_provider_type(
     elif error_class is None:
         assert consume(mode, provider, received, timeout=LATE) == says
     else:
-        error = caught(error_class, consume, mode, provider, received, timeout=LATE)
+        error = raises(error_class, consume, mode, provider, received, timeout=LATE)
         assert says in str(error)
         assert error.provider == provider.name
         assert "".join(received) == fault.partial
@@ -458,7 +394,7 @@ def test_html_502_from_a_proxy(server: LoopbackServer, kind: str, make: Any, mod
         assert len(str(status.error)) < 400
         assert len(server.requests) == 1
         return
-    error = caught(ServerError, consume, mode, provider)
+    error = raises(ServerError, consume, mode, provider)
     assert error.status_code == 502
     assert "502 Bad Gateway" in str(error) and "<html>" not in str(error)
     assert len(str(error)) < 400  # an excerpt, not the page
@@ -474,7 +410,7 @@ def test_empty_200(server: LoopbackServer, kind: str, make: Any, mode: str) -> N
         status = provider.health_check()
         assert not status.ok and "empty body" in str(status.error)
         return
-    error = caught(ResponseFormatError, consume, mode, provider)
+    error = raises(ResponseFormatError, consume, mode, provider)
     assert ("empty body" if mode == "complete" else "ended before") in str(error)
     assert len(server.requests) == 1  # a malformed 2xx is not retried
 
@@ -490,7 +426,7 @@ def test_invalid_utf8_in_a_stream(server: LoopbackServer, kind: str, make: Any, 
         parts = [*good[: hel + 1], bad, *good[hel + 1:]]
     server.enqueue(Reply(200, chunks=parts, content_type=STREAM_TYPES[kind]))
     received: List[str] = []
-    error = caught(ResponseFormatError, consume, "stream", make(server), received)
+    error = raises(ResponseFormatError, consume, "stream", make(server), received)
     assert "UTF-8" in str(error)
     assert "".join(received) == ("" if where == "first-event" else "Hel")
 
@@ -498,14 +434,14 @@ def test_invalid_utf8_in_a_stream(server: LoopbackServer, kind: str, make: Any, 
 @pytest.mark.parametrize("mode", ["complete", "stream"])
 def test_invalid_utf8_in_an_error_body(server: LoopbackServer, kind: str, make: Any, mode: str) -> None:
     server.enqueue(Reply(500, body=b'{"error": "bad \xff\xfe bytes"}', content_type="application/json"))
-    error = caught(ServerError, consume, mode, make(server, max_retries=0))
+    error = raises(ServerError, consume, mode, make(server, max_retries=0))
     assert "bad" in str(error) and "bytes" in str(error) and error.status_code == 500
 
 
 def test_invalid_utf8_in_a_json_body(server: LoopbackServer, kind: str, make: Any) -> None:
     body = server.completion_reply("Hello").body_bytes.replace(b"Hello", b"He\xffllo")
     server.enqueue(Reply(200, body=body, content_type="application/json"))
-    caught(ResponseFormatError, make(server).complete, "hi")
+    raises(ResponseFormatError, make(server).complete, "hi")
 
 
 def _split_data_lines(body: bytes) -> bytes:
@@ -674,7 +610,7 @@ def test_a_100_mb_completion_is_refused_in_bounded_memory(kind: str, make: Any, 
         errors: List[BaseException] = []
         started = time.monotonic()
         peak = peak_memory(
-            lambda: errors.append(caught(ResponseFormatError, provider.complete, "hi", timeout=LATE))
+            lambda: errors.append(raises(ResponseFormatError, provider.complete, "hi", timeout=LATE))
         )
         elapsed = time.monotonic() - started
         provider.close()
@@ -715,7 +651,7 @@ def test_a_stream_that_never_completes_an_event_is_refused_in_bounded_memory(
         provider = make(None, kind=kind, base_url=base_url_of(kind, flood.port), max_retries=0)
         errors: List[BaseException] = []
         peak = peak_memory(
-            lambda: errors.append(caught(ResponseFormatError, consume, "stream", provider, timeout=LATE))
+            lambda: errors.append(raises(ResponseFormatError, consume, "stream", provider, timeout=LATE))
         )
         provider.close()
     assert flood.errors == []
@@ -746,7 +682,7 @@ def test_redirects_are_refused_for_every_auth_style(make: Any, kind: str, target
             status = provider.health_check()
             assert not status.ok and location in str(status.error)
         else:
-            error = caught(InvalidRequestError, consume, mode, provider)
+            error = raises(InvalidRequestError, consume, mode, provider)
             assert error.status_code == 307 and location in str(error) and "refused" in str(error)
         seen = server.requests
     assert len(seen) == 1  # never followed, to this host or any other
@@ -1127,13 +1063,13 @@ def test_no_part_of_a_key_survives_where_an_excerpt_is_cut(make, offset, where):
             body = f"data: {padding}{KEY} not json\n\n".encode()
             server.enqueue(Reply(chunks=[body], content_type="text/event-stream"))
             provider = make(server, max_retries=0)
-            error = caught(ResponseFormatError, consume, "stream", provider)
+            error = raises(ResponseFormatError, consume, "stream", provider)
         elif where == "error body":
             server.enqueue(Reply(400, body=f"{padding}{KEY}{'y' * 400}"))
-            error = caught(InvalidRequestError, make(server, max_retries=0).complete, "hi")
+            error = raises(InvalidRequestError, make(server, max_retries=0).complete, "hi")
         else:
             server.enqueue(Reply(200, body=f"{padding}{KEY}", content_type="application/json"))
-            error = caught(ResponseFormatError, make(server, max_retries=0).complete, "hi")
+            error = raises(ResponseFormatError, make(server, max_retries=0).complete, "hi")
     for text in error_texts(error):
         for cut in range(8, len(KEY)):
             assert KEY[:cut] not in text, f"the first {cut} characters of the key leaked"

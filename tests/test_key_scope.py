@@ -35,11 +35,6 @@ def conventional_keys(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(variable, ENV_KEYS[kind])
 
 
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def server(kind: str) -> Iterator[LoopbackServer]:
     with LoopbackServer(kind) as server:  # checks no key: it records whatever arrives

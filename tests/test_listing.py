@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
-from _kinds import CLASSES, HEALTH_PATHS, KINDS
+from _kinds import CLASSES, HEALTH_PATHS
 
 from provider_kit import (
     AnthropicProvider,
@@ -25,11 +25,6 @@ from provider_kit.cli import main
 from provider_kit.testing import LoopbackServer, Reply
 
 KEY = "sk-listing-0a1b2c3d4e5f6789"
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def serve(kind: str, models: List[str], **options: Any) -> LoopbackServer:

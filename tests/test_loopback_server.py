@@ -14,7 +14,7 @@ import pytest
 import requests
 import urllib3
 
-from provider_kit.testing._server import Gate, LoopbackServer, RecordedRequest, Reply
+from provider_kit.testing import Gate, LoopbackServer, RecordedRequest, Reply
 
 OPENAI_KEY = "sk-test-0123456789abcdef"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be terse."},

@@ -11,7 +11,7 @@ import pickle
 from typing import Any, Callable, Dict, Iterator
 
 import pytest
-from _kinds import CLASSES, KINDS
+from _kinds import CLASSES
 
 from provider_kit import (
     InvalidRequestError,
@@ -37,11 +37,6 @@ LITELLM_MESSAGE = (
     "    Traceback (most recent call last):\n"
     "      File \"router.py\", line 1, in <module>\n"
 )
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture

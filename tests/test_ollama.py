@@ -23,7 +23,7 @@ from provider_kit.errors import (
     ServerError,
 )
 from provider_kit.providers.ollama import normalise_ollama_host
-from provider_kit.testing._server import LoopbackServer, Reply
+from provider_kit.testing import LoopbackServer, Reply
 
 CHAT_PATH = "/api/chat"
 TAGS_PATH = "/api/tags"

@@ -23,7 +23,7 @@ from provider_kit.errors import (
     ServerError,
 )
 from provider_kit.providers._calls import ChatCall
-from provider_kit.testing._server import LoopbackServer, Reply
+from provider_kit.testing import LoopbackServer, Reply
 
 KEY = "sk-test-abcdefgh12345678"
 CHAT_PATH = "/v1/chat/completions"

@@ -182,3 +182,21 @@ def test_every_exported_helper_is_used_or_documented():
                     if not ({(module, name), ("*", name)} & used or re.search(rf"\b{name}\b", readme)):
                         unused.append(f"{module}.{name}")
     assert unused == []
+
+
+def test_the_suite_imports_provider_kit_testing_as_users_do():
+    # Tests use the simulators and the fake through the public provider_kit.testing names, so
+    # the suite exercises what users import (and an export that goes missing fails here).
+    private = re.compile(r"provider_kit\.testing\." + r"_\w+")
+    tests = Path(__file__).resolve().parent
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(tests.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if private.search(line)
+    ]
+    assert found == []
+    import provider_kit.testing as testing
+
+    for name in testing.__all__:
+        assert getattr(testing, name).__doc__, f"provider_kit.testing.{name} has no docstring"

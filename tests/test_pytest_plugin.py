@@ -9,7 +9,6 @@ enabled with ``-p`` and entry-point autoloading off, so the result does not depe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -319,30 +318,40 @@ def test_loading_the_plugin_imports_nothing_beyond_provider_kit_testing() -> Non
     assert out.stdout.strip() == repr([PLUGIN])
 
 
-def _installed_entry_point() -> bool:
+def _installed_pytest11() -> List[str]:
+    """``name=value`` of every ``pytest11`` entry point of the installed provider_kit."""
     from importlib import metadata
 
-    found = metadata.entry_points()
-    selected = found.select(group="pytest11") if hasattr(found, "select") else found.get("pytest11", ())
-    return any(ep.name == "provider_kit" and ep.value == PLUGIN for ep in selected)
+    distribution = metadata.distribution("provider_kit")
+    return [f"{ep.name}={ep.value}" for ep in distribution.entry_points if ep.group == "pytest11"]
 
 
-def test_the_entry_point_loads_the_plugin(run_user_suite, pytester: pytest.Pytester,
-                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The ``pytest11`` entry point setup.cfg declares, in a fresh process of a strict suite.
+def _declared_pytest11() -> List[str]:
+    """``name=value`` of every ``pytest11`` entry point setup.cfg declares."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(Path(__file__).resolve().parent.parent / "setup.cfg", encoding="utf-8")
+    if not parser.has_option("options.entry_points", "pytest11"):
+        return []
+    lines = parser.get("options.entry_points", "pytest11").splitlines()
+    return [line.replace(" ", "") for line in lines if line.strip()]
+
+
+def test_setup_cfg_and_the_installed_distribution_declare_the_entry_point() -> None:
+    # Both: setup.cfg is what the next install reads; the installed metadata is what pytest
+    # loads (an install made before someone deleted the line would hide the deletion).
+    assert f"provider_kit={PLUGIN}" in _declared_pytest11()
+    assert f"provider_kit={PLUGIN}" in _installed_pytest11()
+
+
+def test_the_entry_point_loads_the_plugin(run_user_suite, pytester: pytest.Pytester) -> None:
+    """The installed ``pytest11`` entry point, in a fresh process of a strict suite.
 
     ``-p provider_kit`` loads that entry point by name (autoloading every installed plugin would
-    cost seconds). Until the real entry point is installed, a stand-in distribution on
-    PYTHONPATH declares the same one.
+    cost seconds); without it the fixtures do not exist.
     """
-    if not _installed_entry_point():
-        dist_info = tmp_path / "site" / "provider_kit_entry_point_standin-0.dist-info"
-        dist_info.mkdir(parents=True)
-        (dist_info / "METADATA").write_text(
-            "Metadata-Version: 2.1\nName: provider-kit-entry-point-standin\nVersion: 0\n")
-        (dist_info / "entry_points.txt").write_text(f"[pytest11]\nprovider_kit = {PLUGIN}\n")
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(dist_info.parent),
-                                                                       os.environ.get("PYTHONPATH")])))
+    assert f"provider_kit={PLUGIN}" in _installed_pytest11()
     pytester.makepyfile(
         test_user="""
         def test_uses_fixtures(fake_provider, loopback_server, provider_registry):
@@ -356,18 +365,6 @@ def test_the_entry_point_loads_the_plugin(run_user_suite, pytester: pytest.Pytes
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'fake_provider' not found*"])
-
-
-def test_setup_cfg_declares_the_entry_point_as_documented() -> None:
-    import configparser
-
-    setup_cfg = Path(__file__).resolve().parent.parent / "setup.cfg"
-    parser = configparser.ConfigParser()
-    parser.read(setup_cfg, encoding="utf-8")
-    if not parser.has_option("options.entry_points", "pytest11"):
-        pytest.skip("setup.cfg has no pytest11 entry point yet")
-    declared = [line.replace(" ", "") for line in parser.get("options.entry_points", "pytest11").splitlines()]
-    assert f"provider_kit={PLUGIN}" in declared
 
 
 def test_the_plugin_defines_no_hooks() -> None:

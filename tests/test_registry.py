@@ -7,14 +7,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping
 
 import pytest
 
 from provider_kit import _plugins as plugins_module
 from provider_kit.errors import ConfigError, NoProvidersError, ProviderSkippedWarning, UnknownProviderError
 from provider_kit.registry import ProviderFactory, ProviderRegistry
-from provider_kit.testing._fake import FakeProvider
+from provider_kit.testing import FakeProvider
 from provider_kit.types import HealthReport, HealthStatus
 
 SECRET = "sk-registry-abcdefghijklmnopqrstuvwxyz-5678"
@@ -25,21 +25,6 @@ TYPES = {"fake": FakeProvider}
 def fresh_entry_point_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test scans entry points anew (the real cache lives for the whole process)."""
     monkeypatch.setattr(plugins_module, "_ENTRY_POINT_TYPES", plugins_module._EntryPointTypes())
-
-
-@pytest.fixture
-def make_fake() -> Iterator[Callable[..., FakeProvider]]:
-    """A FakeProvider factory; every fake is closed (so released) after the test."""
-    created: List[FakeProvider] = []
-
-    def make(name: str, **kwargs: Any) -> FakeProvider:
-        fake = FakeProvider(name, **kwargs)
-        created.append(fake)
-        return fake
-
-    yield make
-    for fake in created:
-        fake.close()
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> List[str]:
@@ -580,7 +565,7 @@ def test_empty_registry_has_no_default() -> None:
 
 
 PLUGIN_SOURCE = """\
-from provider_kit.testing._fake import FakeProvider
+from provider_kit.testing import FakeProvider
 
 
 class PluginProvider(FakeProvider):
@@ -670,7 +655,7 @@ def test_entry_points_are_selected_on_the_3_9_dict_shape(monkeypatch: pytest.Mon
     from importlib import metadata
 
     entry_point = metadata.EntryPoint(
-        name="dicttype", value="provider_kit.testing._fake:FakeProvider", group="provider_kit.providers"
+        name="dicttype", value="provider_kit.testing:FakeProvider", group="provider_kit.providers"
     )
     monkeypatch.setattr(metadata, "entry_points", lambda: {"provider_kit.providers": (entry_point,)})
     registry = ProviderRegistry.from_config({"providers": {"d": {"type": "dicttype"}}})
@@ -682,7 +667,7 @@ def test_entry_points_are_scanned_once_per_cache(monkeypatch: pytest.MonkeyPatch
 
     scans: List[int] = []
     entry_point = metadata.EntryPoint(
-        name="counted", value="provider_kit.testing._fake:FakeProvider", group="provider_kit.providers"
+        name="counted", value="provider_kit.testing:FakeProvider", group="provider_kit.providers"
     )
 
     def entry_points() -> Dict[str, Any]:
@@ -823,7 +808,7 @@ def test_a_hung_check_does_not_block_interpreter_exit() -> None:
 
     code = (
         "from provider_kit.registry import ProviderRegistry\n"
-        "from provider_kit.testing._fake import FakeProvider\n"
+        "from provider_kit.testing import FakeProvider\n"
         "registry = ProviderRegistry([FakeProvider('hung', hang=True, hang_seconds=60)])\n"
         "print(registry.health_check_all(timeout=0.2)['hung'].error)\n"
     )

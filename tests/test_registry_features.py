@@ -55,21 +55,6 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def make_fake() -> Iterator[Callable[..., FakeProvider]]:
-    """A FakeProvider factory; every fake is closed (so released) after the test."""
-    created: List[FakeProvider] = []
-
-    def make(name: str, cls: Any = FakeProvider, **kwargs: Any) -> Any:
-        fake = cls(name, **kwargs)
-        created.append(fake)
-        return fake
-
-    yield make
-    for fake in created:
-        fake.close()
-
-
 class ByPrompt(FakeProvider):
     """Raises ``errors[prompt]`` for the prompts listed there, echoes the others."""
 

@@ -3,8 +3,9 @@ against the loopback server: deadlines, retries, error translation, redirects, s
 safety, proxies, pickling and first-chunk latency; plus unit tests of RetryPolicy,
 parse_retry_after and Deadline.
 
-Every test runs with DEBUG logging captured (provider_kit and urllib3) and fails if the API key
-shows up in any log record; ``raises()`` also checks str()/repr() of every error it catches.
+Every test runs with DEBUG logging captured (conftest's ``no_key_in_logs``) and fails if the API
+key shows up in any log record; ``raises()`` also checks everything printable of every error it
+catches.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import requests.structures
 import urllib3
 import urllib3.exceptions
 from _kinds import CHAT_PATHS, CLASSES, KEY_HEADERS, KINDS, fast_retries
+from _support import KEY, assert_secret_free, raises
 
 from provider_kit import (
     AuthenticationError,
@@ -44,10 +46,8 @@ from provider_kit import (
 )
 from provider_kit._retry import Deadline, RetryPolicy, parse_retry_after
 from provider_kit._transport import Transport
-from provider_kit.providers._base import HTTPProvider
-from provider_kit.testing._server import LoopbackServer, RecordedRequest, Reply
+from provider_kit.testing import LoopbackServer, RecordedRequest, Reply
 
-KEY = "sk-test-abcdefgh12345678"
 RETRIED_STATUSES = (500, 502, 503, 504, 529, 408, 409, 429)
 #: Hang detection only: a 1 s deadline must end the call well before this.
 LATE = 1.5
@@ -56,72 +56,7 @@ LATE = 1.5
 # -- fixtures and helpers -------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def secret_free_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Capture everything at DEBUG (urllib3 included); no record may contain the key."""
-    caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="urllib3")
-    caplog.set_level(logging.DEBUG, logger="provider_kit")
-    yield caplog
-    for record in caplog.records:
-        text = record.getMessage() + (record.exc_text or "")
-        assert KEY not in text, f"key leaked in a log record of {record.name}"
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def _serve(protocol: str) -> Iterator[LoopbackServer]:
-    with LoopbackServer(protocol, api_key=KEY) as server:
-        yield server
-    assert server.errors == []
-
-
-@pytest.fixture
-def server(kind: str) -> Iterator[LoopbackServer]:
-    yield from _serve(kind)
-
-
-@pytest.fixture
-def openai_server() -> Iterator[LoopbackServer]:
-    yield from _serve("openai")
-
-
-@pytest.fixture
-def make() -> Iterator[Callable[..., HTTPProvider]]:
-    """Build providers pointed at a server (default key and model); all are closed afterwards."""
-    made: List[HTTPProvider] = []
-
-    def build(server: LoopbackServer, **options: Any) -> HTTPProvider:
-        kind = str(options.pop("kind", server.protocol))
-        options.setdefault("api_key", KEY)
-        options.setdefault("base_url", server.base_url)
-        provider = CLASSES[kind](**options)
-        made.append(provider)
-        return provider
-
-    yield build
-    for provider in made:
-        provider.close()
-
-
-def assert_secret_free(*texts: str) -> None:
-    for text in texts:
-        assert KEY not in text
-
-
-def raises(cls: Type[BaseException], call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call and expect ``cls``; the error (and what it wraps) must not show the key."""
-    with pytest.raises(cls) as info:
-        call(*args, **kwargs)
-    error = info.value
-    assert_secret_free(str(error), repr(error))
-    cause = error.__cause__
-    if cause is not None:
-        assert_secret_free(str(cause), repr(cause))
-    return error
+pytestmark = pytest.mark.usefixtures("no_key_in_logs")  # every test: the key in no log record
 
 
 def drain(iterator: Iterator[Any]) -> List[Any]:
@@ -498,7 +433,7 @@ def test_max_retries_zero_means_one_attempt(openai_server: LoopbackServer, make:
 
 
 def test_connection_refused_is_retried_then_raised(
-    make: Any, secret_free_logs: pytest.LogCaptureFixture
+    make: Any, no_key_in_logs: pytest.LogCaptureFixture
 ) -> None:
     provider = fast_retries(OpenAIProvider(base_url=f"http://127.0.0.1:{dead_port()}/v1", api_key=KEY))
     try:
@@ -507,7 +442,7 @@ def test_connection_refused_is_retried_then_raised(
         provider.close()
     assert isinstance(error, ConnectionError)
     assert "refused" in str(error)
-    assert len(retry_records(secret_free_logs)) == 2
+    assert len(retry_records(no_key_in_logs)) == 2
 
 
 @pytest.mark.parametrize("fault", ["before_response", "mid_body"])
@@ -537,15 +472,15 @@ def test_nothing_is_retried_once_a_stream_started(server: LoopbackServer, make: 
 
 
 def test_each_retry_is_logged_at_debug_without_the_key(
-    openai_server: LoopbackServer, make: Any, secret_free_logs: pytest.LogCaptureFixture
+    openai_server: LoopbackServer, make: Any, no_key_in_logs: pytest.LogCaptureFixture
 ) -> None:
     openai_server.enqueue(openai_server.error_reply(503, retry_after_ms=10), times=2)
     assert make(openai_server).complete("hi").text == "echo: hi"
-    records = retry_records(secret_free_logs)
+    records = retry_records(no_key_in_logs)
     assert len(records) == 2
     assert all("ServerError" in r.getMessage() and KEY not in r.getMessage() for r in records)
     # urllib3's own DEBUG lines were captured too, so the autouse sweep really looked at them.
-    assert any(r.name.startswith("urllib3") for r in secret_free_logs.records)
+    assert any(r.name.startswith("urllib3") for r in no_key_in_logs.records)
 
 
 # -- errors ---------------------------------------------------------------------------------------

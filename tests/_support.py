@@ -1,0 +1,49 @@
+"""Helpers shared by the test modules: the one test key, and checks that it never shows.
+
+Fixtures live in conftest.py; this module holds the plain functions they and the tests use.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any, Callable, List, Tuple, Type, Union
+
+import pytest
+
+#: The API key the simulators expect in the suite's shared fixtures. Distinctive, so any piece
+#: of it in a message, a log record or a traceback is a leak.
+KEY = "sk-harden-7f3a9c1e5b2d4f60aa"
+
+
+def assert_secret_free(*texts: str, key: str = KEY) -> None:
+    for text in texts:
+        assert key not in text
+
+
+def error_texts(error: BaseException) -> List[str]:
+    """Everything a user could print of ``error``: str, repr, args and the whole traceback
+    (causes and contexts included)."""
+    formatted = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return [str(error), repr(error), repr(error.args), formatted]
+
+
+def raises(
+    cls: Union[Type[BaseException], Tuple[Type[BaseException], ...]],
+    call: Callable[..., Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """Call and expect ``cls``; nothing printable of the error may show the key. The error."""
+    with pytest.raises(cls) as info:
+        call(*args, **kwargs)
+    assert_secret_free(*error_texts(info.value))
+    return info.value
+
+
+def log_text(record: logging.LogRecord) -> str:
+    """A log record as a handler would write it: the message and any traceback."""
+    text = record.getMessage() + (record.exc_text or "")
+    if record.exc_info and record.exc_info[1] is not None:
+        text += "".join(traceback.format_exception(*record.exc_info))
+    return text
