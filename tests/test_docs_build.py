@@ -66,16 +66,23 @@ def test_the_api_reference_documents_every_public_name(site: Path) -> None:
         assert f"provider_kit.{name}" in documented or f"provider_kit.errors.{name}" in documented, name
 
 
-def test_the_architecture_page_names_every_module_of_the_layers() -> None:
-    # "How provider_kit is built" describes the layers tests/test_layering.py enforces: a module
-    # added there without a word here fails (no Sphinx needed).
+def test_the_architecture_page_names_every_layer_and_module() -> None:
+    # "How provider_kit is built" describes the layers tests/test_layering.py enforces: the same
+    # names in the same order, and every module named (no Sphinx needed). A layer or module
+    # added there without a word here fails.
     from test_layering import LAYERS
 
     page = (DOCS / "architecture.rst").read_text(encoding="utf-8")
-    for module in LAYERS:
-        if module != "provider_kit":
-            short = module.split(".", 1)[1]
-            assert f"``{short}``" in page, f"docs/architecture.rst does not name {module}"
+    lines = page.split("The layers\n", 1)[1].splitlines()
+    rules = [number for number, line in enumerate(lines) if line.startswith("=====")][:3]
+    body = lines[rules[1] + 1 : rules[2]]  # the table's rows, between the header and the end
+    rows = [line.split("  ", 1)[0] for line in body if line[:1].isalpha()]
+    assert [row.split(" (", 1)[0] for row in rows] == [name for name, _ in LAYERS]
+    for _, modules in LAYERS:
+        for module in modules:
+            if module != "provider_kit":
+                short = module.split(".", 1)[1]
+                assert f"``{short}``" in page, f"docs/architecture.rst does not name {module}"
 
 
 def test_the_reference_shows_the_docstrings(site: Path) -> None:
