@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, Callable, List, Tuple, Type, Union
+from typing import Any, Callable, Iterator, List, Tuple, Type, Union
 
 import pytest
+
+from provider_kit.testing import LoopbackServer
 
 #: The API key the simulators expect in the suite's shared fixtures. Distinctive, so any piece
 #: of it in a message, a log record or a traceback is a leak.
@@ -47,3 +49,11 @@ def log_text(record: logging.LogRecord) -> str:
     if record.exc_info and record.exc_info[1] is not None:
         text += "".join(traceback.format_exception(*record.exc_info))
     return text
+
+
+def serve(kind: str) -> Iterator[LoopbackServer]:
+    """Body of a fixture: the simulator of ``kind`` expecting ``KEY``; after the test, it must
+    have seen no broken request."""
+    with LoopbackServer(kind, api_key=KEY) as server:
+        yield server
+    assert server.errors == []

@@ -2,7 +2,7 @@
 can reach nothing but this machine's loopback interface.
 
 The suite's one set of provider fixtures is here too: ``kind`` (each built-in type), ``server``
-(its simulator, expecting ``_support.KEY``), ``openai_server``, ``make`` (providers pointed at a
+(its simulator, expecting ``_support.KEY``), ``make`` (providers pointed at a
 server, closed afterwards), ``make_fake`` (FakeProviders, closed afterwards) and
 ``no_key_in_logs`` (DEBUG logging captured; fails the test if a record shows the key). A module
 whose providers need other defaults defines its own fixture of the same name.
@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
 from _kinds import CLASSES, KINDS
-from _support import KEY, log_text
+from _support import KEY, log_text, serve
 
 from provider_kit.providers import BUILTIN_TYPES
 from provider_kit.providers._base import HTTPProvider
@@ -134,21 +134,10 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _serve(kind: str) -> Iterator[LoopbackServer]:
-    with LoopbackServer(kind, api_key=KEY) as server:
-        yield server
-    assert server.errors == []
-
-
 @pytest.fixture
 def server(kind: str) -> Iterator[LoopbackServer]:
     """The simulator of ``kind``, expecting ``KEY``; the test fails if it saw a broken request."""
-    yield from _serve(kind)
-
-
-@pytest.fixture
-def openai_server() -> Iterator[LoopbackServer]:
-    yield from _serve("openai")
+    yield from serve(kind)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ import requests.structures
 import urllib3
 import urllib3.exceptions
 from _kinds import CHAT_PATHS, CLASSES, KEY_HEADERS, KINDS, fast_retries
-from _support import KEY, assert_secret_free, raises
+from _support import KEY, assert_secret_free, raises, serve
 
 from provider_kit import (
     AuthenticationError,
@@ -57,6 +57,12 @@ LATE = 1.5
 
 
 pytestmark = pytest.mark.usefixtures("no_key_in_logs")  # every test: the key in no log record
+
+
+@pytest.fixture
+def openai_server() -> Iterator[LoopbackServer]:
+    """One simulator, for the tests of transport details that one wire format shows well."""
+    yield from serve("openai")
 
 
 def drain(iterator: Iterator[Any]) -> List[Any]:
