@@ -113,7 +113,8 @@ from ..types import (
 
 # EXCERPT_WINDOW, StreamState and error_from_event are also imported from here by each protocol.
 from ._answers import EXCERPT_WINDOW as EXCERPT_WINDOW
-from ._answers import EventBudget, ShapeErrors, StreamState, normalised_finish_reason, shorten
+from ._answers import EventBudget, ShapeErrors, normalised_finish_reason, shorten
+from ._answers import StreamState as StreamState
 from ._answers import error_from_event as error_from_event
 from ._calls import ChatCall, RequestSpec
 from ._listing import follow_pages, listed, listing_problem, missing_reason

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import urllib.parse
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..errors import ResponseFormatError
 
@@ -41,7 +41,7 @@ def follow_pages(
     """
     ids: List[str] = []
     query: Optional[Query] = first
-    seen = set()
+    seen: Set[Tuple[Tuple[str, str], ...]] = set()
     while query is not None:
         # A server that hands out the same cursor again would be followed for ever.
         key = tuple(sorted(query.items()))
