@@ -58,10 +58,10 @@ exit status:
 def _environment_help() -> str:
     """The variables of every built-in type, read from the classes: each type's enabling
     variable (which adds a provider when no config file is found), then its other variables."""
-    from .providers import BUILTIN_TYPES
+    from .providers import PROVIDER_TYPES
 
     rows = []
-    for type_name, cls in BUILTIN_TYPES.items():
+    for type_name, cls in PROVIDER_TYPES.items():
         label, enabling = cls.display_name(), cls.enabling_env_var()
         if cls.API_KEY_ENV:
             also = f"; with no config file, adds the provider \"{type_name}\"" if enabling == cls.API_KEY_ENV else ""

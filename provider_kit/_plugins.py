@@ -96,9 +96,9 @@ _ENTRY_POINT_TYPES = _EntryPointTypes()
 
 
 def builtin_types() -> Mapping[str, Any]:
-    from .providers import BUILTIN_TYPES
+    from .providers import PROVIDER_TYPES
 
-    return BUILTIN_TYPES
+    return PROVIDER_TYPES
 
 
 def resolve_type(spec: ProviderSpec, types: Mapping[str, Any]) -> Any:

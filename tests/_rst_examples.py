@@ -24,8 +24,8 @@ from typing import Dict, Iterator, List, NamedTuple, Optional
 
 import pytest
 
-from provider_kit import OpenAIProvider, Provider, ProviderRegistry
-from provider_kit.providers import BUILTIN_TYPES
+from provider_kit import Provider, ProviderRegistry
+from provider_kit.providers import BUILTIN_TYPES, PROVIDER_TYPES
 from provider_kit.testing import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,11 +100,8 @@ def doc_pages() -> List[Path]:
 
 
 #: Real API addresses the examples may name, and the simulator (type) standing in for each: each
-#: built-in type's default address, and the OpenAI-compatible ones the pages use.
-ADDRESSES = {
-    **{cls.DEFAULT_BASE_URL: type_name for type_name, cls in BUILTIN_TYPES.items()},
-    "https://api.groq.com/openai/v1": OpenAIProvider.TYPE,
-}
+#: built-in type's and each preset's default address.
+ADDRESSES = {cls.DEFAULT_BASE_URL: type_name for type_name, cls in PROVIDER_TYPES.items()}
 
 
 @contextlib.contextmanager
@@ -113,17 +110,22 @@ def simulated_world(monkeypatch: pytest.MonkeyPatch, config: str) -> Iterator[Di
     the key variables set and the base-URL variables naming the simulators, so that what the
     examples build from the environment reaches them too."""
     with contextlib.ExitStack() as stack:
-        servers = {type_name: stack.enter_context(LoopbackServer(type_name)) for type_name in BUILTIN_TYPES}
+        # A simulator per protocol, and one per preset the config names (by address, table
+        # name or type): the preset reaches it through its base-URL variable or its address.
+        named = [kind for real, kind in ADDRESSES.items()
+                 if real in config or re.search(rf'\[providers\.{kind}\]|type = "{kind}"', config)]
+        servers = {kind: stack.enter_context(LoopbackServer(kind)) for kind in dict.fromkeys([*BUILTIN_TYPES, *named])}
         for real, kind in ADDRESSES.items():
-            config = config.replace(real, servers[kind].base_url)
+            if kind in servers:
+                config = config.replace(real, servers[kind].base_url)
         assert not re.search(r"https?://(?!127\.0\.0\.1)", config), "only loopback addresses"
         Path("provider_kit.toml").write_text(config, encoding="utf-8")
-        for type_name, cls in BUILTIN_TYPES.items():
+        for type_name in servers:
+            cls = PROVIDER_TYPES[type_name]
             if cls.API_KEY_ENV and cls.REQUIRES_KEY:
                 monkeypatch.setenv(cls.API_KEY_ENV, "sk-docs-example-key")
             if cls.BASE_URL_ENV:
                 monkeypatch.setenv(cls.BASE_URL_ENV, servers[type_name].base_url)
-        monkeypatch.setenv("GROQ_API_KEY", "sk-docs-example-key")
         yield servers
 
 

@@ -21,7 +21,7 @@ import pytest
 from _kinds import CLASSES, KINDS
 from _support import KEY, log_text, serve
 
-from provider_kit.providers import BUILTIN_TYPES
+from provider_kit.providers import PROVIDER_TYPES
 from provider_kit.providers._base import HTTPProvider
 from provider_kit.testing import FakeProvider, LoopbackServer
 
@@ -29,11 +29,11 @@ from provider_kit.testing import FakeProvider, LoopbackServer
 def _variable_prefixes() -> Tuple[str, ...]:
     """``OPENAI_``, ``ANTHROPIC_``...: the first word of every variable a built-in type reads,
     so that a new type's key variables (and their relatives, ``*_ORG_ID``) are scrubbed too."""
-    variables = [v for cls in BUILTIN_TYPES.values() for v in (cls.API_KEY_ENV, cls.BASE_URL_ENV) if v]
+    variables = [v for cls in PROVIDER_TYPES.values() for v in (cls.API_KEY_ENV, cls.BASE_URL_ENV) if v]
     return tuple(sorted({variable.split("_", 1)[0] + "_" for variable in variables}))
 
 
-_SCRUBBED_PREFIXES = (*_variable_prefixes(), "PROVIDER_KIT_", "GROQ_")
+_SCRUBBED_PREFIXES = (*_variable_prefixes(), "PROVIDER_KIT_")
 _SCRUBBED = {
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",

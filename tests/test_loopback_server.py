@@ -343,7 +343,7 @@ def test_helpers_need_a_protocol_and_replies_reject_contradictions() -> None:
     with pytest.raises(ValueError, match="protocol"):
         LoopbackServer(None).error_reply(500)
     with pytest.raises(ValueError, match="protocol"):
-        LoopbackServer("gemini")
+        LoopbackServer("no-such-protocol")
     with pytest.raises(ValueError, match="json and body"):
         Reply(json={}, body=b"x")
     with pytest.raises(ValueError, match="framing"):

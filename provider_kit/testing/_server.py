@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import (
     Any,
     Callable,
+    Dict,
     List,
     Mapping,
     Optional,
@@ -50,7 +51,7 @@ from ._reply import (
     RecordedRequest,
     Reply,
 )
-from .wires import WIRES, Piece, Wire, tokens
+from .wires import PRESET_WIRES, WIRES, Piece, Wire, tokens, wire_for
 
 __all__ = [
     "SAFETY_TIMEOUT",
@@ -243,8 +244,10 @@ class LoopbackServer:
     connection and joins every thread it started.
 
     Replies come from the scripted queue (:meth:`enqueue`, FIFO, first matching path) and then
-    from the simulator of ``protocol``: ``"openai"``, ``"anthropic"``, ``"ollama"``, or None for a
-    server that only plays scripted replies (anything else gets a plain-text 404).
+    from the simulator of ``protocol``: ``"openai"``, ``"anthropic"``, ``"ollama"``, the name of a
+    preset (``provider_kit.providers.PRESETS``: the OpenAI wire under the preset's API path, with
+    its quirks), or None for a server that only plays scripted replies (anything else gets a
+    plain-text 404).
 
     :param protocol: the wire format to simulate, or None.
     :param api_key: if set, the simulator checks it (``Authorization: Bearer`` for OpenAI,
@@ -261,7 +264,14 @@ class LoopbackServer:
     :param latency: seconds to wait before answering each request and between the chunks of a
         streamed reply, to look like a real model; 0 (the default) answers at once. Scripted
         replies wait too. The attribute can be changed while the server runs.
-    :raises ValueError: for an unknown protocol, a port outside 0-65535 or a negative latency.
+    :param quirks: deviations of a service from its protocol that the simulator reproduces
+        (the OpenAI wire's: ``models_shape``, ``error_shape``, ``integer_error_codes``,
+        ``stream_comment``, ``health_path``, ``loading``, ``generation_error``,
+        ``errors_after_200``; see ``provider_kit.testing.wires.openai.OpenAIWire``). A preset
+        name as ``protocol`` (``"together"``) sets the preset's own quirks and API path; these
+        override them. Readable and changeable while the server runs as :attr:`quirks`.
+    :raises ValueError: for an unknown protocol or quirk, a port outside 0-65535 or a negative
+        latency.
     """
 
     def __init__(
@@ -274,15 +284,22 @@ class LoopbackServer:
         safety_timeout: float = SAFETY_TIMEOUT,
         port: int = 0,
         latency: float = 0.0,
+        quirks: Optional[Mapping[str, Any]] = None,
     ) -> None:
-        if protocol is not None and protocol not in WIRES:
-            raise ValueError(f"protocol must be one of {sorted(WIRES)} or None, not {protocol!r}")
+        if protocol is not None and protocol not in WIRES and protocol not in PRESET_WIRES:
+            raise ValueError(
+                f"protocol must be one of {sorted(WIRES)}, a preset ({', '.join(PRESET_WIRES)}) "
+                f"or None, not {protocol!r}"
+            )
+        if quirks and protocol is None:
+            raise ValueError("quirks need a protocol; this server was created with protocol=None")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, not {port!r}")
         if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency < float("inf"):
             raise ValueError(f"latency must be a number of seconds >= 0, not {latency!r}")
         self.protocol = protocol
-        self._wire = WIRES.get(protocol or "")
+        # Each server has its own copy of the wire: its quirks can change while it runs.
+        self._wire = wire_for(protocol).configured(quirks=quirks) if protocol is not None else None
         self.api_key = api_key
         self.models: List[str] = list(models if models is not None else
                                       self._wire.default_models if self._wire else ())
@@ -431,8 +448,17 @@ class LoopbackServer:
         return f"http://{_HOST}:{self.port}"
 
     @property
+    def quirks(self) -> Dict[str, Any]:
+        """The simulator's quirks, live: a change applies to the next request (for example
+        ``server.quirks["loading"] = False`` when the simulated llama.cpp has loaded its model).
+        Empty for a server without a protocol."""
+        return self._wire.quirks if self._wire is not None else {}
+
+    @property
     def base_url(self) -> str:
-        """What a provider's ``base_url`` should be: ``url + "/v1"`` for OpenAI, ``url`` otherwise."""
+        """What a provider's ``base_url`` should be: ``url`` and the API's path prefix (``/v1``
+        for OpenAI, a preset's base-URL path such as Groq's ``/openai/v1``), ``url`` for
+        Anthropic and Ollama."""
         return self.url + (self._wire.api_prefix if self._wire else "")
 
     def url_for(self, path: str, *, host: str = _HOST) -> str:

@@ -39,7 +39,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 import pytest
 
-from ..providers import BUILTIN_TYPES
+from ..providers import PROVIDER_TYPES
 from ..registry import ProviderRegistry
 from . import FakeProvider, LoopbackServer
 from ._server import SAFETY_TIMEOUT
@@ -183,7 +183,7 @@ class ProviderRegistryFactory:
                 if "api_key_env" not in options:
                     settings["api_key"] = server.api_key or UNCHECKED_API_KEY
                 settings.update(options)
-                providers.append(BUILTIN_TYPES[server.protocol](name, **settings))
+                providers.append(PROVIDER_TYPES[server.protocol](name, **settings))
             registry = ProviderRegistry(providers, default_provider=default_provider)
         except BaseException:
             for provider in providers:

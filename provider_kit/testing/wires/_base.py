@@ -9,6 +9,7 @@ the wire documentation (PROTOCOLS.md), so a client bug cannot hide behind the sa
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from typing import (
@@ -82,6 +83,30 @@ class Wire:
     default_finish = "stop"
     errors: Dict[int, Tuple[str, str]] = {}
     default_stream_error = ("server_error", "An error occurred during streaming")
+    #: The quirks this wire can reproduce (a service's deviations from the plain protocol),
+    #: with their defaults: the plain protocol. ``LoopbackServer(quirks=...)`` sets them.
+    QUIRKS: Dict[str, Any] = {}
+    #: This simulator's quirks: a live dict, read at each request (``server.quirks``).
+    quirks: Dict[str, Any] = {}
+
+    def configured(self, *, name: Optional[str] = None, api_prefix: Optional[str] = None,
+                   default_models: Optional[Sequence[str]] = None,
+                   quirks: Optional[Mapping[str, Any]] = None) -> Wire:
+        """A copy of this wire for one server: another name, path prefix, models or quirks.
+
+        :raises ValueError: for a quirk this wire does not know, naming the ones it does.
+        """
+        unknown = sorted(set(quirks or ()) - set(self.QUIRKS))
+        if unknown:
+            known = ", ".join(sorted(self.QUIRKS)) or "none"
+            raise ValueError(f"the {self.name} wire has no quirk {unknown[0]!r} (its quirks: {known})")
+        wire = copy.copy(self)
+        wire.name = name if name is not None else self.name
+        wire.api_prefix = api_prefix if api_prefix is not None else self.api_prefix
+        if default_models is not None:
+            wire.default_models = tuple(default_models)
+        wire.quirks = {**self.QUIRKS, **self.quirks, **(quirks or {})}
+        return wire
 
     def request_id(self) -> str:
         return "req_" + uuid.uuid4().hex

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
 from ._base import Exchange, JSONDict, Piece, Wire, text_events
@@ -15,6 +15,18 @@ if TYPE_CHECKING:
 
 
 class OpenAIWire(Wire):
+    """OpenAI's Chat Completions, and the OpenAI-compatible services' deviations from it as
+    quirks (PROTOCOLS.md §A.8, PROTOCOLS-2.md §K): ``models_shape`` ``"array"`` lists the models
+    as a bare JSON array (Together); ``error_shape`` ``"top-level"`` sends errors as
+    ``{"object": "error", "message", ...}`` (Mistral, old vLLM); ``integer_error_codes`` makes
+    ``error.code`` the status (OpenRouter, vLLM, xAI); ``stream_comment`` interleaves an SSE
+    comment line (OpenRouter's ``: OPENROUTER PROCESSING``); ``health_path`` serves a health
+    endpoint under the prefix and at the root (llama.cpp's ``/health``); ``loading`` answers
+    every request with llama.cpp's 503 "Loading model"; ``generation_error`` (a status and a
+    message) fails each chat request after generation began, which ``errors_after_200`` sends
+    with status 200, in the body or as a stream event (OpenRouter).
+    """
+
     name = "openai"
     api_prefix = "/v1"
     request_id_header = "x-request-id"
@@ -27,6 +39,16 @@ class OpenAIWire(Wire):
         "JSON. If you have trouble figuring out how to fix this, please contact us through our help "
         "center at help.openai.com.)"
     )
+    QUIRKS: Dict[str, Any] = {
+        "models_shape": "object",
+        "error_shape": "nested",
+        "integer_error_codes": False,
+        "stream_comment": None,
+        "health_path": None,
+        "loading": False,
+        "generation_error": None,
+        "errors_after_200": False,
+    }
     errors = {
         400: ("invalid_request_error", "Invalid request."),
         401: ("invalid_request_error", "Incorrect API key provided. You can find your API key at "
@@ -45,12 +67,16 @@ class OpenAIWire(Wire):
             message = message or ("You exceeded your current quota, please check your plan and billing "
                                   "details. For more information on this error, read the docs: "
                                   "https://platform.openai.com/docs/guides/error-codes/api-errors.")
-        elif status == 429 and code is None and type is None:
+        elif status == 429 and code is None and type is None and not self.quirks.get("integer_error_codes"):
             code = "rate_limit_exceeded"
+        if self.quirks.get("integer_error_codes") and code is None:
+            code = status  # type: ignore[assignment]  # OpenRouter's, vLLM's and xAI's integer code
         return super().error_reply(status, message, type=type, code=code, **kwargs)
 
     def error_body(self, message: str, type: str, code: Optional[str], param: Optional[str],
                    request_id: str) -> JSONDict:
+        if self.quirks.get("error_shape") == "top-level":
+            return {"object": "error", "message": message, "type": type, "param": param, "code": code}
         return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
     def completion(self, text: str, model: str, finish_reason: str, input_tokens: int,
@@ -99,12 +125,15 @@ class OpenAIWire(Wire):
                 body["obfuscation"] = f"{next(counter) * 2654435761 % 2**32:08x}"
             return b"data: " + _dumps(body) + b"\n\n"
 
-        out: List[Chunk] = [chunk({"role": "assistant", "content": ""})]
+        comment = self.quirks.get("stream_comment")
+        comments: List[Chunk] = [b": " + comment.encode() + b"\n\n"] if comment else []
+        out: List[Chunk] = [*comments, chunk({"role": "assistant", "content": ""})]
         events, failed = text_events(pieces, error_after, lambda text: chunk({"content": text}))
         out += events
         if failed:
             error_body = self.error_body(error[1], error[0], None, None, "")
             return [*out, b"data: " + _dumps(error_body) + b"\n\n"]
+        out += comments
         out.append(chunk({}, finish_reason))
         if include_usage:
             out.append(b"data: " + _dumps(dict(head, choices=[], usage={
@@ -115,6 +144,14 @@ class OpenAIWire(Wire):
         return out
 
     def simulate(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
+        prefix = self.api_prefix
+        health = self.quirks.get("health_path")
+        if self.quirks.get("loading"):  # llama.cpp while it loads the model (PROTOCOLS-2.md §K)
+            return self.json_reply(503, {"error": {"code": 503, "message": "Loading model",
+                                                   "type": "unavailable_error"}})
+        route = (request.method, request.path)
+        if health and request.method == "GET" and request.path in (health, prefix + health):
+            return self.json_reply(200, {"status": "ok"})  # public: no key needed
         if server.api_key is not None:
             auth = request.headers.get("Authorization", "")
             if not auth:
@@ -129,13 +166,15 @@ class OpenAIWire(Wire):
                 return self.error_reply(401, f"Incorrect API key provided: {_mask(sent)}. You can find your "
                                         "API key at https://platform.openai.com/account/api-keys.",
                                         code="invalid_api_key")
-        route = (request.method, request.path)
-        if route == ("POST", "/v1/chat/completions"):
+        if route == ("POST", prefix + "/chat/completions"):
             return self._chat(server, request)
-        if request.method == "GET" and request.path == "/v1/models":
-            return self.json_reply(200, {"object": "list", "data": [self._model(m) for m in server.models]})
-        if request.method == "GET" and request.path.startswith("/v1/models/"):
-            model = request.path[len("/v1/models/"):]
+        if request.method == "GET" and request.path == prefix + "/models":
+            models = [self._model(m) for m in server.models]
+            if self.quirks.get("models_shape") == "array":
+                return self.json_reply(200, models)
+            return self.json_reply(200, {"object": "list", "data": models})
+        if request.method == "GET" and request.path.startswith(prefix + "/models/"):
+            model = request.path[len(prefix + "/models/"):]
             if model in server.models:
                 return self.json_reply(200, self._model(model))
             return self._model_not_found(model)
@@ -164,6 +203,9 @@ class OpenAIWire(Wire):
         if options is not None and not stream:
             return self.error_reply(400, "The 'stream_options' parameter is only allowed when 'stream' "
                                     "is enabled.", param="stream_options")
+        failure = self.quirks.get("generation_error")
+        if failure is not None:
+            return self._generation_error(int(failure[0]), str(failure[1]), stream)
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         turn = Exchange(messages, limit if isinstance(limit, int) else None)
         finish = "length" if turn.truncated else "stop"
@@ -178,6 +220,19 @@ class OpenAIWire(Wire):
                                   error=self.default_stream_error, terminate=True,
                                   obfuscate=options.get("include_obfuscation", True) is not False)
         return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
+
+    def _generation_error(self, status: int, message: str, stream: bool) -> Reply:
+        """A failure after generation began: the error's own status, or with
+        ``errors_after_200`` a 200 whose body (or stream event) carries it, as OpenRouter does."""
+        if not self.quirks.get("errors_after_200"):
+            return self.error_reply(status, message)
+        error = {"code": status, "message": message, "metadata": {"provider_name": "loopback"}}
+        if not stream:
+            return self.json_reply(200, {"error": error})
+        events = [b": " + self.quirks["stream_comment"].encode() + b"\n\n"] if self.quirks.get("stream_comment") else []
+        events.append(b"data: " + _dumps({"error": error, "choices": [
+            {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}) + b"\n\n")
+        return Reply(200, chunks=events, content_type=self.stream_type, headers=self.id_headers())
 
 
 def _mask(key: str) -> str:
