@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 import requests
 
-from .._error_bodies import body_request_id, error_message, header_request_id
+from .._error_bodies import body_request_id, error_message, header_request_id, one_line
 from .._retry import (
     NON_RETRYABLE_429_MARKERS,
     RETRY_STATUSES,
@@ -82,6 +82,7 @@ class Transport:
         retry: Optional[RetryPolicy] = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
+        error_detail: Optional[Callable[[int, str], Optional[str]]] = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -92,6 +93,8 @@ class Transport:
         self.retry = retry if retry is not None else RetryPolicy()
         self.max_response_bytes = max_response_bytes
         self.pool_maxsize = pool_maxsize
+        #: The provider type's reading of an error body (status, masked body) -> message or None.
+        self.error_detail = error_detail
         self._session: Optional[requests.Session] = None
         self._lock = threading.Lock()
         #: Hides the key headers' values and the base URL's password in any text.
@@ -293,7 +296,9 @@ class Transport:
         body = self.redact(text)
         # One line, whatever the server wrote (LiteLLM's messages hold blank lines and
         # tracebacks); the body itself stays on the error for debugging.
-        detail = self.redact(error_message(body) or http.client.responses.get(status, "error"))
+        explained = self.error_detail(status, body) if self.error_detail and body else None
+        detail = one_line(explained) if explained else error_message(body)
+        detail = self.redact(detail or http.client.responses.get(status, "error"))
         if request_id is None:
             request_id = body_request_id(text)
         suffix = f"HTTP {status}" + (f", request id {request_id}" if request_id else "")

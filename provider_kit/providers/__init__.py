@@ -9,6 +9,7 @@ from ..config import use_builtin_types
 from ._base import HTTPProvider
 from ._presets import PRESET_TYPES, PRESETS, Preset
 from .anthropic import AnthropicProvider
+from .azure import AzureOpenAIProvider
 from .ollama import OllamaProvider
 from .openai import OpenAIProvider
 
@@ -18,6 +19,7 @@ __all__ = [
     "PRESET_TYPES",
     "PROVIDER_TYPES",
     "AnthropicProvider",
+    "AzureOpenAIProvider",
     "HTTPProvider",
     "OllamaProvider",
     "OpenAIProvider",
@@ -29,7 +31,7 @@ __all__ = [
 #: come from the entry-point group ``provider_kit.providers`` and are resolved by the registry
 #: the same way.
 BUILTIN_TYPES: Dict[str, Type[HTTPProvider]] = {
-    cls.TYPE: cls for cls in (OpenAIProvider, AnthropicProvider, OllamaProvider)
+    cls.TYPE: cls for cls in (OpenAIProvider, AnthropicProvider, OllamaProvider, AzureOpenAIProvider)
 }
 
 

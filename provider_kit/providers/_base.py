@@ -46,6 +46,9 @@ Hooks (methods; the first two are required)
         Whether the configured model is in the listing, and the message when it is not.
     ``_normalise_base_url(value)``
         A configured or environment base URL as the type writes it (Ollama's ``OLLAMA_HOST``).
+    ``_error_detail(status, body)``
+        The message of an error answer when the type reads its body better than the generic
+        reader (Azure's content-filter 400); None keeps the server's message.
 
 A plain class (duck-typed ``provider_kit.Provider``) works too, published under the
 entry-point group ``provider_kit.providers``; README's "Adding a provider type" says how.
@@ -253,6 +256,7 @@ class HTTPProvider:
             headers={**protocol_headers, **plain_extra},
             secret_headers={**secret_extra, **credential_headers},
             retry=RetryPolicy(self.max_retries),
+            error_detail=self._error_detail,
             **{key: options[key] for key in ("max_response_bytes",) if key in options},
         )
 
@@ -326,6 +330,11 @@ class HTTPProvider:
     def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
         """(text, model, normalised finish reason, usage) from a completion body."""
         raise NotImplementedError
+
+    def _error_detail(self, status: int, body: str) -> Optional[str]:
+        """What an error answer (``status``, its body with secrets masked) means, when the
+        type knows better than the body's message (Azure's content filter); None: the message."""
+        return None
 
     def _finish_reason(self, value: Any) -> Optional[str]:
         """A finish reason of the wire, normalised through ``FINISH_REASONS``."""

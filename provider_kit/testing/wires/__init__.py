@@ -14,13 +14,16 @@ from typing import Dict
 from ...providers import PRESET_TYPES
 from ._base import Piece, Wire, tokens
 from .anthropic import AnthropicWire
+from .azure import AzureWire
 from .ollama import OllamaWire
 from .openai import OpenAIWire
 
 __all__ = ["PRESET_WIRES", "WIRES", "Piece", "Wire", "tokens", "wire_for"]
 
 #: Type name -> the simulator of its wire format (what ``LoopbackServer(protocol)`` speaks).
-WIRES: Dict[str, Wire] = {wire.name: wire for wire in (OpenAIWire(), AnthropicWire(), OllamaWire())}
+WIRES: Dict[str, Wire] = {
+    wire.name: wire for wire in (OpenAIWire(), AnthropicWire(), OllamaWire(), AzureWire())
+}
 
 
 def _preset_wire(cls: type) -> Wire:
