@@ -33,7 +33,6 @@ examples:
 
 environment:
 {environment}
-  PROVIDER_KIT_CONFIG   path of the config file to use
   A key variable is sent only to its type's own host or the server its base-URL variable
   names; any other base_url in a config file needs its own api_key_env.
 
@@ -68,8 +67,13 @@ def _environment_help() -> str:
             rows.append((cls.API_KEY_ENV, f"key for {label}{also}"))
         if cls.BASE_URL_ENV:
             also = f"; with no config file, adds \"{type_name}\"" if enabling == cls.BASE_URL_ENV else ""
-            rows.append((cls.BASE_URL_ENV, f"another {label} server than {cls.DEFAULT_BASE_URL}{also}"))
-    return "\n".join(f"  {variable:<21} {text}" for variable, text in rows)
+            server = f"another {label} server than {cls.DEFAULT_BASE_URL}" if cls.DEFAULT_BASE_URL else (
+                f"the {label} server (no default: each has its own address)"
+            )
+            rows.append((cls.BASE_URL_ENV, server + also))
+    rows.append(("PROVIDER_KIT_CONFIG", "path of the config file to use"))
+    width = max(len(variable) for variable, _ in rows)
+    return "\n".join(f"  {variable:<{width}} {text}" for variable, text in rows)
 
 
 HELP_EPILOG = _EPILOG_TEMPLATE.format(environment=_environment_help())

@@ -61,6 +61,12 @@ KEY_HEADERS: Dict[str, Optional[str]] = {kind: _key_header(kind) for kind in KIN
 API_PREFIXES: Dict[str, str] = {kind: WIRES[kind].api_prefix for kind in KINDS}
 #: The Content-Type of a streamed answer, per type (what its simulator sends).
 STREAM_TYPES: Dict[str, str] = {kind: WIRES[kind].stream_type for kind in KINDS}
+#: The wire family of each type: the type itself, or for a type that extends another built-in
+#: type's class (Azure extends OpenAI), that type. Bodies a test scripts by hand follow it.
+FAMILIES: Dict[str, str] = {
+    kind: next(base.TYPE for base in reversed(CLASSES[kind].__mro__) if base in CLASSES.values())
+    for kind in KINDS
+}
 #: The types whose streams are newline-delimited JSON rather than server-sent events.
 NDJSON_KINDS = tuple(kind for kind in KINDS if CLASSES[kind].STREAM_DECODER is NDJSON)
 

@@ -100,8 +100,9 @@ def doc_pages() -> List[Path]:
 
 
 #: Real API addresses the examples may name, and the simulator (type) standing in for each: each
-#: built-in type's and each preset's default address.
-ADDRESSES = {cls.DEFAULT_BASE_URL: type_name for type_name, cls in PROVIDER_TYPES.items()}
+#: built-in type's and each preset's default address (a type with no default host, Azure, is
+#: reached through its base-URL variable).
+ADDRESSES = {cls.DEFAULT_BASE_URL: type_name for type_name, cls in PROVIDER_TYPES.items() if cls.DEFAULT_BASE_URL}
 
 
 @contextlib.contextmanager

@@ -17,13 +17,10 @@ from provider_kit import ConfigError, ProviderRegistry, ProviderSkippedWarning
 from provider_kit.testing import LoopbackServer
 
 #: The conventional variables, all set in every test: none may leak to a server of another kind.
-CONVENTIONAL = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "ollama": "OLLAMA_API_KEY"}
-BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}
-DEFAULT_URL = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "ollama": "http://localhost:11434",
-}
+CONVENTIONAL = {kind: CLASSES[kind].API_KEY_ENV for kind in KINDS}
+BASE_URL_ENV = {kind: CLASSES[kind].BASE_URL_ENV for kind in KINDS}
+#: The types with a default host (Azure has none: every resource has its own).
+DEFAULT_URL = {kind: CLASSES[kind].DEFAULT_BASE_URL for kind in KINDS if CLASSES[kind].DEFAULT_BASE_URL}
 ENV_KEYS = {kind: f"sk-{kind}-conventional-0123456789" for kind in KINDS}
 OWN_KEY = "sk-own-key-of-this-server-9876543210"
 AUTH_HEADERS = ("Authorization", "x-api-key", "api-key")
@@ -53,8 +50,9 @@ def credentials(server: LoopbackServer) -> Dict[str, str]:
     return {name: headers[name] for name in AUTH_HEADERS if headers.get(name) is not None}
 
 
-def sent_key(kind: str, key: str) -> Dict[str, str]:
-    return {"x-api-key": key} if kind == "anthropic" else {"Authorization": f"Bearer {key}"}
+def sent_key(provider: Any, key: str) -> Dict[str, str]:
+    """The credential headers ``provider`` sends for ``key``, as its type writes them."""
+    return provider._headers(key)[1]
 
 
 def test_the_documented_vllm_example_sends_no_key_whatever_the_environment() -> None:
@@ -85,9 +83,10 @@ def test_the_base_url_variable_brings_the_conventional_key_along(
     with make(kind, model=server.models[0]) as provider:
         assert provider.api_key_env == CONVENTIONAL[kind]
         provider.complete("hi")
-    assert credentials(server) == sent_key(kind, ENV_KEYS[kind])
+    assert credentials(server) == sent_key(provider, ENV_KEYS[kind])
 
 
+@pytest.mark.parametrize("kind", DEFAULT_URL)
 def test_the_types_own_server_gets_the_conventional_key(kind: str) -> None:
     for options in ({}, {"base_url": DEFAULT_URL[kind]}, {"base_url": DEFAULT_URL[kind] + "/"}):
         with make(kind, **options) as provider:
@@ -134,11 +133,11 @@ def test_a_named_key_variable_is_sent_to_any_base_url(
     monkeypatch.setenv("THIS_SERVER_KEY", OWN_KEY)
     with make(kind, server, api_key_env="THIS_SERVER_KEY") as provider:
         provider.complete("hi")
-    assert credentials(server) == sent_key(kind, OWN_KEY)
+    assert credentials(server) == sent_key(provider, OWN_KEY)
     # And naming the conventional variable is a way to say "this server's key is that one".
     with make(kind, server, api_key_env=CONVENTIONAL[kind]) as provider:
         provider.complete("hi")
-    assert credentials(server) == sent_key(kind, ENV_KEYS[kind])
+    assert credentials(server) == sent_key(provider, ENV_KEYS[kind])
 
 
 def test_a_named_key_variable_that_is_unset_is_refused_on_loopback_too(kind: str, server: LoopbackServer) -> None:
@@ -178,6 +177,6 @@ def test_the_registry_skips_what_lacks_its_own_key_and_builds_the_rest(
         registry["local"].complete("hi")
         assert credentials(server) == {}
         registry["gateway"].complete("hi")
-        assert credentials(server) == sent_key(kind, OWN_KEY)
+        assert credentials(server) == sent_key(registry["gateway"], OWN_KEY)
     with pytest.raises(ConfigError, match="strict=True"):
         ProviderRegistry.from_config(config, strict=True)

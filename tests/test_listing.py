@@ -192,7 +192,7 @@ def test_health_follows_anthropic_pages_to_find_the_model(provider_factory: Call
 def test_check_model_false_skips_the_model_check(kind: str, make: Callable[..., Any]) -> None:
     """llama.cpp lists only its alias and accepts any model name."""
     with serve(kind, ["the-alias:latest" if kind == "ollama" else "the-alias"]) as server:
-        assert not make(server, model="gpt-4o").health_check().ok
+        assert not make(server, model="gpt-4o", check_model=True).health_check().ok
         status = make(server, model="gpt-4o", check_model=False).health_check()
         requests = server.requests
     assert status.ok, status.error

@@ -11,7 +11,7 @@ import pickle
 from typing import Any, Callable, Dict, Iterator
 
 import pytest
-from _kinds import CLASSES
+from _kinds import CLASSES, FAMILIES
 
 from provider_kit import (
     InvalidRequestError,
@@ -146,7 +146,7 @@ def test_a_stream_answered_with_a_whole_json_completion_is_delivered(kind: str) 
 def test_a_scripted_json_completion_for_a_stream_keeps_its_finish_and_usage(
     server: LoopbackServer, make: Callable[..., HTTPProvider], kind: str
 ) -> None:
-    finish = {"openai": "length", "anthropic": "max_tokens", "ollama": "length"}[kind]
+    finish = {"openai": "length", "anthropic": "max_tokens", "ollama": "length"}[FAMILIES[kind]]
     server.enqueue(server.completion_reply("cut sho", finish_reason=finish, input_tokens=7, output_tokens=2))
     chunks = list(make().stream("hi"))
     assert [chunk.text for chunk in chunks] == ["cut sho", ""]
@@ -169,7 +169,7 @@ def test_a_json_error_body_with_200_for_a_stream_is_the_error(
         "anthropic": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
         "ollama": {"error": "an error was encountered while running the model"},
     }
-    server.enqueue(Reply(200, json=bodies[kind]))
+    server.enqueue(Reply(200, json=bodies[FAMILIES[kind]]))
     with pytest.raises(ServerError, match="in a 200 response"):
         list(make().stream("hi"))
 

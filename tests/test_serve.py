@@ -19,6 +19,7 @@ from provider_kit._serve import FailureSchedule, simulators
 from provider_kit.cli import main
 from provider_kit.config import load_config
 from provider_kit.errors import ConfigError
+from provider_kit.providers import BUILTIN_TYPES
 from provider_kit.testing import LoopbackServer
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -140,17 +141,17 @@ def test_bad_failure_options(options):
 # -- ports of `serve` -----------------------------------------------------------------------------
 
 
-def _three_free_ports():
-    """A port N with N, N+1 and N+2 free right now (another process may still take one)."""
+def _consecutive_free_ports(count):
+    """A port N with N to N+count-1 free right now (another process may still take one)."""
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             first = probe.getsockname()[1]
-        if first > 65533:
+        if first > 65536 - count:
             continue
         sockets = []
         try:
-            for port in (first, first + 1, first + 2):
+            for port in range(first, first + count):
                 sock = socket.socket()
                 sockets.append(sock)
                 sock.bind(("127.0.0.1", port))
@@ -160,20 +161,21 @@ def _three_free_ports():
         finally:
             for sock in sockets:
                 sock.close()
-    pytest.skip("no three consecutive free ports")
+    pytest.skip(f"no {count} consecutive free ports")
 
 
-def test_serve_ports_are_n_n_plus_1_and_n_plus_2():
+def test_serve_ports_are_consecutive_from_n_one_per_type():
+    count = len(BUILTIN_TYPES)
     for _ in range(5):  # another test may take a port between the probe and the bind
-        port = _three_free_ports()
+        port = _consecutive_free_ports(count)
         try:
             with simulators(port) as servers:
-                assert [server.port for server in servers.values()] == [port, port + 1, port + 2]
-                assert list(servers) == ["openai", "anthropic", "ollama"]
+                assert [server.port for server in servers.values()] == list(range(port, port + count))
+                assert list(servers) == list(BUILTIN_TYPES)
                 return
         except ConfigError:
             continue
-    pytest.fail("could not bind three consecutive ports")
+    pytest.fail(f"could not bind {count} consecutive ports")
 
 
 def test_serve_port_in_use_message(capsys):
@@ -259,14 +261,14 @@ def test_serve_writes_a_config_that_the_cli_uses_and_stops_cleanly_on_sigint(tmp
         out = serve.wait_ready()
         assert f"config written to {path}" in out
         config = load_config(path)
-        assert sorted(config.as_dict()["providers"]) == ["anthropic", "ollama", "openai"]
+        assert sorted(config.as_dict()["providers"]) == sorted(BUILTIN_TYPES)
         assert "made-up test keys" in path.read_text(encoding="utf-8")
 
         health = _cli("health", "--config", path)
         assert health.returncode == 0, health.stdout + health.stderr
         assert {line.split()[0]: line.split()[1] for line in health.stdout.splitlines()[1:]} == {
-            "anthropic": "ok", "ollama": "ok", "openai": "ok"}
-        for name in ("openai", "anthropic", "ollama"):
+            name: "ok" for name in BUILTIN_TYPES}
+        for name in BUILTIN_TYPES:
             answer = _cli("complete", "-p", name, "--config", path, "Hello simulators")
             assert (answer.returncode, answer.stdout) == (0, "echo: Hello simulators\n"), answer.stderr
 

@@ -7,7 +7,9 @@ A provider type is one class; everything else (config loading, the registry, the
 ``from_config(None)`` reading the environment) derives from it. The class declares:
 
 Identity (class attributes)
-    ``TYPE``: the ``type`` name in config files. ``DEFAULT_BASE_URL`` and ``DEFAULT_MODEL``.
+    ``TYPE``: the ``type`` name in config files. ``DEFAULT_BASE_URL`` ("" for a type with no
+    default host, such as Azure's: its ``BASE_URL_ENV`` or the config names each server) and
+    ``DEFAULT_MODEL``.
     ``API_KEY_ENV``: the conventional key variable (sent only to the type's own server; see
     below). ``BASE_URL_ENV``: the variable naming another server of the type. ``REQUIRES_KEY``:
     whether a server of this type needs a key (a loopback server never does). With no config
@@ -21,6 +23,7 @@ Wire format (class attributes)
     ``STREAM_STATE``: the ``StreamState`` subclass that turns one stream's events into chunks
     (its docstring states the contract: ``feed``, ``done``, ``finish_reason``, ``usage``).
     ``MODELS_PATH``: the model listing (GET), also the health check's request; "" for none.
+    ``CHECK_MODEL``: whether the health check looks for the model in that listing by default.
     ``EXTRA_OPTIONS``: the type's own options and their validators (``_options.as_*``),
     read in ``_configure(options)``.
 
@@ -143,6 +146,7 @@ class HTTPProvider:
 
     #: The ``type`` name used in configuration files.
     TYPE: ClassVar[str] = ""
+    #: The service's address; "" when every server of the type has its own (Azure's resources).
     DEFAULT_BASE_URL: ClassVar[str] = ""
     #: Environment variable read for ``base_url`` when the config sets none.
     BASE_URL_ENV: ClassVar[Optional[str]] = None
@@ -157,6 +161,9 @@ class HTTPProvider:
     #: The model listing (GET), relative to ``base_url``; its first page is also the health
     #: check's request. "" when the type has none.
     MODELS_PATH: ClassVar[str] = ""
+    #: Whether the health check looks for the model in the listing unless ``check_model`` says
+    #: otherwise: off for a type whose "model" is not what its listing lists (Azure's deployments).
+    CHECK_MODEL: ClassVar[bool] = True
     #: The wire's finish reasons -> the normalised ones (an unknown value is kept as it is).
     FINISH_REASONS: ClassVar[Mapping[str, str]] = {}
     #: How a streamed body is recognised and decoded: ``SSE`` or ``NDJSON``.
@@ -243,7 +250,7 @@ class HTTPProvider:
             required = self._api_key_env_named or self._key_required_by_default()
         self.require_api_key: bool = required
         #: Whether the health check looks for ``model`` in the server's model listing.
-        self.check_model: bool = options.get("check_model", True)
+        self.check_model: bool = options.get("check_model", self.CHECK_MODEL)
         self._configure(options)
         # An extra header named like a credential (Azure's "api-key", a hand-set
         # "Authorization") is treated as one: attached by HeaderAuth and redacted from errors.
@@ -392,11 +399,13 @@ class HTTPProvider:
                 "set require_api_key = false if the server needs no key)"
             )
         if self._withheld_key_env:
-            own = urllib.parse.urlsplit(self.DEFAULT_BASE_URL).netloc
-            also = f" or to the server ${self.BASE_URL_ENV} names" if self.BASE_URL_ENV else ""
+            # A type with no default host (Azure) sends it only to the server its variable names.
+            own = [urllib.parse.urlsplit(self.DEFAULT_BASE_URL).netloc] if self.DEFAULT_BASE_URL else []
+            if self.BASE_URL_ENV:
+                own.append(f"the server ${self.BASE_URL_ENV} names")
             return (
                 f"no API key for {mask_url(self.base_url)}: ${self._withheld_key_env} is sent only to "
-                f"{own}{also}; set api_key_env (the variable holding this server's key) or api_key "
+                f"{' or to '.join(own)}; set api_key_env (the variable holding this server's key) or api_key "
                 "in its config, or require_api_key = false if the server needs no key"
             )
         if self.api_key_env:

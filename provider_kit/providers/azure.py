@@ -85,12 +85,18 @@ class AzureOpenAIProvider(OpenAIProvider):
     #: The portal names a deployment after its model unless told otherwise.
     DEFAULT_MODEL = "gpt-4o-mini"
     MODELS_PATH = "/models"
+    #: Deployments are not models: the listing cannot say whether one exists.
+    CHECK_MODEL = False
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "endpoint": as_url,
         "deployment": as_str,
         "api_version": as_api_version,
         "max_tokens_field": as_choice("auto", "max_tokens", "max_completion_tokens"),
     }
+
+    @classmethod
+    def display_name(cls) -> str:
+        return "Azure OpenAI"
 
     def __init__(
         self,
@@ -130,8 +136,6 @@ class AzureOpenAIProvider(OpenAIProvider):
         self.deployment: str = deployment or self.model
         self.max_tokens_field: str = options.get("max_tokens_field", "auto")
         self.organization = self.project = None  # OpenAI-only headers
-        # Deployments are not models: the listing cannot say whether one exists.
-        self.check_model = options.get("check_model", False)
 
     @property
     def uses_v1(self) -> bool:
@@ -178,15 +182,6 @@ class AzureOpenAIProvider(OpenAIProvider):
                 "endpoint in its config: https://RESOURCE.openai.azure.com)"
             )
         super().validate_config()
-
-    def _missing_key_reason(self) -> str:
-        if self._withheld_key_env:
-            return (
-                f"no API key for {self.endpoint}: ${self._withheld_key_env} is sent only to the endpoint "
-                f"${self.BASE_URL_ENV} names; set api_key_env (the variable holding this resource's key, "
-                f'api_key_env = "{self._withheld_key_env}" if it is that one) or api_key in its config'
-            )
-        return super()._missing_key_reason()
 
     def _headers(self, api_key: Optional[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
         if self.uses_v1:
