@@ -56,11 +56,8 @@ from _kinds import (
 from _support import KEY, assert_secret_free, error_texts, raises
 
 from provider_kit import (
-    AnthropicProvider,
     ConfigError,
     InvalidRequestError,
-    OllamaProvider,
-    OpenAIProvider,
     ProviderConnectionError,
     ProviderError,
     ProviderKitError,

@@ -22,7 +22,7 @@ import re
 import urllib.parse
 from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
-from .._options import Validator, as_choice, as_str, as_url
+from .._options import Validator, as_choice, as_str, as_url, check_options
 from ..errors import ConfigError
 from ._calls import ChatCall, RequestSpec
 from .openai import OpenAIProvider
@@ -106,11 +106,12 @@ class AzureOpenAIProvider(OpenAIProvider):
         base_url: Optional[str] = None,
         **options: Any,
     ) -> None:
+        where = f"{self.TYPE} provider {name or self.TYPE!r}"
         if endpoint is not None and base_url is not None:
-            raise ConfigError(
-                f"{self.TYPE} provider {name or self.TYPE!r}: endpoint and base_url name the same "
-                "thing; set one of them"
-            )
+            raise ConfigError(f"{where}: endpoint and base_url name the same thing; set one of them")
+        if endpoint is not None:
+            # Checked under its own name here: below, it is the base_url.
+            endpoint = check_options({"endpoint": endpoint}, {"endpoint": as_url}, where=where)["endpoint"]
         # A configured endpoint is a configured base_url: it gets no conventional key.
         super().__init__(name, base_url=endpoint if endpoint is not None else base_url, **options)
 
