@@ -576,3 +576,12 @@ def test_the_content_filter_error_is_classified_as_the_official_client_classifie
     assert sdk_info.value.code == "content_filter" and sdk_info.value.status_code == info.value.status_code == 400
     assert sdk_info.value.request_id and info.value.request_id
     assert json.loads(info.value.body or "")["error"]["message"] in str(info.value)
+
+
+def test_the_cli_help_describes_the_variables_of_a_type_with_no_default_host() -> None:
+    from provider_kit._cli_parser import HELP_EPILOG
+
+    lines = {line.split()[0]: line for line in HELP_EPILOG.splitlines() if line.startswith("  AZURE_")}
+    assert 'adds the provider "azure"' in lines["AZURE_OPENAI_API_KEY"]
+    assert "the Azure OpenAI server (no default" in lines["AZURE_OPENAI_ENDPOINT"]
+    assert not lines["AZURE_OPENAI_ENDPOINT"].rstrip().endswith("than")
