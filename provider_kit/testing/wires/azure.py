@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
 from ._base import Exchange, JSONDict, Piece
@@ -81,13 +81,16 @@ class AzureWire(OpenAIWire):
         return {"x-request-id": request_id, "apim-request-id": request_id, "x-ms-region": "Sweden Central"}
 
     def error_reply(self, status: int, message: Optional[str] = None, *, type: Optional[str] = None,
-                    code: Optional[str] = None, param: Optional[str] = None,
-                    retry_after: Union[int, float, str, None] = None, retry_after_ms: Optional[int] = None,
-                    headers: Optional[Mapping[str, str]] = None) -> Reply:
+                    code: Optional[str] = None, **kwargs: Any) -> Reply:
         """Azure's error bodies: OpenAI's shape for what the model service refuses, and
         ``{"error": {"code", "message"}}`` for the gateway's own errors (auth, routing,
         throttling; ``type=""`` asks for that shape). ``code="content_filter"`` is the content
-        filter's refusal of a prompt."""
+        filter's refusal of a prompt. ``kwargs``: ``param``, ``retry_after``, ``retry_after_ms`` and
+        ``headers``, as for every wire."""
+        param: Optional[str] = kwargs.get("param")
+        retry_after: Union[int, float, str, None] = kwargs.get("retry_after")
+        retry_after_ms: Optional[int] = kwargs.get("retry_after_ms")
+        headers: Optional[Mapping[str, str]] = kwargs.get("headers")
         default_type, default_message = self.errors.get(status, self.errors[500 if status >= 500 else 400])
         if code == "content_filter":
             message = message or FILTERED_PROMPT
@@ -160,14 +163,14 @@ class AzureWire(OpenAIWire):
                 return body
             if not body.get("model"):
                 return self.error_reply(400, "you must provide a model parameter", param="model")
-            return self._chat(server, body, str(body["model"]), None)
+            return self._deployment_chat(server, body, str(body["model"]), None)
         parts = route.split("/")
         if request.method == "POST" and not v1 and len(parts) == 4 and parts[0] == "deployments" \
                 and parts[2:] == ["chat", "completions"]:
             body = self.parse_json(request)
             if isinstance(body, Reply):
                 return body
-            return self._chat(server, body, parts[1], version)
+            return self._deployment_chat(server, body, parts[1], version)
         return self.error_reply(404)
 
     def _check_key(self, server: LoopbackServer, request: RecordedRequest, v1: bool) -> Optional[Reply]:
@@ -193,7 +196,8 @@ class AzureWire(OpenAIWire):
                 "lifecycle_status": "generally-available",
                 "deprecation": {"inference": int(time.time()) + 365 * 86400}}
 
-    def _chat(self, server: LoopbackServer, body: JSONDict, deployment: str, version: Optional[str]) -> Reply:
+    def _deployment_chat(self, server: LoopbackServer, body: JSONDict, deployment: str,
+                         version: Optional[str]) -> Reply:
         if deployment not in server.models:
             return self.error_reply(404, NO_DEPLOYMENT, code="DeploymentNotFound")
         messages = body.get("messages")
