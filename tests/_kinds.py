@@ -69,6 +69,41 @@ FAMILIES: Dict[str, str] = {
 }
 #: The types whose streams are newline-delimited JSON rather than server-sent events.
 NDJSON_KINDS = tuple(kind for kind in KINDS if CLASSES[kind].STREAM_DECODER is NDJSON)
+#: The types that refuse to work without a key (a hosted API's), and those that do not (a
+#: server on the user's machine).
+KEYED_KINDS = tuple(kind for kind in KINDS if CLASSES[kind].REQUIRES_KEY)
+KEYLESS_KINDS = tuple(kind for kind in KINDS if not CLASSES[kind].REQUIRES_KEY)
+
+# -- example types, chosen by what a test needs of them, never by name ------------------------
+# A test about something every type does alike uses one of these rather than naming a type; a
+# test about one type's own behaviour lives in test_<type>.py.
+
+#: A hosted API with its own default host: needs a key and streams server-sent events.
+SOME_KIND = next(kind for kind in KEYED_KINDS if CLASSES[kind].DEFAULT_BASE_URL and kind not in NDJSON_KINDS)
+#: A second hosted API with a wire format other than ``SOME_KIND``'s (a fallback that really
+#: crosses protocols).
+OTHER_KIND = next(kind for kind in KEYED_KINDS if FAMILIES[kind] != FAMILIES[SOME_KIND])
+#: A local server's type: no key required, and a default host on this machine.
+LOCAL_KIND = KEYLESS_KINDS[0]
+
+
+def option_kind(option: str) -> str:
+    """The first type with an option of its own named ``option`` (``keep_alive``...)."""
+    return next(kind for kind in KINDS if option in CLASSES[kind].EXTRA_OPTIONS)
+
+
+def served_name(kind: str, name: str) -> str:
+    """``name`` as the simulator of ``kind`` lists it: with the tag its listings carry (a
+    local server lists ``llama3.2:latest`` for ``llama3.2``), else unchanged."""
+    default = WIRES[kind].default_models[0]
+    tag = default.rsplit(":", 1)[1] if ":" in default.rsplit("/", 1)[-1] else None
+    return f"{name}:{tag}" if tag and ":" not in name else name
+
+
+def server_key(kind: str, key: str) -> Optional[str]:
+    """The key a simulator of ``kind`` should expect: ``key`` for a type that needs one, none
+    for a local server's type (whose clients send none)."""
+    return key if CLASSES[kind].REQUIRES_KEY else None
 
 
 def fast_retries(provider: HTTPProvider) -> HTTPProvider:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, Callable, Iterator, List, Tuple, Type, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Type, Union
 
 import pytest
 
@@ -57,3 +57,21 @@ def serve(kind: str) -> Iterator[LoopbackServer]:
     with LoopbackServer(kind, api_key=KEY) as server:
         yield server
     assert server.errors == []
+
+
+#: What the "model missing" verdict tells the user of a hosted API (or a proxy) to do.
+CHECK_MODEL_HINT = "set check_model = false if this server accepts any model name"
+
+
+def assert_model_status(status: Any, configured: str, served: List[str], ok: bool, hint: Optional[str] = None) -> None:
+    """The health check's verdict on the configured model: ``ok``, or a one-line "model
+    missing" naming the model, a few that are served and ``hint`` (what to do about it)."""
+    assert status.ok is ok, status.error
+    if ok:
+        return
+    assert status.error is not None and status.error.startswith(f"model missing: {configured!r} is not ")
+    assert "\n" not in status.error
+    for name in served[:5]:
+        assert name in status.error  # a few it does serve
+    if hint is not None:
+        assert hint in status.error

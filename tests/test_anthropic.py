@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
+from _support import CHECK_MODEL_HINT, assert_model_status
 
-from provider_kit import AnthropicProvider, Message, StreamChunk, Usage
+from provider_kit import AnthropicProvider, Message, ProviderRegistry, StreamChunk, Usage
 from provider_kit.errors import (
     AuthenticationError,
     ConfigError,
     InvalidRequestError,
     ProviderError,
+    ProviderTimeoutError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
@@ -677,3 +680,135 @@ def test_repr_and_describe_never_show_the_key(monkeypatch: pytest.MonkeyPatch) -
             shown = " ".join([repr(provider), str(provider), json.dumps(provider.describe())])
             assert KEY not in shown and KEY[7:] not in shown
             assert "api_key='***'" in repr(provider)
+
+
+# -- listings and the model check (moved from test_listing.py) -----------------------------------
+
+
+def listing_server(models: List[str], **options: Any) -> LoopbackServer:
+    """A simulator serving ``models`` and expecting ``KEY``."""
+    return LoopbackServer("anthropic", api_key=KEY, models=models, **options)
+
+
+@pytest.mark.parametrize(
+    ("configured", "served", "ok"),
+    [
+        ("claude-sonnet-4-5", ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"], True),
+        ("claude-sonnet-4-5-20250929", ["claude-sonnet-4-5-20250929"], True),
+        ("claude-opus-4-6", ["claude-opus-4-6"], True),
+        ("claude-3-5-sonnet-latest", ["claude-3-5-sonnet-20241022"], True),
+        ("claude-sonnet-4", ["claude-sonnet-4-5-20250929"], False),  # 4 is not 4.5
+        ("claude-sonnet-4", ["claude-sonnet-4-20250514"], True),
+        ("claude-sonet-4-5", ["claude-sonnet-4-5-20250929"], False),
+    ],
+)
+def test_health_reports_a_model_the_server_does_not_serve(
+    provider_factory: Callable[..., Any], configured: str, served: List[str], ok: bool
+) -> None:
+    with listing_server(served) as server:
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY, model=configured)()
+        status = provider.health_check()
+    assert_model_status(status, configured, served, ok, CHECK_MODEL_HINT)
+
+
+def test_anthropic_models_follow_every_page_within_one_deadline(provider_factory: Callable[..., Any]) -> None:
+    names = [f"claude-model-{number}" for number in range(2100)]
+    with listing_server(names) as server:
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY)()
+        assert provider.models(timeout=5) == names
+        queries = [request.query for request in server.requests]
+    assert queries == [
+        {"limit": "1000"},
+        {"limit": "1000", "after_id": "claude-model-999"},
+        {"limit": "1000", "after_id": "claude-model-1999"},
+    ]
+
+
+def test_anthropic_pages_share_the_deadline(provider_factory: Callable[..., Any]) -> None:
+    page = {"data": [{"type": "model", "id": "a"}], "has_more": True, "first_id": "a", "last_id": "a"}
+    with listing_server([]) as server:
+        gate = server.gate()
+        server.enqueue(Reply(json=page))
+        server.enqueue(Reply(json=page, hang=gate))  # the second page never comes
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY, max_retries=0)()
+        with pytest.raises(ProviderTimeoutError):
+            provider.models(timeout=0.5)
+        assert gate.wait_reached(1)
+        gate.open()
+
+
+def test_a_listing_that_repeats_a_page_is_refused(provider_factory: Callable[..., Any]) -> None:
+    page = {"data": [{"type": "model", "id": "a"}], "has_more": True, "first_id": "a", "last_id": "a"}
+    with listing_server(["a"]) as server:
+        server.enqueue(Reply(json=page), times=3)
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY)()
+        with pytest.raises(ResponseFormatError, match="repeats a page"):
+            provider.models()
+        assert len(server.requests) == 2
+
+
+def test_an_openai_shaped_listing_from_a_proxy_works_for_anthropic(provider_factory: Callable[..., Any]) -> None:
+    """LiteLLM answers /v1/models in OpenAI's shape whatever the route: no has_more, one page."""
+    body = {"object": "list", "data": [{"id": "claude-sonnet", "object": "model", "created": 1, "owned_by": "x"}]}
+    with listing_server([]) as server:
+        server.enqueue(Reply(json=body))
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY)()
+        assert provider.models() == ["claude-sonnet"]
+
+
+
+def test_a_missing_model_names_the_closest_ids_first(provider_factory: Callable[..., Any]) -> None:
+    served = [f"model-{number}" for number in range(40)] + ["claude-sonnet-4-5-20250929"]
+    with listing_server(served) as server:
+        make = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY)
+        provider = make(model="claude-sonet-4-5")
+        status = provider.health_check()
+    assert status.error is not None
+    assert "(served: claude-sonnet-4-5-20250929, " in status.error
+    assert "and 36 more)" in status.error
+
+
+def test_health_follows_anthropic_pages_to_find_the_model(provider_factory: Callable[..., Any]) -> None:
+    served = [f"claude-old-{number}" for number in range(1200)] + ["claude-sonnet-4-5-20250929"]
+    with listing_server(served) as server:
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY)()
+        status = provider.health_check()
+        assert len(server.requests) == 2
+    assert status.ok, status.error
+
+
+
+# -- the base URL excludes /v1 (moved from test_listing.py) -------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/", "/v1/messages"])
+@pytest.mark.parametrize("source", ["argument", "config", "environment"])
+def test_an_anthropic_base_url_ending_in_v1_is_normalised(
+    suffix: str, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with listing_server(["claude-sonnet-4-5"]) as server:
+        url = server.url + suffix
+        if source == "argument":
+            provider = AnthropicProvider(base_url=url, api_key=KEY)
+        elif source == "environment":
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+            monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+            provider = AnthropicProvider()
+        else:
+            config = tmp_path / "provider_kit.toml"
+            config.write_text(
+                f'[providers.claude]\ntype = "anthropic"\nbase_url = "{url}"\napi_key = "{KEY}"\n', encoding="utf-8"
+            )
+            provider = ProviderRegistry.from_config(str(config)).get("claude")
+        with provider:
+            assert provider.base_url == server.url
+            assert provider.complete("hi").text == "echo: hi"
+            assert provider.health_check().ok
+        assert [request.path for request in server.requests] == ["/v1/messages", "/v1/models"]
+
+
+def test_an_anthropic_base_url_with_a_path_keeps_it(provider_factory: Callable[..., Any]) -> None:
+    provider = provider_factory(AnthropicProvider, api_key=KEY)(base_url="https://gateway.example/anthropic/")
+    assert provider.base_url == "https://gateway.example/anthropic"
+    provider = provider_factory(AnthropicProvider, api_key=KEY)(base_url="https://gateway.example/anthropic/v1")
+    assert provider.base_url == "https://gateway.example/anthropic"

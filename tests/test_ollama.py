@@ -12,6 +12,7 @@ import socket
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
+from _support import assert_model_status
 
 from provider_kit import Message, OllamaProvider, StreamChunk, Usage
 from provider_kit.errors import (
@@ -578,3 +579,22 @@ def test_repr_never_shows_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
         shown = " ".join([repr(provider), str(provider), json.dumps(provider.describe())])
     assert key not in shown
     assert "api_key='***'" in repr(provider)
+
+
+# -- the model check (moved from test_listing.py) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("configured", "served", "ok"),
+    [
+        ("llama3.2", ["llama3.2:latest"], True),
+        ("mistral:7b", ["llama3.2:latest"], False),
+    ],
+)
+def test_health_reports_a_model_the_server_does_not_serve(
+    provider_factory: Callable[..., Any], configured: str, served: List[str], ok: bool
+) -> None:
+    with LoopbackServer("ollama", models=served) as server:
+        provider = provider_factory(OllamaProvider, base_url=server.base_url, model=configured)()
+        status = provider.health_check()
+    assert_model_status(status, configured, served, ok, f"run: ollama pull {configured}")

@@ -11,6 +11,7 @@ import socket
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
+from _support import CHECK_MODEL_HINT, assert_model_status
 
 from provider_kit import Message, OpenAIProvider, StreamChunk, Usage
 from provider_kit.errors import (
@@ -765,3 +766,39 @@ def test_repr_and_describe_never_show_the_key(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("OPENAI_API_KEY")
     with OpenAIProvider(base_url="http://127.0.0.1:1/v1") as keyless:
         assert "api_key=None" in repr(keyless)
+
+
+# -- listings and the model check (moved from test_listing.py) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("configured", "served", "ok"),
+    [
+        ("gpt-4o", ["gpt-4o-mini", "gpt-4o"], True),
+        ("gpt-5", ["gpt-4o-mini", "gpt-4o"], False),
+        ("gpt-4o", ["gpt-4o-mini"], False),  # a prefix of another id is not that id
+        ("llama3.2", ["llama3.2:latest"], True),  # Ollama's /v1 lists the tag
+        ("openai/gpt-4o", ["openai/*", "anthropic/*"], True),  # a LiteLLM wildcard route
+        ("mistral/large", ["openai/*"], False),
+        ("anything", [], False),
+    ],
+)
+def test_health_reports_a_model_the_server_does_not_serve(
+    provider_factory: Callable[..., Any], configured: str, served: List[str], ok: bool
+) -> None:
+    with LoopbackServer("openai", api_key=KEY, models=served) as server:
+        provider = provider_factory(OpenAIProvider, base_url=server.base_url, api_key=KEY, model=configured)()
+        status = provider.health_check()
+    assert_model_status(status, configured, served, ok, CHECK_MODEL_HINT)
+
+
+@pytest.mark.parametrize(
+    "body", [{"object": "list"}, {"data": "gpt-4o"}, {"data": [{"name": "gpt-4o"}]}, ["gpt-4o"]],
+    ids=["no-data", "data-str", "no-id", "a-list"],
+)
+def test_models_refuses_a_listing_of_another_shape(provider_factory: Callable[..., Any], body: Any) -> None:
+    with LoopbackServer("openai", api_key=KEY, models=[]) as server:
+        server.enqueue(Reply(json=body))
+        provider = provider_factory(OpenAIProvider, base_url=server.base_url, api_key=KEY)()
+        with pytest.raises(ResponseFormatError, match="did not answer with a model list"):
+            provider.models()

@@ -84,7 +84,6 @@ LEGACY_SPELLINGS: Dict[str, int] = {
     "test_hardening.py": 36,
     "test_key_scope.py": 15,
     "test_layering.py": 1,
-    "test_listing.py": 40,
     "test_loopback_server.py": 25,
     "test_notebook.py": 1,
     "test_odd_answers.py": 7,
