@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
+from _kinds import CLASSES, KINDS, LOCAL_KIND, OTHER_KIND, SOME_KIND, option_kind
 
 from provider_kit._options import (
     as_bool,
@@ -30,25 +31,27 @@ from provider_kit.providers import BUILTIN_TYPES, HTTPProvider
 SECRET = "sk-test-abcdefghijklmnop-SECRETVALUE-9876"
 SHORT_SECRET = "sk-short"
 
-EXAMPLE = """\
-default_provider = "anthropic"
+#: A configuration as the README shows one: two tables named after their types (no ``type``
+#: needed), a local server under a name of its own, and a compatible service with its type named.
+EXAMPLE = f"""\
+default_provider = "{OTHER_KIND}"
 
-[providers.openai]
-api_key_env = "OPENAI_API_KEY"
-model = "gpt-4o-mini"
-base_url = "https://api.openai.com/v1"
+[providers.{SOME_KIND}]
+api_key_env = "{CLASSES[SOME_KIND].API_KEY_ENV}"
+model = "{CLASSES[SOME_KIND].DEFAULT_MODEL}"
+base_url = "{CLASSES[SOME_KIND].DEFAULT_BASE_URL}"
 timeout = 60
 max_retries = 2
 
-[providers.anthropic]
-model = "claude-sonnet-4-5"
+[providers.{OTHER_KIND}]
+model = "{CLASSES[OTHER_KIND].DEFAULT_MODEL}"
 
 [providers.local]
-type = "ollama"
+type = "{LOCAL_KIND}"
 base_url = "http://localhost:11434"
 
 [providers.groq]
-type = "openai"
+type = "{SOME_KIND}"
 base_url = "https://api.groq.com/openai/v1"
 api_key_env = "GROQ_API_KEY"
 """
@@ -68,30 +71,30 @@ def test_example_file_loads_with_types_defaulted(tmp_path: Path) -> None:
     config = load_config(path)
     assert config.source == path
     assert config.origin == str(path)
-    assert config.default_provider == "anthropic"
-    assert list(config.providers) == ["openai", "anthropic", "local", "groq"]
+    assert config.default_provider == OTHER_KIND
+    assert list(config.providers) == [SOME_KIND, OTHER_KIND, "local", "groq"]
     types = {name: spec.type for name, spec in config.providers.items()}
-    assert types == {"openai": "openai", "anthropic": "anthropic", "local": "ollama", "groq": "openai"}
+    assert types == {SOME_KIND: SOME_KIND, OTHER_KIND: OTHER_KIND, "local": LOCAL_KIND, "groq": SOME_KIND}
     groq = config.providers["groq"]
     assert groq.options == {"base_url": "https://api.groq.com/openai/v1", "api_key_env": "GROQ_API_KEY"}
     assert groq.where == f"{path}: [providers.groq]"
-    openai = config.providers["openai"]
-    assert openai.options["timeout"] == 60 and "type" not in openai.options
+    named_after_its_type = config.providers[SOME_KIND]
+    assert named_after_its_type.options["timeout"] == 60 and "type" not in named_after_its_type.options
 
 
 def test_str_path_and_pathlike_both_accepted(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.toml", '[providers.openai]\nmodel = "m"\n')
-    assert list(load_config(str(path)).providers) == ["openai"]
-    assert list(load_config(path).providers) == ["openai"]
+    path = write(tmp_path / "c.toml", '[providers.p]\nmodel = "m"\n')
+    assert list(load_config(str(path)).providers) == ["p"]
+    assert list(load_config(path).providers) == ["p"]
 
 
 def test_dict_source_has_the_same_shape() -> None:
-    config = load_config({"default_provider": "x", "providers": {"x": {"type": "openai", "model": "m"}}})
+    config = load_config({"default_provider": "x", "providers": {"x": {"type": SOME_KIND, "model": "m"}}})
     assert config.origin == "dict"
     assert config.source is None
     assert config.default_provider == "x"
     spec = config.providers["x"]
-    assert (spec.type, spec.options, spec.where) == ("openai", {"model": "m"}, "config dict: [providers.x]")
+    assert (spec.type, spec.options, spec.where) == (SOME_KIND, {"model": "m"}, "config dict: [providers.x]")
 
 
 def test_a_config_object_is_returned_unchanged() -> None:
@@ -136,25 +139,26 @@ def test_known_types_may_map_names_to_classes_whose_schema_is_checked() -> None:
 @pytest.mark.parametrize(
     "table, message",
     [
-        ('[providers.main]\ntype = "openai"\nmodle = "gpt-4o"\n',
+        (f'[providers.main]\ntype = "{SOME_KIND}"\nmodle = "gpt-4o"\n',
          "[providers.main]: unknown option 'modle'; did you mean 'model'? (allowed: api_key, api_key_env, "),
-        ('[providers.openai]\nbase_ulr = "http://127.0.0.1:8000/v1"\n',
-         "[providers.openai]: unknown option 'base_ulr'; did you mean 'base_url'?"),
-        ('[providers.anthropic]\ndefault_max_token = 100\n',
-         "[providers.anthropic]: unknown option 'default_max_token'; did you mean 'default_max_tokens'?"),
-        ('[providers.local]\ntype = "ollama"\ntimeout = "30"\n',
+        (f'[providers.{SOME_KIND}]\nbase_ulr = "http://127.0.0.1:8000/v1"\n',
+         f"[providers.{SOME_KIND}]: unknown option 'base_ulr'; did you mean 'base_url'?"),
+        (f'[providers.{option_kind("default_max_tokens")}]\ndefault_max_token = 100\n',
+         f"[providers.{option_kind('default_max_tokens')}]: unknown option 'default_max_token'; "
+         "did you mean 'default_max_tokens'?"),
+        (f'[providers.local]\ntype = "{LOCAL_KIND}"\ntimeout = "30"\n',
          "[providers.local]: timeout must be a number, not str (got '30')"),
-        ('[providers.local]\ntype = "ollama"\nmax_retries = -1\n',
+        (f'[providers.local]\ntype = "{LOCAL_KIND}"\nmax_retries = -1\n',
          "[providers.local]: max_retries must not be negative"),
-        ('[providers.main]\ntype = "openai"\nmax_tokens_field = "both"\n',
+        (f'[providers.main]\ntype = "{option_kind("max_tokens_field")}"\nmax_tokens_field = "both"\n',
          "[providers.main]: max_tokens_field must be one of 'auto', 'max_tokens', 'max_completion_tokens'"),
-        ('[providers.main]\ntype = "openai"\napi_key = 12345678901234567\n',
+        (f'[providers.main]\ntype = "{SOME_KIND}"\napi_key = 12345678901234567\n',
          "[providers.main]: api_key must be a string"),
     ],
-    ids=["typo", "typo-no-type", "anthropic-only-typo", "wrong-type", "out-of-range", "bad-choice", "secret-type"],
+    ids=["typo", "typo-no-type", "one-types-option-typo", "wrong-type", "out-of-range", "bad-choice", "secret-type"],
 )
 def test_load_config_refuses_a_mistake_in_a_builtin_table(tmp_path: Path, table: str, message: str) -> None:
-    path = write(tmp_path / "provider_kit.toml", '[providers.fine]\ntype = "ollama"\n' + table)
+    path = write(tmp_path / "provider_kit.toml", f'[providers.fine]\ntype = "{LOCAL_KIND}"\n' + table)
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value).startswith(f"{path}: {message}"), str(info.value)
@@ -162,8 +166,8 @@ def test_load_config_refuses_a_mistake_in_a_builtin_table(tmp_path: Path, table:
 
 
 def test_load_config_checks_the_options_of_the_searched_file_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    write(Path("provider_kit.toml"), '[providers.openai]\nmodle = "gpt-4o"\n')
-    with pytest.raises(ConfigError, match=r"^provider_kit\.toml: \[providers\.openai\]: unknown option 'modle'"):
+    write(Path("provider_kit.toml"), f'[providers.{SOME_KIND}]\nmodle = "gpt-4o"\n')
+    with pytest.raises(ConfigError, match=rf"^provider_kit\.toml: \[providers\.{SOME_KIND}\]: unknown option 'modle'"):
         load_config()
 
 
@@ -175,10 +179,10 @@ def test_load_config_leaves_unknown_types_to_the_registry() -> None:
 
 
 def test_config_and_specs_are_read_only_copies() -> None:
-    config = load_config({"providers": {"openai": {"model": "m"}}})
+    config = load_config({"providers": {SOME_KIND: {"model": "m"}}})
     config.providers.clear()
-    config.providers["openai"].options["model"] = "changed"
-    assert config.providers["openai"].options == {"model": "m"}
+    config.providers[SOME_KIND].options["model"] = "changed"
+    assert config.providers[SOME_KIND].options == {"model": "m"}
     with pytest.raises(AttributeError):
         config.default_provider = "x"  # type: ignore[misc]
 
@@ -187,8 +191,8 @@ def test_config_and_specs_are_read_only_copies() -> None:
 
 
 def test_search_uses_the_env_var_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    named = write(tmp_path / "elsewhere.toml", '[providers.named]\ntype = "openai"\n')
-    write(Path("provider_kit.toml"), '[providers.local]\ntype = "openai"\n')
+    named = write(tmp_path / "elsewhere.toml", f'[providers.named]\ntype = "{SOME_KIND}"\n')
+    write(Path("provider_kit.toml"), f'[providers.local]\ntype = "{SOME_KIND}"\n')
     monkeypatch.setenv("PROVIDER_KIT_CONFIG", str(named))
     config = load_config()
     assert list(config.providers) == ["named"]
@@ -196,7 +200,7 @@ def test_search_uses_the_env_var_first(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_env_var_naming_a_missing_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write(Path("provider_kit.toml"), '[providers.local]\ntype = "openai"\n')
+    write(Path("provider_kit.toml"), f'[providers.local]\ntype = "{SOME_KIND}"\n')
     missing = tmp_path / "nope.toml"
     monkeypatch.setenv("PROVIDER_KIT_CONFIG", str(missing))
     with pytest.raises(ConfigError, match="PROVIDER_KIT_CONFIG") as info:
@@ -205,30 +209,31 @@ def test_env_var_naming_a_missing_file_is_an_error(tmp_path: Path, monkeypatch: 
 
 
 def test_search_uses_the_local_file_before_the_user_file() -> None:
-    write(Path("provider_kit.toml"), '[providers.local]\ntype = "openai"\n')
-    write(Path.home() / ".config/provider_kit/config.toml", '[providers.user]\ntype = "openai"\n')
+    write(Path("provider_kit.toml"), f'[providers.local]\ntype = "{SOME_KIND}"\n')
+    write(Path.home() / ".config/provider_kit/config.toml", f'[providers.user]\ntype = "{SOME_KIND}"\n')
     config = load_config()
     assert list(config.providers) == ["local"]
     assert config.providers["local"].where == "provider_kit.toml: [providers.local]"
 
 
 def test_search_uses_the_user_file_when_there_is_no_local_one() -> None:
-    user = write(Path.home() / ".config/provider_kit/config.toml", '[providers.user]\ntype = "openai"\n')
+    user = write(Path.home() / ".config/provider_kit/config.toml", f'[providers.user]\ntype = "{SOME_KIND}"\n')
     config = load_config()
     assert list(config.providers) == ["user"]
     assert config.source == user
 
 
 def test_search_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:11434")
+    key_variable = CLASSES[SOME_KIND].API_KEY_ENV
+    monkeypatch.setenv(key_variable, SECRET)
+    monkeypatch.setenv(CLASSES[LOCAL_KIND].BASE_URL_ENV, "http://127.0.0.1:11434")
     config = load_config()
     assert config.origin == "environment"
     assert config.source is None
-    assert list(config.providers) == ["openai", "ollama"]
-    assert config.providers["openai"].type == "openai"
-    assert config.providers["openai"].options == {}
-    assert config.providers["openai"].where == "environment: OPENAI_API_KEY"
+    assert list(config.providers) == [kind for kind in KINDS if kind in (SOME_KIND, LOCAL_KIND)]
+    assert config.providers[SOME_KIND].type == SOME_KIND
+    assert config.providers[SOME_KIND].options == {}
+    assert config.providers[SOME_KIND].where == f"environment: {key_variable}"
     assert SECRET not in repr(config) and SECRET not in str(config.as_dict())
 
 
@@ -324,8 +329,8 @@ def test_unknown_top_level_key_without_close_match_lists_allowed_keys() -> None:
 @pytest.mark.parametrize(
     "data, fragment",
     [
-        ({"providers": {"groq": "openai"}}, "config dict: [providers.groq] must be a table"),
-        ({"providers": ["openai"]}, "providers must be a table"),
+        ({"providers": {"groq": SOME_KIND}}, "config dict: [providers.groq] must be a table"),
+        ({"providers": [SOME_KIND]}, "providers must be a table"),
         ({"providers": {"groq": {"type": ""}}}, "[providers.groq]: type must be a non-empty string"),
         ({"providers": {"groq": {"type": 3}}}, "[providers.groq]: type must be a non-empty string"),
         ({"default_provider": 3}, "default_provider must be a non-empty string"),
@@ -339,7 +344,7 @@ def test_bad_shapes_are_config_errors(data: Dict[str, Any], fragment: str) -> No
 
 
 def test_a_provider_value_that_is_not_a_table_in_toml(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.toml", '[providers]\ngroq = "openai"\n')
+    path = write(tmp_path / "c.toml", f'[providers]\ngroq = "{SOME_KIND}"\n')
     with pytest.raises(ConfigError, match=r"\[providers\.groq\] must be a table"):
         load_config(path)
 
@@ -521,16 +526,16 @@ def test_mask_options_masks_secrets_recursively() -> None:
 def test_secrets_never_reach_repr_or_as_dict(tmp_path: Path) -> None:
     path = write(
         tmp_path / "c.toml",
-        f'[providers.groq]\ntype = "openai"\napi_key = "{SECRET}"\n'
+        f'[providers.groq]\ntype = "{SOME_KIND}"\napi_key = "{SECRET}"\n'
         f'headers = {{ "x-api-key" = "{SECRET}", "X-Title" = "t" }}\n'
-        f'[providers.tiny]\ntype = "openai"\napi_key = "{SHORT_SECRET}"\n',
+        f'[providers.tiny]\ntype = "{SOME_KIND}"\napi_key = "{SHORT_SECRET}"\n',
     )
     config = load_config(path)
     for text in (repr(config), repr(config.providers["groq"]), str(config.as_dict())):
         assert SECRET not in text and SHORT_SECRET not in text
     shown = config.as_dict()
     assert shown["providers"]["groq"] == {
-        "type": "openai",
+        "type": SOME_KIND,
         "api_key": "***9876",
         "headers": {"x-api-key": "***9876", "X-Title": "t"},
     }
@@ -539,15 +544,17 @@ def test_secrets_never_reach_repr_or_as_dict(tmp_path: Path) -> None:
 
 
 def test_as_dict_has_the_toml_shape() -> None:
-    config = load_config({"default_provider": "a", "providers": {"a": {"type": "openai", "model": "m"}}})
-    assert config.as_dict() == {"default_provider": "a", "providers": {"a": {"type": "openai", "model": "m"}}}
+    table = {"type": SOME_KIND, "model": "m"}
+    config = load_config({"default_provider": "a", "providers": {"a": table}})
+    assert config.as_dict() == {"default_provider": "a", "providers": {"a": table}}
     assert load_config({}).as_dict() == {"providers": {}}
 
 
 def test_spec_equality_and_repr() -> None:
-    spec = ProviderSpec("a", "openai", {"api_key": SECRET}, "w")
-    assert spec == ProviderSpec("a", "openai", {"api_key": SECRET}, "w")
-    assert spec != ProviderSpec("a", "openai", {"api_key": "other"}, "w")
+    spec = ProviderSpec("a", SOME_KIND, {"api_key": SECRET}, "w")
+    assert spec == ProviderSpec("a", SOME_KIND, {"api_key": SECRET}, "w")
+    assert spec != ProviderSpec("a", SOME_KIND, {"api_key": "other"}, "w")
+    assert spec != ProviderSpec("a", OTHER_KIND, {"api_key": SECRET}, "w")
     assert "***9876" in repr(spec) and SECRET not in repr(spec)
     assert isinstance(Config([spec]).providers["a"], ProviderSpec)
 

@@ -77,7 +77,6 @@ def test_the_quoted_type_names_grep_finds_nothing_outside_providers_and_testing(
 #: test_<type>.py. Lower a number when you convert a module; delete the entry at zero.
 LEGACY_SPELLINGS: Dict[str, int] = {
     "test_cli.py": 29,
-    "test_config.py": 41,
     "test_config_fuzz.py": 15,
     "test_display.py": 14,
     "test_django.py": 7,
