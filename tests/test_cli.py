@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+import requests
+from _kinds import KINDS, LOCAL_KIND, OTHER_KIND, SOME_KIND
 
 import provider_kit
 from provider_kit.cli import main
@@ -21,10 +23,14 @@ KEY = "sk-cli-test-5c3f9a1b2d7e"
 SKIP_LINE = "provider-kit: skipped provider 'broken': "
 
 
+#: The fixture's hosted provider is named after its type (a table needs no ``type`` then).
+HOSTED = SOME_KIND
+
+
 @pytest.fixture
 def servers():
-    with LoopbackServer("openai", api_key=KEY) as openai, LoopbackServer("ollama") as ollama:
-        yield {"openai": openai, "ollama": ollama}
+    with LoopbackServer(HOSTED, api_key=KEY) as hosted, LoopbackServer(LOCAL_KIND) as local:
+        yield {HOSTED: hosted, "local": local}
 
 
 @pytest.fixture
@@ -32,7 +38,7 @@ def config_file(tmp_path, servers, monkeypatch):
     return write_config(tmp_path, servers, monkeypatch)
 
 
-def write_config(tmp_path, servers, monkeypatch, default="openai", extra=""):
+def write_config(tmp_path, servers, monkeypatch, default=HOSTED, extra=""):
     """Two working providers and "broken", skipped: the variable its table names is not set."""
     monkeypatch.setenv("CLI_TEST_KEY", KEY)
     path = tmp_path / "provider_kit.toml"
@@ -40,18 +46,18 @@ def write_config(tmp_path, servers, monkeypatch, default="openai", extra=""):
         f"""
 default_provider = "{default}"
 
-[providers.openai]
-base_url = "{servers['openai'].base_url}"
+[providers.{HOSTED}]
+base_url = "{servers[HOSTED].base_url}"
 api_key_env = "CLI_TEST_KEY"
-model = "gpt-4o-mini"
+model = "{servers[HOSTED].models[0]}"
 
 [providers.local]
-type = "ollama"
-base_url = "{servers['ollama'].base_url}"
-model = "{servers['ollama'].models[0]}"
+type = "{LOCAL_KIND}"
+base_url = "{servers['local'].base_url}"
+model = "{servers['local'].models[0]}"
 
 [providers.broken]
-type = "anthropic"
+type = "{OTHER_KIND}"
 api_key_env = "CLI_TEST_UNSET_KEY"
 {extra}""",
         encoding="utf-8",
@@ -68,9 +74,9 @@ def run(capsys, *argv):
 def test_providers_lists_registered_and_skipped_without_secrets(capsys, config_file, servers):
     code, out, err = run(capsys, "providers", "--config", config_file)
     assert code == 0
-    assert "openai" in out and "local" in out and servers["openai"].base_url in out
+    assert HOSTED in out and "local" in out and servers[HOSTED].base_url in out
     assert "broken" in out and "$CLI_TEST_UNSET_KEY is not set" in out  # skipped, with its reason
-    assert "\ndefault: openai\n" in out
+    assert f"\ndefault: {HOSTED}\n" in out
     assert KEY not in out + err
 
 
@@ -80,23 +86,23 @@ def test_health_table_and_exit_code(capsys, config_file):
     lines = out.splitlines()
     assert lines[0].split() == ["PROVIDER", "STATUS", "LATENCY", "CIRCUIT", "REASON"]
     rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
-    assert rows == {"local": "ok", "openai": "ok", "broken": "SKIP"}  # not the default: still exit 0
+    assert rows == {"local": "ok", HOSTED: "ok", "broken": "SKIP"}  # not the default: still exit 0
 
 
 def test_health_json_reports_an_unhealthy_provider_with_exit_1(capsys, config_file, servers):
-    servers["ollama"].models = ["some-other-model"]
+    servers["local"].models = ["some-other-model"]
     code, out, _ = run(capsys, "health", "--json", "--timeout", "2", "--config", config_file)
     assert code == 1
     report = json.loads(out)
-    assert report["openai"]["ok"] is True
+    assert report[HOSTED]["ok"] is True
     assert report["local"]["ok"] is False and "not pulled" in report["local"]["error"]
     assert KEY not in out
 
 
 def test_health_of_named_providers_only(capsys, config_file):
-    code, out, _ = run(capsys, "health", "--json", "--config", config_file, "openai")
-    assert code == 0 and list(json.loads(out)) == ["openai"]
-    assert json.loads(out)["openai"]["skipped"] is False
+    code, out, _ = run(capsys, "health", "--json", "--config", config_file, HOSTED)
+    assert code == 0 and list(json.loads(out)) == [HOSTED]
+    assert json.loads(out)[HOSTED]["skipped"] is False
 
 
 def test_complete_from_argument_and_stdin(capsys, config_file, monkeypatch):
@@ -114,7 +120,7 @@ def test_complete_stream_prints_the_text(capsys, config_file):
 
 
 def test_provider_error_is_one_line_on_stderr_with_exit_1(capsys, config_file, servers):
-    servers["openai"].enqueue(servers["openai"].error_reply(401, "Incorrect API key provided"))
+    servers[HOSTED].enqueue(servers[HOSTED].error_reply(401, "Incorrect API key provided"))
     code, _, err = run(capsys, "complete", "--config", config_file, "hi")
     assert code == 1
     error = [line for line in err.splitlines() if not line.startswith(SKIP_LINE)]
@@ -132,12 +138,13 @@ def test_config_error_exits_2_and_debug_shows_the_traceback(capsys, tmp_path):
 
 
 def test_unknown_provider_name_exits_2_with_a_suggestion(capsys, config_file):
-    code, _, err = run(capsys, "complete", "-p", "opnai", "--config", config_file, "hi")
-    assert code == 2 and "openai" in err
+    typo = HOSTED[:2] + HOSTED[3:]  # a letter left out
+    code, _, err = run(capsys, "complete", "-p", typo, "--config", config_file, "hi")
+    assert code == 2 and f"did you mean {HOSTED!r}" in err
 
 
 def test_config_shows_masked_secrets_and_its_origin(capsys, config_file, monkeypatch):
-    text = config_file.read_text(encoding="utf-8") + '\n[providers.inline]\ntype = "openai"\napi_key = "' + KEY + '"\n'
+    text = config_file.read_text(encoding="utf-8") + f'\n[providers.inline]\ntype = "{HOSTED}"\napi_key = "{KEY}"\n'
     config_file.write_text(text, encoding="utf-8")
     code, out, _ = run(capsys, "config", "--config", config_file)
     assert code == 0 and str(config_file) in out and "inline" in out
@@ -157,14 +164,14 @@ def test_python_dash_m_and_demo_run_offline():
     )
     assert result.returncode == 0, result.stderr
     assert "SIMULATORS" in result.stdout
-    for name in ("openai", "anthropic", "ollama"):
+    for name in KINDS:
         assert f"{name:<9} -> 'echo: What is provider_kit?'" in result.stdout
     assert "Streams arrive word by word" in result.stdout
 
 
 def test_global_options_work_before_and_after_the_command(capsys, config_file):
     code, out, _ = run(capsys, "--config", config_file, "health", "--json")
-    assert code == 0 and set(json.loads(out)) == {"openai", "local", "broken"}
+    assert code == 0 and set(json.loads(out)) == {HOSTED, "local", "broken"}
 
 
 # -- closed pipes ------------------------------------------------------------------------------
@@ -176,13 +183,25 @@ def _provider_kit(*argv, **kwargs):
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+def held_at(gate, twin):
+    """A responder answering what ``twin`` (a simulator like the one it is queued on) answers,
+    held at ``gate``: the real answer, sent when the test opens the gate."""
+
+    def answer(request):
+        response = requests.get(twin.url_for(request.path), params=request.query, headers=dict(request.headers))
+        return Reply(response.status_code, body=response.content, hang=gate,
+                     content_type=response.headers["Content-Type"])
+
+    return answer
+
+
 def test_health_json_into_a_closed_pipe_exits_141_without_a_traceback(config_file, servers):
     # `provider-kit health --json | head -1`, made deterministic: the reader is gone before the
     # health check (held at a gate) lets the child write anything.
-    gate = servers["openai"].gate()
-    listing = {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "x"}]}
-    servers["openai"].enqueue(Reply(200, json=listing, hang=gate))
-    with _provider_kit("health", "--json", "--config", config_file) as child:
+    gate = servers[HOSTED].gate()
+    with LoopbackServer(HOSTED, api_key=KEY) as twin:
+        servers[HOSTED].enqueue(held_at(gate, twin))  # queued before the child can ask
+        child = _provider_kit("health", "--json", "--config", config_file)
         try:
             assert gate.wait_reached(30)
             child.stdout.close()
@@ -193,12 +212,14 @@ def test_health_json_into_a_closed_pipe_exits_141_without_a_traceback(config_fil
         finally:
             gate.open()
             child.kill()
+            child.communicate()
+    assert twin.requests and twin.errors == []
 
 
 def test_stream_into_a_pipe_closed_after_the_first_bytes_exits_141_quietly(config_file, servers):
     # `provider-kit complete --stream ... | head -c3`
-    gate = servers["openai"].gate()
-    servers["openai"].enqueue(servers["openai"].stream_reply(["Hel", gate, "lo", " world"]))
+    gate = servers[HOSTED].gate()
+    servers[HOSTED].enqueue(servers[HOSTED].stream_reply(["Hel", gate, "lo", " world"]))
     with _provider_kit("complete", "--stream", "--config", config_file, "hi") as child:
         try:
             assert child.stdout.read(3) == "Hel"  # the child flushes each chunk as it arrives
@@ -335,7 +356,7 @@ def test_complete_with_empty_standard_input_is_a_usage_error(capsys, config_file
 def test_complete_sends_every_stop_sequence(capsys, config_file, servers):
     code, _, _ = run(capsys, "complete", "--stop", "END", "--stop", "\n\n", "--config", config_file, "hi")
     assert code == 0
-    assert servers["openai"].last_request.json()["stop"] == ["END", "\n\n"]
+    assert servers[HOSTED].last_request.json()["stop"] == ["END", "\n\n"]
 
 
 def test_stream_json_prints_one_line_per_chunk_then_the_completion(capsys, config_file, servers):
@@ -349,7 +370,7 @@ def test_stream_json_prints_one_line_per_chunk_then_the_completion(capsys, confi
     *chunks, final = lines
     assert "".join(chunk["text"] for chunk in chunks) == final["text"] == "echo: one two three"
     assert set(final) == set(whole) >= {"text", "provider", "model", "finish_reason", "usage", "latency_s"}
-    assert final["provider"] == "openai" and final["model"] == "gpt-4o-mini"
+    assert final["provider"] == HOSTED and final["model"] == servers[HOSTED].models[0]
     assert final["finish_reason"] == "stop" and final["usage"]["output_tokens"] == 4
     assert final["usage"] == whole["usage"] and final["latency_s"] > 0
 
@@ -407,17 +428,17 @@ def test_health_fails_when_the_configured_default_is_skipped(capsys, tmp_path, s
     code, out, _ = run(capsys, "health", "--config", config)
     assert code == 1  # the others are healthy, but what would be used by default is missing
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
-    assert rows["openai"][0] == "ok" and rows["local"][0] == "ok"
+    assert rows[HOSTED][0] == "ok" and rows["local"][0] == "ok"
     assert rows["broken"][:3] == ["SKIP", "-", "-"] and "CLI_TEST_UNSET_KEY" in " ".join(rows["broken"])
     code, out, _ = run(capsys, "health", "--json", "--config", config)
     assert code == 1
     report = json.loads(out)
     assert report["broken"]["skipped"] is True and report["broken"]["ok"] is False
     assert "$CLI_TEST_UNSET_KEY is not set" in report["broken"]["error"]
-    assert report["openai"]["ok"] is True and report["openai"]["skipped"] is False
+    assert report[HOSTED]["ok"] is True and report[HOSTED]["skipped"] is False
 
 
-@pytest.mark.parametrize("names", [["broken"], ["openai", "broken"]])
+@pytest.mark.parametrize("names", [["broken"], [HOSTED, "broken"]])
 def test_health_of_a_named_skipped_provider_is_a_skip_row_and_exit_1(capsys, config_file, names):
     code, out, err = run(capsys, "health", "--config", config_file, *names)
     assert code == 1, err  # not 2: the name is known, the provider was skipped
