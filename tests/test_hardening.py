@@ -45,13 +45,16 @@ from _kinds import (
     API_PREFIXES,
     CHAT_PATHS,
     CLASSES,
-    FAMILIES,
     HEALTH_PATHS,
     KEY_HEADERS,
     KINDS,
+    LOCAL_KIND,
     NDJSON_KINDS,
+    OTHER_KIND,
+    SOME_KIND,
     STREAM_TYPES,
     fast_retries,
+    server_key,
 )
 from _support import KEY, assert_secret_free, error_texts, raises
 
@@ -454,7 +457,7 @@ def _split_data_lines(body: bytes) -> bytes:
     return b"\n".join(lines)
 
 
-@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind not in NDJSON_KINDS])
 def test_multi_line_data_events(server: LoopbackServer, make: Any) -> None:
     body = server.stream_reply(["Hel", "lo", " wor", "ld"]).body_bytes
     split = _split_data_lines(body)
@@ -467,7 +470,7 @@ def test_multi_line_data_events(server: LoopbackServer, make: Any) -> None:
 
 def _awkward(kind: str, body: bytes) -> bytes:
     """The same events with CRLF line ends and, for SSE, comment lines between the events."""
-    if kind == "ollama":
+    if kind in NDJSON_KINDS:
         return body.replace(b"\n", b"\r\n")
     return b": keep-alive\n\n" + body.replace(b"\n\n", b"\n\n: keep-alive\n\n").replace(b"\n", b"\r\n")
 
@@ -591,18 +594,21 @@ def peak_memory(call: Callable[[], Any]) -> int:
         tracemalloc.stop()
 
 
-JSON_HEADS = {
-    "openai": b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": "',
-    "anthropic": b'{"type": "message", "content": [{"type": "text", "text": "',
-    "ollama": b'{"model": "llama3.2", "message": {"role": "assistant", "content": "',
-}
+def json_head(kind: str) -> bytes:
+    """A completion body of ``kind`` up to the opening quote of its text: what the simulator
+    sends before the answer's text."""
+    body = LoopbackServer(kind).completion_reply("TEXT-STARTS-HERE").body_bytes
+    head = body.split(b"TEXT-STARTS-HERE")[0]
+    assert head.endswith(b'"')
+    return head
+
 
 
 @pytest.mark.parametrize("framing", ["chunked", "length"])
 def test_a_100_mb_completion_is_refused_in_bounded_memory(kind: str, make: Any, framing: str) -> None:
     """A JSON string that goes on for 100 MB. With a length the refusal comes before a byte
     of the body is read; without one, at the default cap of 32 MiB."""
-    with Flood(head=JSON_HEADS[FAMILIES[kind]], block=b"x" * 65536, content_type="application/json",
+    with Flood(head=json_head(kind), block=b"x" * 65536, content_type="application/json",
                framing=framing) as flood:
         provider = make(None, kind=kind, base_url=base_url_of(kind, flood.port), max_retries=0)
         errors: List[BaseException] = []
@@ -704,35 +710,35 @@ def _sweep_config(tmp_path: Path, servers: Dict[str, LoopbackServer], refused: i
     path = tmp_path / "provider_kit.toml"
     path.write_text(
         f"""
-default_provider = "openai"
+default_provider = "{SOME_KIND}"
 
-[providers.openai]
-base_url = "{servers['openai'].base_url}"
+[providers.{SOME_KIND}]
+base_url = "{servers[SOME_KIND].base_url}"
 api_key = "{KEY}"
 
-[providers.anthropic]
-base_url = "{servers['anthropic'].base_url}"
+[providers.{OTHER_KIND}]
+base_url = "{servers[OTHER_KIND].base_url}"
 api_key_env = "HARDENING_KEY"
 
 [providers.local]
-type = "ollama"
-base_url = "{servers['ollama'].base_url}"
+type = "{LOCAL_KIND}"
+base_url = "{servers[LOCAL_KIND].base_url}"
 api_key = "{KEY}"
 
 [providers.gateway]
-type = "openai"
-base_url = "http://proxyuser:{KEY}@127.0.0.1:{refused}/v1"
+type = "{SOME_KIND}"
+base_url = "http://proxyuser:{KEY}@127.0.0.1:{refused}{API_PREFIXES[SOME_KIND]}"
 api_key = "{KEY}"
 max_retries = 0
 
 [providers.keyheader]
-type = "openai"
-base_url = "{servers['openai'].base_url}"
+type = "{SOME_KIND}"
+base_url = "{servers[SOME_KIND].base_url}"
 require_api_key = false
 headers = {{ "api-key" = "{KEY}", "X-Title" = "hardening" }}
 
 [providers.broken]
-type = "anthropic"
+type = "{OTHER_KIND}"
 api_key_env = "HARDENING_UNSET_KEY"
 headers = {{ "api-key" = "{KEY}" }}
 """,
@@ -743,10 +749,10 @@ headers = {{ "api-key" = "{KEY}" }}
 
 #: Mistakes in a table that holds the key: each refuses the whole file, and no message shows it.
 _MISTAKES = [
-    f'[providers.pasted]\ntype = "openai"\napi_key_env = "{KEY}"\n',
-    f'[providers.negative]\ntype = "anthropic"\napi_key = "{KEY}"\ntimeout = -1\n',
-    f'[providers.typo]\ntype = "openai"\napi_kye = "{KEY}"\n',
-    f'[providers.listed]\ntype = "openai"\napi_key = ["{KEY}"]\n',
+    f'[providers.pasted]\ntype = "{SOME_KIND}"\napi_key_env = "{KEY}"\n',
+    f'[providers.negative]\ntype = "{OTHER_KIND}"\napi_key = "{KEY}"\ntimeout = -1\n',
+    f'[providers.typo]\ntype = "{SOME_KIND}"\napi_kye = "{KEY}"\n',
+    f'[providers.listed]\ntype = "{SOME_KIND}"\napi_key = ["{KEY}"]\n',
 ]
 
 
@@ -755,7 +761,7 @@ def _sweep_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> List[
     shown: List[str] = []
     for number, table in enumerate(_MISTAKES):
         path = tmp_path / f"mistake{number}.toml"
-        path.write_text('[providers.ok]\ntype = "ollama"\n' + table, encoding="utf-8")
+        path.write_text(f'[providers.ok]\ntype = "{LOCAL_KIND}"\n' + table, encoding="utf-8")
         for build in (load_config, ProviderRegistry.from_config):
             with pytest.raises(ConfigError) as info:
                 build(path)
@@ -770,7 +776,7 @@ def _sweep_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> List[
 
 def _script_key_echoes(servers: Dict[str, LoopbackServer]) -> None:
     """Servers that quote the key back in every way a real service (or proxy) might."""
-    for kind in ("openai", "anthropic"):
+    for kind in (SOME_KIND, OTHER_KIND):
         server = servers[kind]
         chat = CHAT_PATHS[kind]
         server.enqueue(server.error_reply(401, f"Incorrect API key provided: {KEY}."), path=chat)
@@ -786,11 +792,11 @@ def _script_key_echoes(servers: Dict[str, LoopbackServer]) -> None:
                              content_type="text/event-stream"), path=chat)
         server.enqueue(Reply.redirect(server.url_for(chat, host="localhost") + f"?key={KEY}"), path=chat)
         server.enqueue(server.error_reply(401, f"invalid key {KEY}"), path=HEALTH_PATHS[kind])
-    ollama = servers["ollama"]
-    ollama.enqueue(Reply(200, json={"error": f"bad key {KEY}"}), path="/api/chat")
-    ollama.enqueue(Reply(200, chunks=[f'{{"bad json {KEY}\n'.encode()], content_type="application/x-ndjson"),
-                   path="/api/chat")
-    ollama.enqueue(Reply(404, body=f"404 page not found {KEY}"), path="/api/tags")
+    local, chat = servers[LOCAL_KIND], CHAT_PATHS[LOCAL_KIND]
+    broken_event = ("" if LOCAL_KIND in NDJSON_KINDS else "data: ") + f'{{"bad json {KEY}\n\n'
+    local.enqueue(Reply(200, json={"error": f"bad key {KEY}"}), path=chat)
+    local.enqueue(Reply(200, chunks=[broken_event.encode()], content_type=STREAM_TYPES[LOCAL_KIND]), path=chat)
+    local.enqueue(Reply(404, body=f"404 page not found {KEY}"), path=HEALTH_PATHS[LOCAL_KIND])
 
 
 def test_no_surface_ever_shows_the_key(
@@ -800,8 +806,8 @@ def test_no_surface_ever_shows_the_key(
     monkeypatch.setenv("HARDENING_KEY", KEY)
     shown: List[str] = []  # everything printable, checked at the end
     with contextlib.ExitStack() as stack:
-        servers = {kind: stack.enter_context(LoopbackServer(kind, api_key=KEY if kind != "ollama" else None))
-                   for kind in KINDS}
+        servers = {kind: stack.enter_context(LoopbackServer(kind, api_key=server_key(kind, KEY)))
+                   for kind in (SOME_KIND, OTHER_KIND, LOCAL_KIND)}
         config_path = _sweep_config(tmp_path, servers, dead_port())
 
         # -- configuration objects, the registry, the providers, pickled copies
@@ -811,7 +817,7 @@ def test_no_surface_ever_shows_the_key(
         with pytest.warns(ProviderSkippedWarning) as skip_warnings:
             registry = stack.enter_context(ProviderRegistry.from_config(config_path))
         shown += [str(warning.message) for warning in skip_warnings]
-        assert sorted(registry) == ["anthropic", "gateway", "keyheader", "local", "openai"]
+        assert sorted(registry) == sorted([SOME_KIND, OTHER_KIND, "gateway", "keyheader", "local"])
         assert sorted(registry.skipped) == ["broken"]
         shown += [repr(registry), str(registry), repr(registry.skipped)]
         for name in registry:
@@ -820,7 +826,7 @@ def test_no_surface_ever_shows_the_key(
             shown.append(repr(provider._transport))
         pickled = pickle.dumps(registry)  # the bytes carry the key, as documented; prints must not
         copy = pickle.loads(pickled)
-        shown += [repr(copy), repr(copy["openai"]), repr(copy["gateway"])]
+        shown += [repr(copy), repr(copy[SOME_KIND]), repr(copy["gateway"])]
         copy.close()
 
         # -- every error the servers can provoke, through providers and through the registry
@@ -838,7 +844,7 @@ def test_no_surface_ever_shows_the_key(
 
         for name in registry:
             fast_retries(registry[name])  # type: ignore[arg-type]
-        for name in ("openai", "anthropic"):
+        for name in (SOME_KIND, OTHER_KIND):
             provider = registry[name]
             for _ in range(4):  # 401, 500s, 502s, a non-JSON 200
                 attempt(provider.complete, "hi", timeout=LATE)
@@ -851,12 +857,12 @@ def test_no_surface_ever_shows_the_key(
         attempt(lambda: list(registry["gateway"].stream("hi", timeout=LATE)))
         attempt(registry.complete, "hi", provider="gateway")
         # The key given as an extra "api-key" header (Azure's way) is redacted like any other.
-        echo = servers["openai"].error_reply(400, f"bad api-key {KEY}")
-        servers["openai"].enqueue(echo, path="/v1/chat/completions")
+        echo = servers[SOME_KIND].error_reply(400, f"bad api-key {KEY}")
+        servers[SOME_KIND].enqueue(echo, path=CHAT_PATHS[SOME_KIND])
         attempt(registry["keyheader"].complete, "hi")
         assert "bad api-key ***" in str(errors[-1])
-        servers["openai"].enqueue(Reply(200, json={}, hang=True), path="/v1/chat/completions")
-        attempt(registry["openai"].complete, "hi", timeout=0.2)
+        servers[SOME_KIND].enqueue(Reply(200, json={}, hang=True), path=CHAT_PATHS[SOME_KIND])
+        attempt(registry[SOME_KIND].complete, "hi", timeout=0.2)
         attempt(registry.get, "broken")  # skipped: its reason is in the message
         assert len(errors) >= 20
         assert {type(e).__name__ for e in errors} >= {
@@ -875,11 +881,11 @@ def test_no_surface_ever_shows_the_key(
             shown += [str(status), repr(status), str(status.error), status._repr_html_()]
 
         # -- the command line, configured by the same file; --debug prints tracebacks
-        anthropic = servers["anthropic"]
-        anthropic.enqueue(Reply(200, chunks=[f'event: ping\ndata: {{"bad json {KEY}\n\n'.encode()],
-                                content_type="text/event-stream"), path="/v1/messages")
-        failing = anthropic.stream_reply(["Hel", "lo"], error_after=1, error_message=f"bad key {KEY}")
-        anthropic.enqueue(failing, path="/v1/messages")
+        other, chat = servers[OTHER_KIND], CHAT_PATHS[OTHER_KIND]
+        other.enqueue(Reply(200, chunks=[f'event: ping\ndata: {{"bad json {KEY}\n\n'.encode()],
+                            content_type="text/event-stream"), path=chat)
+        failing = other.stream_reply(["Hel", "lo"], error_after=1, error_message=f"bad key {KEY}")
+        other.enqueue(failing, path=chat)
         root = logging.getLogger()
         saved_handlers, saved_level = list(root.handlers), root.level
         outputs: Dict[str, Tuple[int, str]] = {}
@@ -887,8 +893,8 @@ def test_no_surface_ever_shows_the_key(
             for argv in (
                 ["providers"], ["config"], ["health", "--json", "--timeout", "2"],
                 ["complete", "-p", "gateway", "hi"], ["complete", "--debug", "-p", "gateway", "hi"],
-                ["complete", "--debug", "--stream", "-p", "anthropic", "hi"],
-                ["complete", "--stream", "-p", "anthropic", "hi"],
+                ["complete", "--debug", "--stream", "-p", OTHER_KIND, "hi"],
+                ["complete", "--stream", "-p", OTHER_KIND, "hi"],
             ):
                 code = cli_main([*argv, "--config", str(config_path)])
                 captured = capsys.readouterr()
@@ -898,7 +904,7 @@ def test_no_surface_ever_shows_the_key(
             root.setLevel(saved_level)
         assert [code for code, _ in outputs.values()] == [0, 0, 1, 1, 1, 1, 1]
         assert "gateway" in outputs["providers"][1] and "proxyuser:***@" in outputs["providers"][1]
-        assert "Traceback" in outputs["complete --debug --stream -p anthropic hi"][1]
+        assert "Traceback" in outputs[f"complete --debug --stream -p {OTHER_KIND} hi"][1]
         shown += [text for _, text in outputs.values()]
         shown += _sweep_mistakes(tmp_path, capsys)
 
@@ -1054,7 +1060,7 @@ def test_threads_of_a_timed_out_health_check_all_end_and_the_next_call_is_on_tim
 @pytest.mark.parametrize("where", ["stream event", "error body", "2xx body"])
 def test_no_part_of_a_key_survives_where_an_excerpt_is_cut(make, offset, where):
     padding = "x" * offset
-    with LoopbackServer("openai", api_key=KEY) as server:
+    with LoopbackServer(SOME_KIND, api_key=KEY) as server:
         if where == "stream event":
             body = f"data: {padding}{KEY} not json\n\n".encode()
             server.enqueue(Reply(chunks=[body], content_type="text/event-stream"))
