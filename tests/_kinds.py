@@ -57,6 +57,8 @@ CHAT_PATHS: Dict[str, str] = {kind: _chat_path(kind) for kind in KINDS}
 HEALTH_PATHS: Dict[str, str] = {kind: _health_path(kind) for kind in KINDS}
 #: The header that carries the key, per type.
 KEY_HEADERS: Dict[str, Optional[str]] = {kind: _key_header(kind) for kind in KINDS}
+#: The headers other than the key that a request of each type carries (a protocol version...).
+PROTOCOL_HEADERS: Dict[str, Dict[str, str]] = {kind: _probe(kind)._headers(None)[0] for kind in KINDS}
 #: What the simulator's ``base_url`` adds to its address ("/v1" for an API whose base URL has it).
 API_PREFIXES: Dict[str, str] = {kind: WIRES[kind].api_prefix for kind in KINDS}
 #: The Content-Type of a streamed answer, per type (what its simulator sends).

@@ -75,3 +75,15 @@ def assert_model_status(status: Any, configured: str, served: List[str], ok: boo
         assert name in status.error  # a few it does serve
     if hint is not None:
         assert hint in status.error
+
+
+def sse_events(body: bytes) -> List[Tuple[Optional[str], str]]:
+    """(event, data) pairs of a well-formed SSE body (a simulator's own output: LF endings, one
+    data line per event)."""
+    events = []
+    for block in body.decode("utf-8").split("\n\n"):
+        if not block:
+            continue
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((fields.get("event"), fields["data"]))
+    return events

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
+import requests
 from _kinds import CLASSES, KINDS
 from _support import KEY, log_text, serve
 
@@ -110,6 +111,13 @@ def provider_factory() -> Iterator[Callable[..., Any]]:
     yield factory
     for provider in made:
         provider.close()
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    """A plain ``requests.Session``, for tests that talk to a simulator without a provider."""
+    with requests.Session() as session:
+        yield session
 
 
 @pytest.fixture

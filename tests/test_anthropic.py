@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
-from _support import CHECK_MODEL_HINT, assert_model_status
+import requests
+from _support import CHECK_MODEL_HINT, assert_model_status, sse_events
 
 from provider_kit import AnthropicProvider, Message, ProviderRegistry, StreamChunk, Usage
 from provider_kit.errors import (
@@ -812,3 +813,125 @@ def test_an_anthropic_base_url_with_a_path_keeps_it(provider_factory: Callable[.
     assert provider.base_url == "https://gateway.example/anthropic"
     provider = provider_factory(AnthropicProvider, api_key=KEY)(base_url="https://gateway.example/anthropic/v1")
     assert provider.base_url == "https://gateway.example/anthropic"
+
+
+# -- its simulator (moved from test_loopback_server.py) ------------------------------------------
+
+def anthropic_headers(version: str = "2023-06-01") -> Dict[str, str]:
+    return {"x-api-key": "sk-ant-test", "anthropic-version": version}
+
+
+MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 64, "system": "Be terse.",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]}
+
+
+def test_anthropic_message_and_full_stream_event_sequence(session: requests.Session) -> None:
+    with LoopbackServer("anthropic", api_key="sk-ant-test") as server:
+        assert server.base_url == server.url
+        url = server.base_url + "/v1/messages"
+        plain = session.post(url, json=MESSAGES, headers=anthropic_headers())
+        stream = session.post(url, json=dict(MESSAGES, stream=True), headers=anthropic_headers())
+    assert plain.headers["request-id"].startswith("req_")
+    body = plain.json()
+    assert body["type"] == "message" and body["id"].startswith("msg_") and body["role"] == "assistant"
+    assert body["content"] == [{"type": "text", "text": "echo: hello there"}]
+    assert body["stop_reason"] == "end_turn" and body["stop_sequence"] is None
+    assert (body["usage"]["input_tokens"], body["usage"]["output_tokens"]) == (4, 3)
+    events = sse_events(stream.content)
+    names = [name for name, _ in events]
+    assert names == ["message_start", "content_block_start", "ping", "content_block_delta",
+                     "content_block_delta", "content_block_delta", "content_block_stop", "message_delta",
+                     "message_stop"]
+    data = [json.loads(d) for _, d in events]
+    assert [d["type"] for d in data] == names
+    assert data[0]["message"]["usage"]["input_tokens"] == 4 and data[0]["message"]["stop_reason"] is None
+    assert "".join(d["delta"]["text"] for d in data if d["type"] == "content_block_delta") == "echo: hello there"
+    assert data[-2]["delta"]["stop_reason"] == "end_turn" and data[-2]["usage"] == {"output_tokens": 3}
+
+
+@pytest.mark.parametrize(("headers", "body", "status", "error_type", "message"), [
+    ({"anthropic-version": "2023-06-01"}, MESSAGES, 401, "authentication_error", "x-api-key header is required"),
+    ({"x-api-key": "nope", "anthropic-version": "2023-06-01"}, MESSAGES, 401, "authentication_error",
+     "invalid x-api-key"),
+    ({"x-api-key": "sk-ant-test"}, MESSAGES, 400, "invalid_request_error", "anthropic-version: header is required"),
+    (anthropic_headers(), {k: v for k, v in MESSAGES.items() if k != "max_tokens"}, 400,
+     "invalid_request_error", "max_tokens: Field required"),
+    (anthropic_headers("2026-10-21"), dict(MESSAGES, temperature=1.0), 400, "invalid_request_error",
+     "temperature: Extra inputs are not permitted"),
+    (anthropic_headers(), dict(MESSAGES, messages=[{"role": "system", "content": "x"}]), 400,
+     "invalid_request_error", 'Unexpected role "system"'),
+])
+def test_anthropic_rejects_like_the_real_api(session: requests.Session, headers: Dict[str, str],
+                                             body: Dict[str, Any], status: int, error_type: str,
+                                             message: str) -> None:
+    with LoopbackServer("anthropic", api_key="sk-ant-test") as server:
+        resp = session.post(server.url + "/v1/messages", json=body, headers=headers)
+    assert resp.status_code == status
+    error = resp.json()
+    assert error["type"] == "error" and error["error"]["type"] == error_type
+    assert message in error["error"]["message"]
+    assert error["request_id"] == resp.headers["request-id"]
+
+
+def test_anthropic_accepts_sampling_under_the_old_version_and_bearer_keys(session: requests.Session) -> None:
+    with LoopbackServer("anthropic", api_key="sk-ant-test", models=["claude-a"]) as server:
+        old = session.post(server.url + "/v1/messages", json=dict(MESSAGES, temperature=0.2),
+                           headers=anthropic_headers())
+        bearer = session.get(server.url + "/v1/models",
+                             headers={"Authorization": "Bearer sk-ant-test", "anthropic-version": "2026-10-21"})
+    assert old.status_code == 200
+    assert bearer.status_code == 200
+    assert bearer.json()["data"][0]["id"] == "claude-a" and bearer.json()["has_more"] is False
+
+
+def test_anthropic_lists_models_in_pages_like_the_api(session: requests.Session) -> None:
+    """§B.8: ``limit`` (default 20, 1 to 1000), ``after_id`` / ``before_id``, ``has_more``."""
+    names = [f"claude-{number:02d}" for number in range(25)] + ["claude-sonnet-4-5-20250929"]
+    with LoopbackServer("anthropic", models=names) as server:
+        def get(**query: Any) -> requests.Response:
+            return session.get(server.url + "/v1/models", params=query, headers=anthropic_headers())
+
+        first, after = get(), get(after_id="claude-19", limit=3)
+        before, every = get(before_id="claude-05"), get(limit=1000)
+        too_many, too_few, not_a_number = get(limit=1001), get(limit=0), get(limit="x")
+    assert [m["id"] for m in first.json()["data"]] == names[:20]
+    assert {k: v for k, v in first.json().items() if k != "data"} == {
+        "has_more": True, "first_id": "claude-00", "last_id": "claude-19"}
+    assert [m["id"] for m in after.json()["data"]] == ["claude-20", "claude-21", "claude-22"]
+    assert after.json()["has_more"] is True
+    assert [m["id"] for m in before.json()["data"]] == names[:5] and before.json()["has_more"] is False
+    assert [m["id"] for m in every.json()["data"]] == names and every.json()["has_more"] is False
+    assert every.json()["data"][-1] == {"type": "model", "id": "claude-sonnet-4-5-20250929",
+                                        "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"}
+    for refused, says in ((too_many, "less than or equal to 1000"), (too_few, "greater than or equal to 1"),
+                          (not_a_number, "valid integer")):
+        assert refused.status_code == 400 and says in refused.json()["error"]["message"]
+
+
+def test_error_replies_have_each_protocols_exact_shape(session: requests.Session) -> None:
+    with LoopbackServer("anthropic") as anthropic:
+        anthropic.enqueue(anthropic.error_reply(529, retry_after_ms=1500, headers={"x-should-retry": "true"}))
+        overloaded = session.post(anthropic.url + "/v1/messages", json=MESSAGES)
+    assert overloaded.status_code == 529
+    assert overloaded.json() == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"},
+                                 "request_id": overloaded.headers["request-id"]}
+    assert overloaded.headers["retry-after-ms"] == "1500" and overloaded.headers["x-should-retry"] == "true"
+
+
+def test_stream_reply_mid_stream_errors_and_truncation(session: requests.Session) -> None:
+    with LoopbackServer("anthropic") as anthropic:
+        anthropic.enqueue(anthropic.stream_reply(["a", "b"], error_after=1))
+        anthropic.enqueue(anthropic.stream_reply(["a", "b"], terminate=False))
+        anthropic_error, anthropic_cut = [session.get(anthropic.url).content for _ in range(2)]
+    assert sse_events(anthropic_error)[-1][0] == "error"
+    assert json.loads(sse_events(anthropic_error)[-1][1])["error"]["type"] == "overloaded_error"
+    assert [name for name, _ in sse_events(anthropic_cut)][-1] == "message_delta"
+
+
+def test_completion_reply_in_each_protocol(session: requests.Session) -> None:
+    with LoopbackServer("anthropic") as anthropic:
+        anthropic.enqueue(anthropic.completion_reply("Hi you", model="claude-x", output_tokens=7))
+        anthropic_body = session.get(anthropic.url).json()
+    assert anthropic_body["content"] == [{"type": "text", "text": "Hi you"}]
+    assert (anthropic_body["model"], anthropic_body["stop_reason"]) == ("claude-x", "end_turn")
+    assert (anthropic_body["usage"]["input_tokens"], anthropic_body["usage"]["output_tokens"]) == (5, 7)

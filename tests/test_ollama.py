@@ -12,6 +12,7 @@ import socket
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
+import requests
 from _support import assert_model_status
 
 from provider_kit import Message, OllamaProvider, StreamChunk, Usage
@@ -598,3 +599,69 @@ def test_health_reports_a_model_the_server_does_not_serve(
         provider = provider_factory(OllamaProvider, base_url=server.base_url, model=configured)()
         status = provider.health_check()
     assert_model_status(status, configured, served, ok, f"run: ollama pull {configured}")
+
+
+# -- its simulator (moved from test_loopback_server.py) ------------------------------------------
+
+def test_ollama_chat_streams_ndjson_by_default_and_json_when_asked(session: requests.Session) -> None:
+    chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi there"}]}
+    with LoopbackServer("ollama") as server:
+        assert server.models == ["llama3.2:latest"] and server.base_url == server.url
+        stream = session.post(server.url + "/api/chat", json=chat)
+        single = session.post(server.url + "/api/chat", json=dict(chat, stream=False))
+        limited = session.post(server.url + "/api/chat",
+                               json=dict(chat, stream=False, options={"num_predict": 1})).json()
+    assert stream.headers["Content-Type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in stream.content.splitlines()]
+    assert [line["done"] for line in lines] == [False, False, False, True]
+    assert "".join(line["message"]["content"] for line in lines) == "echo: hi there"
+    assert lines[-1]["done_reason"] == "stop"
+    assert (lines[-1]["prompt_eval_count"], lines[-1]["eval_count"]) == (2, 3)
+    assert lines[-1]["created_at"].endswith("Z")
+    body = single.json()
+    assert single.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert body["message"] == {"role": "assistant", "content": "echo: hi there"} and body["done"] is True
+    assert isinstance(body["total_duration"], int)
+    assert limited["message"]["content"] == "echo: " and limited["done_reason"] == "length"
+
+
+def test_ollama_health_endpoints_and_unknown_model(session: requests.Session) -> None:
+    with LoopbackServer("ollama", models=["llama3.2", "qwen3:8b"]) as server:
+        root = session.get(server.url + "/")
+        head = session.head(server.url + "/")
+        version = session.get(server.url + "/api/version").json()
+        tags = session.get(server.url + "/api/tags").json()
+        missing = session.post(server.url + "/api/chat", json={"model": "nope", "messages": []})
+        unknown = session.get(server.url + "/v2/nothing")
+    assert (root.status_code, root.text) == (200, "Ollama is running")
+    assert head.status_code == 200 and head.content == b"" and head.headers["Content-Length"] == "17"
+    assert set(version) == {"version"}
+    assert [m["name"] for m in tags["models"]] == ["llama3.2:latest", "qwen3:8b"]
+    assert missing.status_code == 404
+    assert missing.json() == {"error": 'model "nope" not found, try pulling it first'}
+    assert (unknown.status_code, unknown.text) == (404, "404 page not found")
+
+
+def test_error_replies_have_each_protocols_exact_shape(session: requests.Session) -> None:
+    with LoopbackServer("ollama") as ollama:
+        ollama.enqueue(ollama.error_reply(503))
+        busy = session.post(ollama.url + "/api/chat", json={})
+    assert busy.status_code == 503 and set(busy.json()) == {"error"}
+
+
+def test_stream_reply_mid_stream_errors_and_truncation(session: requests.Session) -> None:
+    with LoopbackServer("ollama") as ollama:
+        ollama.enqueue(ollama.stream_reply(["a", "b"], error_after=1))
+        ollama.enqueue(ollama.stream_reply(["a", "b"], terminate=False))
+        ollama_error, ollama_cut = [session.get(ollama.url).content for _ in range(2)]
+    assert [json.loads(line) for line in ollama_error.splitlines()][-1] == {
+        "error": "an error was encountered while running the model"}
+    assert all(json.loads(line)["done"] is False for line in ollama_cut.splitlines())
+
+
+def test_completion_reply_in_each_protocol(session: requests.Session) -> None:
+    with LoopbackServer("ollama") as ollama:
+        ollama.enqueue(ollama.completion_reply("Hi you", include_usage=False))
+        ollama_body = session.get(ollama.url).json()
+    assert ollama_body["message"]["content"] == "Hi you" and ollama_body["done_reason"] == "stop"
+    assert "eval_count" not in ollama_body and "prompt_eval_count" not in ollama_body

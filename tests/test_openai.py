@@ -11,7 +11,8 @@ import socket
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
-from _support import CHECK_MODEL_HINT, assert_model_status
+import requests
+from _support import CHECK_MODEL_HINT, assert_model_status, sse_events
 
 from provider_kit import Message, OpenAIProvider, StreamChunk, Usage
 from provider_kit.errors import (
@@ -802,3 +803,108 @@ def test_models_refuses_a_listing_of_another_shape(provider_factory: Callable[..
         provider = provider_factory(OpenAIProvider, base_url=server.base_url, api_key=KEY)()
         with pytest.raises(ResponseFormatError, match="did not answer with a model list"):
             provider.models()
+
+
+# -- its simulator (moved from test_loopback_server.py) ------------------------------------------
+
+OPENAI_KEY = "sk-test-0123456789abcdef"
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be terse."},
+                                              {"role": "user", "content": "hello there world"}]}
+
+def test_openai_completion_echoes_the_last_user_message(session: requests.Session) -> None:
+    with LoopbackServer("openai", api_key=OPENAI_KEY) as server:
+        assert server.base_url == server.url + "/v1"
+        assert server.url.startswith("http://127.0.0.1:")
+        resp = session.post(server.base_url + "/chat/completions", json=CHAT,
+                            headers={"Authorization": f"Bearer {OPENAI_KEY}"})
+    assert resp.status_code == 200
+    assert resp.headers["x-request-id"].startswith("req_")
+    body = resp.json()
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-") and isinstance(body["created"], int)
+    assert body["model"] == "gpt-4o-mini"
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "echo: hello there world",
+                                             "refusal": None, "annotations": []}
+    assert body["choices"][0]["finish_reason"] == "stop"
+    usage = body["usage"]
+    assert (usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]) == (5, 4, 9)
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_openai_stream_has_role_deltas_finish_usage_and_done(session: requests.Session,
+                                                             include_usage: bool) -> None:
+    with LoopbackServer("openai") as server:
+        resp = session.post(server.base_url + "/chat/completions",
+                            json=dict(CHAT, stream=True, stream_options={"include_usage": include_usage}))
+    assert resp.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert resp.headers["Transfer-Encoding"] == "chunked"
+    events = sse_events(resp.content)
+    assert all(name is None for name, _ in events)
+    assert events[-1] == (None, "[DONE]")
+    chunks = [json.loads(data) for _, data in events[:-1]]
+    assert {c["id"] for c in chunks} == {chunks[0]["id"]}
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == "echo: hello there world"
+    finish = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert [c["choices"][0]["finish_reason"] for c in finish] == ["stop"]
+    if include_usage:
+        assert chunks[-1]["choices"] == []
+        assert chunks[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+    else:
+        assert all(c["choices"] and "usage" not in c for c in chunks)
+
+
+def test_openai_limit_auth_validation_and_unknown_paths(session: requests.Session) -> None:
+    with LoopbackServer("openai", api_key=OPENAI_KEY, models=["m1", "m2"]) as server:
+        auth = {"Authorization": f"Bearer {OPENAI_KEY}"}
+        url = server.base_url + "/chat/completions"
+        short = session.post(url, json=dict(CHAT, max_completion_tokens=2), headers=auth).json()
+        missing = session.post(url, json=CHAT)
+        wrong = session.post(url, json=CHAT, headers={"Authorization": "Bearer sk-wrong-key-0000"})
+        options = session.post(url, json=dict(CHAT, stream_options={"include_usage": True}), headers=auth)
+        unknown = session.post(server.url + "/chat/completions", json=CHAT, headers=auth)
+        models = session.get(server.base_url + "/models", headers=auth).json()
+        gone = session.get(server.base_url + "/models/nope", headers=auth)
+    assert short["choices"][0]["message"]["content"] == "echo: hello "
+    assert short["choices"][0]["finish_reason"] == "length"
+    assert missing.status_code == 401 and "didn't provide an API key" in missing.json()["error"]["message"]
+    error = wrong.json()["error"]
+    assert wrong.status_code == 401 and error["code"] == "invalid_api_key"
+    assert set(error) == {"message", "type", "param", "code"}
+    assert "sk-wrong-key-0000" not in error["message"]
+    assert options.status_code == 400 and options.json()["error"]["param"] == "stream_options"
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["message"] == "Invalid URL (POST /chat/completions)"
+    assert [m["id"] for m in models["data"]] == ["m1", "m2"] and models["object"] == "list"
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "model_not_found"
+
+
+
+def test_error_replies_have_each_protocols_exact_shape(session: requests.Session) -> None:
+    with LoopbackServer("openai") as openai:
+        openai.enqueue(openai.error_reply(429, code="insufficient_quota", retry_after=7))
+        quota = session.post(openai.base_url + "/chat/completions", json=CHAT)
+    assert quota.status_code == 429 and quota.headers["retry-after"] == "7"
+    assert quota.json()["error"]["type"] == quota.json()["error"]["code"] == "insufficient_quota"
+    assert quota.headers["x-request-id"].startswith("req_")
+
+
+def test_stream_reply_mid_stream_errors_and_truncation(session: requests.Session) -> None:
+    with LoopbackServer("openai") as openai:
+        openai.enqueue(openai.stream_reply(["a", "b"], error_after=1))
+        openai.enqueue(openai.stream_reply(["a", "b"], terminate=False, finish_reason="length"))
+        openai_error, openai_cut = [session.get(openai.url).content for _ in range(2)]
+    last = sse_events(openai_error)[-1]
+    assert json.loads(last[1])["error"]["type"] == "server_error"
+    assert sum("content" in data for _, data in sse_events(openai_error)) == 2  # the role chunk and "a"
+    assert sse_events(openai_cut)[-1][1] != "[DONE]"
+    assert '"finish_reason":"length"' in openai_cut.decode()
+
+
+def test_completion_reply_in_each_protocol(session: requests.Session) -> None:
+    with LoopbackServer("openai") as openai:
+        openai.enqueue(openai.completion_reply("Hi you", finish_reason="length", include_usage=False))
+        openai_body = session.get(openai.url).json()
+    assert openai_body["choices"][0]["message"]["content"] == "Hi you" and "usage" not in openai_body
+    assert openai_body["choices"][0]["finish_reason"] == "length" and openai_body["model"] == "gpt-4o-mini"

@@ -81,7 +81,6 @@ LEGACY_SPELLINGS: Dict[str, int] = {
     "test_django.py": 7,
     "test_key_scope.py": 15,
     "test_layering.py": 1,
-    "test_loopback_server.py": 25,
     "test_notebook.py": 1,
     "test_odd_answers.py": 7,
     "test_public_api.py": 1,
