@@ -11,7 +11,7 @@ import warnings
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
-from _kinds import CLASSES, KINDS
+from _kinds import CLASSES, KEYED_KINDS, KEYLESS_KINDS, KINDS
 
 from provider_kit import ConfigError, ProviderRegistry, ProviderSkippedWarning
 from provider_kit.testing import LoopbackServer
@@ -55,15 +55,6 @@ def sent_key(provider: Any, key: str) -> Dict[str, str]:
     return provider._headers(key)[1]
 
 
-def test_the_documented_vllm_example_sends_no_key_whatever_the_environment() -> None:
-    # docs/calls.rst: OpenAIProvider("vllm", base_url="http://localhost:8000/v1", ...)  # no key needed
-    with LoopbackServer("openai") as server:
-        with make("openai", server) as local:
-            local.validate_config()
-            assert local.complete("hi").text == "echo: hi"
-        assert credentials(server) == {}
-
-
 def test_a_configured_loopback_base_url_gets_no_conventional_key(kind: str, server: LoopbackServer) -> None:
     with make(kind, server) as provider:
         assert not provider.has_api_key and provider.api_key_env is None
@@ -79,7 +70,7 @@ def test_the_base_url_variable_brings_the_conventional_key_along(
     kind: str, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A LiteLLM proxy behind OPENAI_BASE_URL + OPENAI_API_KEY; ollama.com behind OLLAMA_HOST.
-    monkeypatch.setenv(BASE_URL_ENV[kind], server.url if kind == "ollama" else server.base_url)
+    monkeypatch.setenv(BASE_URL_ENV[kind], server.base_url)
     with make(kind, model=server.models[0]) as provider:
         assert provider.api_key_env == CONVENTIONAL[kind]
         provider.complete("hi")
@@ -94,7 +85,7 @@ def test_the_types_own_server_gets_the_conventional_key(kind: str) -> None:
             provider.validate_config()
 
 
-@pytest.mark.parametrize("kind_", ["openai", "anthropic"])
+@pytest.mark.parametrize("kind_", [kind for kind in KEYED_KINDS if kind in DEFAULT_URL])
 def test_the_same_host_over_another_scheme_or_port_is_another_server(kind_: str) -> None:
     host = DEFAULT_URL[kind_].split("://")[1]
     for url in (f"http://{host}", DEFAULT_URL[kind_].replace(".com", ".com:8443")):
@@ -104,25 +95,27 @@ def test_the_same_host_over_another_scheme_or_port_is_another_server(kind_: str)
                 provider.validate_config()
 
 
-@pytest.mark.parametrize("kind_", ["openai", "anthropic"])
+@pytest.mark.parametrize("kind_", KEYED_KINDS)
 def test_a_remote_base_url_without_its_own_key_is_refused_before_sending(kind_: str) -> None:
     variable = CONVENTIONAL[kind_]
     with make(kind_, base_url="https://llm-proxy.example.com/v1") as provider:
         with pytest.raises(ConfigError) as info:
             provider.validate_config()
         message = str(info.value)
-        # The message names the base URL in use; Anthropic's excludes /v1 (it is removed).
-        url = "https://llm-proxy.example.com" + ("" if kind_ == "anthropic" else "/v1")
-        assert f"no API key for {url}: ${variable} is sent only to " in message
+        # The message names the base URL in use (a type whose base URL excludes /v1 removes it).
+        assert provider.base_url.startswith("https://llm-proxy.example.com")
+        assert f"no API key for {provider.base_url}: ${variable} is sent only to " in message
         assert "set api_key_env (the variable holding this server's key) or api_key in its config" in message
         assert ENV_KEYS[kind_] not in message
         with pytest.raises(ConfigError, match="no API key"):
             provider.complete("hi")  # refused before any connection (the test guard allows none)
 
 
-def test_a_remote_ollama_without_its_own_key_stays_keyless() -> None:
-    # A self-hosted Ollama on another machine needs no key; $OLLAMA_API_KEY is not for it.
-    with make("ollama", base_url="http://gpu-box.example.com:11434") as provider:
+@pytest.mark.parametrize("kind_", KEYLESS_KINDS)
+def test_a_remote_ollama_without_its_own_key_stays_keyless(kind_: str) -> None:
+    # A self-hosted server (Ollama) on another machine needs no key; the type's conventional
+    # key variable is not for it.
+    with make(kind_, base_url="http://gpu-box.example.com:11434") as provider:
         provider.validate_config()
         assert not provider.has_api_key
 
@@ -168,11 +161,12 @@ def test_the_registry_skips_what_lacks_its_own_key_and_builds_the_rest(
         warnings.simplefilter("always")
         registry = ProviderRegistry.from_config(config)
     with registry:
-        expected_skips: List[str] = ["proxy"] if kind == "ollama" else ["proxy", "remote"]
+        keyless = not CLASSES[kind].REQUIRES_KEY
+        expected_skips: List[str] = ["proxy"] if keyless else ["proxy", "remote"]
         assert list(registry.skipped) == expected_skips
         assert [w.message.provider for w in caught if isinstance(w.message, ProviderSkippedWarning)] == expected_skips
         assert "$UNSET_PROXY_KEY is not set" in registry.skipped["proxy"]
-        if kind != "ollama":
+        if not keyless:
             assert f"${CONVENTIONAL[kind]} is sent only to" in registry.skipped["remote"]
         registry["local"].complete("hi")
         assert credentials(server) == {}

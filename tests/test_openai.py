@@ -908,3 +908,15 @@ def test_completion_reply_in_each_protocol(session: requests.Session) -> None:
         openai_body = session.get(openai.url).json()
     assert openai_body["choices"][0]["message"]["content"] == "Hi you" and "usage" not in openai_body
     assert openai_body["choices"][0]["finish_reason"] == "length" and openai_body["model"] == "gpt-4o-mini"
+
+
+def test_the_documented_vllm_example_sends_no_key_whatever_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # docs/calls.rst: OpenAIProvider("vllm", base_url="http://localhost:8000/v1", ...)  # no key needed
+    # (moved from test_key_scope.py, whose conventional variables were all set)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-conventional-0123456789")
+    with LoopbackServer("openai") as server:
+        with OpenAIProvider("vllm", base_url=server.base_url, model=server.models[0], max_retries=0) as local:
+            local.validate_config()
+            assert local.complete("hi").text == "echo: hi"
+        headers = server.last_request.headers
+        assert [name for name in ("Authorization", "x-api-key", "api-key") if headers.get(name)] == []

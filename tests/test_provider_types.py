@@ -79,7 +79,6 @@ LEGACY_SPELLINGS: Dict[str, int] = {
     "test_config_fuzz.py": 15,
     "test_display.py": 14,
     "test_django.py": 7,
-    "test_key_scope.py": 15,
     "test_layering.py": 1,
     "test_notebook.py": 1,
     "test_odd_answers.py": 7,
