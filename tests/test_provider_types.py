@@ -88,7 +88,6 @@ LEGACY_SPELLINGS: Dict[str, int] = {
     "test_registry.py": 10,
     "test_registry_features.py": 1,
     "test_routing.py": 11,
-    "test_serve.py": 15,
     "test_streaming.py": 1,
     "test_transport.py": 4,
     "test_types.py": 1,

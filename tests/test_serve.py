@@ -13,8 +13,9 @@ import threading
 import time
 
 import pytest
+from _kinds import API_PREFIXES, CLASSES, KINDS, LOCAL_KIND, SOME_KIND
 
-from provider_kit import OllamaProvider, OpenAIProvider, ProviderRegistry, ServerError
+from provider_kit import ProviderRegistry, ServerError
 from provider_kit._serve import FailureSchedule, simulators
 from provider_kit.cli import main
 from provider_kit.config import load_config
@@ -29,19 +30,19 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 def test_loopback_server_listens_on_the_port_asked_for_and_can_restart_on_it_at_once():
-    with LoopbackServer("openai") as first:
+    with LoopbackServer(SOME_KIND) as first:
         port = first.port
-        with OpenAIProvider(base_url=first.base_url, api_key="k") as provider:
+        with CLASSES[SOME_KIND](base_url=first.base_url, api_key="k") as provider:
             provider.complete("hi")  # a served connection leaves a TIME_WAIT socket behind
-    with LoopbackServer("openai", port=port) as again:
-        assert again.port == port and again.base_url == f"http://127.0.0.1:{port}/v1"
-        with OpenAIProvider(base_url=again.base_url, api_key="k") as provider:
+    with LoopbackServer(SOME_KIND, port=port) as again:
+        assert again.port == port and again.base_url == f"http://127.0.0.1:{port}{API_PREFIXES[SOME_KIND]}"
+        with CLASSES[SOME_KIND](base_url=again.base_url, api_key="k") as provider:
             assert provider.complete("hi").text == "echo: hi"
 
 
 def test_a_port_in_use_raises_at_start():
-    with LoopbackServer("ollama") as taken:
-        server = LoopbackServer("ollama", port=taken.port)
+    with LoopbackServer(SOME_KIND) as taken:
+        server = LoopbackServer(SOME_KIND, port=taken.port)
         with pytest.raises(OSError) as raised:
             server.start()
         assert raised.value.errno == errno.EADDRINUSE
@@ -52,13 +53,13 @@ def test_a_port_in_use_raises_at_start():
                                      {"latency": -0.1}, {"latency": float("nan")}, {"latency": "1"}])
 def test_bad_port_or_latency_is_a_value_error(options):
     with pytest.raises(ValueError):
-        LoopbackServer("openai", **options)
+        LoopbackServer(SOME_KIND, **options)
 
 
 def test_latency_delays_the_answer_and_every_stream_chunk():
     latency = 0.1
-    with LoopbackServer("ollama", latency=latency) as server, \
-            OllamaProvider(base_url=server.url, model=server.models[0]) as provider:
+    with LoopbackServer(LOCAL_KIND, latency=latency) as server, \
+            CLASSES[LOCAL_KIND](base_url=server.base_url, model=server.models[0]) as provider:
         started = time.monotonic()
         provider.complete("hi")
         assert time.monotonic() - started >= latency * 0.9
@@ -73,11 +74,11 @@ def test_latency_delays_the_answer_and_every_stream_chunk():
 
 
 def test_close_does_not_wait_for_a_long_latency():
-    server = LoopbackServer("ollama", latency=60).start()
+    server = LoopbackServer(LOCAL_KIND, latency=60).start()
     failed = threading.Event()
 
     def call():
-        with OllamaProvider(base_url=server.url, model=server.models[0], max_retries=0) as provider:
+        with CLASSES[LOCAL_KIND](base_url=server.base_url, model=server.models[0], max_retries=0) as provider:
             try:
                 provider.complete("hi", timeout=120)
             except Exception:
@@ -96,13 +97,14 @@ def test_close_does_not_wait_for_a_long_latency():
 # -- scripted failures ----------------------------------------------------------------------------
 
 
-def _openai(servers):
-    server = servers["openai"]
-    return OpenAIProvider(base_url=server.base_url, api_key=server.api_key, max_retries=0)
+def _hosted(servers):
+    """A client of the hosted example type's simulator among ``servers``."""
+    server = servers[SOME_KIND]
+    return CLASSES[SOME_KIND](base_url=server.base_url, api_key=server.api_key, max_retries=0)
 
 
 def test_fail_every_nth_completion_request_with_the_protocols_own_error():
-    with simulators(failures=FailureSchedule(every=2)) as servers, _openai(servers) as provider:
+    with simulators(failures=FailureSchedule(every=2)) as servers, _hosted(servers) as provider:
         outcomes = []
         for _ in range(4):
             assert provider.health_check().ok  # health checks neither fail nor count
@@ -115,12 +117,12 @@ def test_fail_every_nth_completion_request_with_the_protocols_own_error():
 
 
 def test_fail_status_and_rate():
-    with simulators(failures=FailureSchedule(rate=1.0, status=503)) as servers, _openai(servers) as provider:
+    with simulators(failures=FailureSchedule(rate=1.0, status=503)) as servers, _hosted(servers) as provider:
         for _ in range(3):
             with pytest.raises(ServerError) as raised:
                 provider.complete("hi")
             assert raised.value.status_code == 503
-    with simulators(failures=FailureSchedule(rate=0.0)) as servers, _openai(servers) as provider:
+    with simulators(failures=FailureSchedule(rate=0.0)) as servers, _hosted(servers) as provider:
         assert [provider.complete("hi").text for _ in range(3)] == ["echo: hi"] * 3
 
 
@@ -179,7 +181,7 @@ def test_serve_ports_are_consecutive_from_n_one_per_type():
 
 
 def test_serve_port_in_use_message(capsys):
-    with LoopbackServer("ollama") as taken:
+    with LoopbackServer(SOME_KIND) as taken:
         code = main(["serve", "--quiet", "--port", str(taken.port)])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == "" and captured.err.count("\n") == 1
@@ -291,11 +293,11 @@ def test_serve_prints_a_toml_config_with_its_knobs_and_stops_on_sigterm(tmp_path
         path = tmp_path / "printed.toml"
         path.write_text(out, encoding="utf-8")  # everything printed is TOML
         registry_config = load_config(path)
-        assert registry_config.default_provider == "openai"
+        assert registry_config.default_provider == KINDS[0]  # the first type
         with ProviderRegistry.from_config(path) as registry:
             assert registry.health_check_all(timeout=10).ok  # health checks never fail on purpose
             with pytest.raises(ServerError) as raised:
-                registry.get("ollama").complete("hi", timeout=10)
+                registry.get(LOCAL_KIND).complete("hi", timeout=10)
             assert raised.value.status_code == 503 and "simulated failure" in str(raised.value)
         assert serve.stop(signal.SIGTERM) == 0
         assert "".join(line for line in serve.stderr if line) == ""
