@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from _kinds import CLASSES, KINDS, LOCAL_KIND, OTHER_KIND, SOME_KIND, option_kind
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,15 +26,12 @@ from provider_kit.config import MAX_NESTING
 from provider_kit.providers._base import HTTPProvider
 
 TOP_LEVEL = ["providers", "default_provider", "breaker_threshold", "breaker_cooldown"]
-OPTIONS = [
-    "type", "model", "api_key", "api_key_env", "base_url", "timeout", "max_retries", "headers",
-    "require_api_key", "max_response_bytes", "check_model", "organization", "project", "max_tokens_field",
-    "anthropic_version", "default_max_tokens", "keep_alive",
-]
-NAMES = ["openai", "anthropic", "ollama", "local", "groq", "fake"]
+#: ``type`` and every option of every built-in type (a new type's own options included).
+OPTIONS = ["type", *sorted({name for cls in CLASSES.values() for name in cls.option_schema()})]
+NAMES = [*KINDS, "local", "groq", "fake"]
 #: Values that mean something to some option, so that examples often get past the first check.
 MEANINGFUL = [
-    "openai", "anthropic", "ollama", "http://127.0.0.1:9/v1", "https://api.example.invalid",
+    *KINDS, "http://127.0.0.1:9/v1", "https://api.example.invalid",
     "localhost:11434", "ftp://x", "5m", "-1s", "max_tokens", "auto", "OPENAI_API_KEY",
     "sk-abc-123", "2023-06-01", "2026-10-21", "gpt-4o-mini", "", " ", "a\nb", "\x00",
     10**400, -(10**400), 2**63, -1, 0, 1, 0.5, 1e308, -0.0,
@@ -176,25 +174,25 @@ def toml_text(document: Dict[str, Any]) -> str:
     return "".join(f"{json.dumps(k, ensure_ascii=False)} = {toml_value(v)}\n" for k, v in document.items())
 
 
-VALID_FILE = """\
-default_provider = "anthropic"
+VALID_FILE = f"""\
+default_provider = "{OTHER_KIND}"
 breaker_threshold = 5
 breaker_cooldown = 60
 
-[providers.openai]
+[providers.{SOME_KIND}]
 api_key = "sk-abc-123"
-model = "gpt-4o-mini"
-base_url = "https://api.openai.com/v1"
+model = "{CLASSES[SOME_KIND].DEFAULT_MODEL}"
+base_url = "{CLASSES[SOME_KIND].DEFAULT_BASE_URL}"
 timeout = 60
 max_retries = 2
-headers = { "HTTP-Referer" = "https://example.com" }
+headers = {{ "HTTP-Referer" = "https://example.com" }}
 
-[providers.anthropic]
-api_key_env = "ANTHROPIC_API_KEY"
-model = "claude-sonnet-4-5"
+[providers.{OTHER_KIND}]
+api_key_env = "{CLASSES[OTHER_KIND].API_KEY_ENV}"
+model = "{CLASSES[OTHER_KIND].DEFAULT_MODEL}"
 
 [providers.local]
-type = "ollama"
+type = "{option_kind("keep_alive")}"
 base_url = "http://localhost:11434"
 keep_alive = "10m"
 """
@@ -275,7 +273,7 @@ def _nested(depth: int, leaf: Any, *, as_list: bool = False) -> Any:
 
 
 def _cyclic() -> Dict[str, Any]:
-    table: Dict[str, Any] = {"type": "openai"}
+    table: Dict[str, Any] = {"type": SOME_KIND}
     table["headers"] = table
     return {"providers": {"p": table}}
 
@@ -283,17 +281,17 @@ def _cyclic() -> Dict[str, Any]:
 @pytest.mark.parametrize(
     "config",
     [
-        {"providers": {"openai": {"headers": _nested(5000, "x")}}},
-        {"providers": {"openai": {"model": _nested(5000, "x", as_list=True)}}},
-        {"breaker_cooldown": _nested(5000, 1, as_list=True), "providers": {"ollama": {}}},
+        {"providers": {SOME_KIND: {"headers": _nested(5000, "x")}}},
+        {"providers": {SOME_KIND: {"model": _nested(5000, "x", as_list=True)}}},
+        {"breaker_cooldown": _nested(5000, 1, as_list=True), "providers": {LOCAL_KIND: {}}},
         {"providers": _nested(MAX_NESTING - 1, {})},  # the top table + 31 + 1: one level too many
         _cyclic(),
-        {"breaker_cooldown": 10**400, "providers": {"ollama": {}}},
-        {"breaker_threshold": -(10**5000), "providers": {"ollama": {}}},
-        {"providers": {"ollama": {"timeout": -(10**5000)}}},
-        {"providers": {"ollama": {10**5000: 1}}},
+        {"breaker_cooldown": 10**400, "providers": {LOCAL_KIND: {}}},
+        {"breaker_threshold": -(10**5000), "providers": {LOCAL_KIND: {}}},
+        {"providers": {LOCAL_KIND: {"timeout": -(10**5000)}}},
+        {"providers": {LOCAL_KIND: {10**5000: 1}}},
         {10**5000: 1},
-        {"providers": {"openai": {"api_key_env": "sk-proj-abc123-pasted-by-mistake"}}},
+        {"providers": {SOME_KIND: {"api_key_env": "sk-proj-abc123-pasted-by-mistake"}}},
     ],
     ids=["deep-dict", "deep-list", "deep-setting", "just-too-deep", "cyclic", "huge-float-int",
          "huge-negative-setting", "huge-negative-option", "huge-int-key", "huge-int-top-key",
@@ -314,9 +312,9 @@ def test_the_nesting_limit_is_exact() -> None:
 
 
 def test_a_real_configuration_is_not_too_deep() -> None:
-    config = {"providers": {"openai": {"headers": {"X-Title": "ok"}, "base_url": "http://127.0.0.1:9/v1"}}}
+    config = {"providers": {SOME_KIND: {"headers": {"X-Title": "ok"}, "base_url": "http://127.0.0.1:9/v1"}}}
     with ProviderRegistry.from_config(config) as registry:
-        assert list(registry) == ["openai"]
+        assert list(registry) == [SOME_KIND]
 
 
 @pytest.mark.parametrize(
