@@ -42,8 +42,8 @@ def _alignment(html: str) -> Dict[str, str]:
 def _report(*, circuit: bool) -> HealthReport:
     return HealthReport(
         [
-            HealthStatus("openai", False, 0.012, "unreachable: refused", AT, OPEN if circuit else CLOSED),
-            HealthStatus("anthropic", True, 0.4, None, AT, CLOSED),
+            HealthStatus("remote", False, 0.012, "unreachable: refused", AT, OPEN if circuit else CLOSED),
+            HealthStatus("auxiliary", True, 0.4, None, AT, CLOSED),
         ]
     )
 
@@ -56,7 +56,7 @@ def test_health_html_aligns_text_left_and_numbers_right() -> None:
     cells = _cells(html)
     assert len(cells) == 5 + 2 * 5 == len(re.findall(r"<t[hd][ >]", html))  # every cell styled
     aligned = _alignment(html)
-    texts = ("provider", "status", "reason", "circuit", "openai", "anthropic", "FAIL", "ok", "unreachable: refused")
+    texts = ("provider", "status", "reason", "circuit", "remote", "auxiliary", "FAIL", "ok", "unreachable: refused")
     for text in texts:
         assert aligned[text] == "left", text
     for text in ("latency", "12 ms", "400 ms"):
@@ -75,16 +75,16 @@ def test_health_html_shows_the_circuit_column_only_when_a_circuit_is_not_closed(
 
 
 def test_health_status_html_is_its_one_row_report() -> None:
-    status = _report(circuit=True)["openai"]
+    status = _report(circuit=True)["remote"]
     assert status._repr_html_() == HealthReport([status])._repr_html_()
 
 
 def test_completion_html_aligns_text_left_and_numbers_right() -> None:
-    completion = Completion("Nile, Amazon & Yangtze.", "claude-x", "anthropic", "stop", Usage(12, 8), {}, 0.412)
+    completion = Completion("Nile, Amazon & Yangtze.", "claude-x", "auxiliary", "stop", Usage(12, 8), {}, 0.412)
     html = completion._repr_html_()
     assert "Nile, Amazon &amp; Yangtze." in html
     aligned = _alignment(html)
-    for text in ("provider", "model", "finish_reason", "anthropic", "claude-x", "stop"):
+    for text in ("provider", "model", "finish_reason", "auxiliary", "claude-x", "stop"):
         assert aligned[text] == "left", text
     for text in ("tokens in", "tokens out", "latency", "12", "8", "412 ms"):
         assert aligned[text] == "right", text
@@ -97,13 +97,13 @@ def test_health_text_is_an_aligned_table_with_the_same_column_rule() -> None:
     lines = str(_report(circuit=True)).splitlines()
     assert lines == [
         "provider   status  latency  reason                circuit",
-        "anthropic  ok       400 ms                        closed",
-        "openai     FAIL      12 ms  unreachable: refused  open until 12:00:30 UTC, 3 failures in a row; last: E: x",
+        "auxiliary  ok       400 ms                        closed",
+        "remote     FAIL      12 ms  unreachable: refused  open until 12:00:30 UTC, 3 failures in a row; last: E: x",
     ]
     assert str(_report(circuit=False)).splitlines() == [
         "provider   status  latency  reason",
-        "anthropic  ok       400 ms",
-        "openai     FAIL      12 ms  unreachable: refused",
+        "auxiliary  ok       400 ms",
+        "remote     FAIL      12 ms  unreachable: refused",
     ]
     everyone_ok = HealthReport([HealthStatus("a", True, 0.1), HealthStatus("local", True, None)])
     assert str(everyone_ok).splitlines() == [
@@ -117,7 +117,7 @@ def test_health_text_is_an_aligned_table_with_the_same_column_rule() -> None:
 def test_reprs_are_the_readable_tables() -> None:
     report = _report(circuit=True)
     assert repr(report) == str(report)
-    assert repr(report["openai"]) == str(HealthReport([report["openai"]]))
+    assert repr(report["remote"]) == str(HealthReport([report["remote"]]))
     completion = Completion("line one\nline two", "m", "p", "length", Usage(3, None), {"big": "x" * 100}, 1.5)
     assert repr(completion) == textwrap.dedent(
         """\
@@ -142,11 +142,11 @@ def test_a_plain_interactive_prompt_shows_the_tables() -> None:
         from provider_kit import Completion, HealthReport, HealthStatus, Usage
         at = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
         report = HealthReport([
-            HealthStatus("openai", False, 0.012, "unreachable: refused", at),
-            HealthStatus("anthropic", True, 0.4, None, at),
+            HealthStatus("remote", False, 0.012, "unreachable: refused", at),
+            HealthStatus("auxiliary", True, 0.4, None, at),
         ])
         report
-        report["anthropic"]
+        report["auxiliary"]
         Completion("Nile.", "m", "p", "stop", Usage(3, 1), None, 0.25)
         """
     )
@@ -155,10 +155,10 @@ def test_a_plain_interactive_prompt_shows_the_tables() -> None:
     )
     assert result.stdout.splitlines() == [
         "provider   status  latency  reason",
-        "anthropic  ok       400 ms",
-        "openai     FAIL      12 ms  unreachable: refused",
+        "auxiliary  ok       400 ms",
+        "remote     FAIL      12 ms  unreachable: refused",
         "provider   status  latency",
-        "anthropic  ok       400 ms",
+        "auxiliary  ok       400 ms",
         "Completion:",
         "  Nile.",
         "",
@@ -202,14 +202,14 @@ def test_to_dict_fields() -> None:
     assert Message("user", "hi").to_dict() == {"role": "user", "content": "hi"}
     assert StreamChunk("tok").to_dict()["usage"] is None
     assert list(StreamChunk("tok").to_dict()) == list(StreamChunk.__slots__)  # every field, none forgotten
-    last = StreamChunk("", "stop", Usage(1, 1), "openai").to_dict()
+    last = StreamChunk("", "stop", Usage(1, 1), "remote").to_dict()
     usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
-    assert last == {"text": "", "finish_reason": "stop", "usage": usage, "provider": "openai"}
+    assert last == {"text": "", "finish_reason": "stop", "usage": usage, "provider": "remote"}
     status = HealthStatus("p", False, None, "timeout: late", AT, OPEN)
     assert status.to_dict() == {
         "name": "p", "ok": False, "latency_s": None, "error": "timeout: late",
         "checked_at": "2026-01-01T00:00:00+00:00", "circuit": OPEN,
     }
     report = _report(circuit=True)
-    assert list(report.to_dict()) == ["anthropic", "openai"]
-    assert report.to_dict()["openai"] == report["openai"].to_dict()
+    assert list(report.to_dict()) == ["auxiliary", "remote"]
+    assert report.to_dict()["remote"] == report["remote"].to_dict()

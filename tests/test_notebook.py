@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from _kinds import CLASSES, SOME_KIND
 
 nbformat = pytest.importorskip("nbformat", reason="pip install -e '.[test]'")
 nbclient = pytest.importorskip("nbclient", reason="pip install -e '.[test]'")
@@ -23,15 +24,18 @@ pytest.importorskip("ipykernel", reason="pip install -e '.[test]'")
 
 KERNEL = "provider-kit-test"
 
+#: The class of the notebook's one real provider (a local server of a hosted API's protocol).
+_CLASS = CLASSES[SOME_KIND].__name__
+
 CELLS = [
     # As on a stock install: tqdm, but no ipywidgets.
     'import sys\nsys.modules["ipywidgets"] = None',
-    """\
-from provider_kit import InvalidRequestError, OpenAIProvider, ProviderRegistry
+    f"""\
+from provider_kit import InvalidRequestError, {_CLASS}, ProviderRegistry
 from provider_kit.testing import FakeProvider, LoopbackServer
 
-server = LoopbackServer("openai", models=["m"]).start()
-local = OpenAIProvider("local", base_url=server.base_url, model="m", max_retries=0)
+server = LoopbackServer({SOME_KIND!r}, models=["m"]).start()
+local = {_CLASS}("local", base_url=server.base_url, model="m", max_retries=0)
 flaky = FakeProvider("flaky", replies=["a", InvalidRequestError("flaky: bad", provider="flaky"), "c", "d"])
 down = FakeProvider("down", health_error="unreachable: connection refused")
 registry = ProviderRegistry([local, flaky, down])""",

@@ -76,20 +76,12 @@ def test_the_quoted_type_names_grep_finds_nothing_outside_providers_and_testing(
 #: go down: a new test that needs a type uses ``_kinds`` (``KINDS``, ``CLASSES``...) or lives in
 #: test_<type>.py. Lower a number when you convert a module; delete the entry at zero.
 LEGACY_SPELLINGS: Dict[str, int] = {
-    "test_display.py": 14,
     "test_django.py": 7,
-    "test_layering.py": 1,
-    "test_notebook.py": 1,
     "test_odd_answers.py": 7,
-    "test_public_api.py": 1,
     "test_pytest_plugin.py": 12,
-    "test_readme.py": 5,
     "test_registry.py": 10,
-    "test_registry_features.py": 1,
     "test_routing.py": 11,
-    "test_streaming.py": 1,
     "test_transport.py": 4,
-    "test_types.py": 1,
 }
 #: Modules that test one SDK's conformance may name every type they compare.
 CONFORMANCE_MODULES = ("test_conformance.py",)

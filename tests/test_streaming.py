@@ -622,7 +622,7 @@ DIFFERENTIAL_STREAMS = [
 
 
 @pytest.mark.parametrize(
-    "stream", DIFFERENTIAL_STREAMS, ids=["openai", "anthropic", "mixed", "cr", "fields"]
+    "stream", DIFFERENTIAL_STREAMS, ids=["data-only-events", "named-events", "mixed", "cr", "fields"]
 )
 @pytest.mark.parametrize("step", [0, 1, 2, 3, 7])
 def test_matches_the_openai_sdk_decoder(stream: bytes, step: int) -> None:

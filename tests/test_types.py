@@ -23,7 +23,7 @@ VALUES = [
     Message("user", "hi"),
     Usage(3, 4),
     Completion("text", "m", "p", "stop", Usage(1, 2), {"raw": True}, 0.5),
-    StreamChunk("tok", "stop", Usage(1, 1), "openai"),
+    StreamChunk("tok", "stop", Usage(1, 1), "remote"),
     HealthStatus("p", True, 0.01, None, datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)),
     HealthStatus("q", False, 0.2, "down", None, {"state": "open", "failures": 3}),
     CircuitState("p", "open", 3, datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc), "ServerError: 503"),
