@@ -13,7 +13,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
-from _support import CHECK_MODEL_HINT, assert_model_status, sse_events
+from _support import CHECK_MODEL_HINT, assert_model_status, raises, sse_events
+from _support import KEY as SUITE_KEY
 
 from provider_kit import AnthropicProvider, Message, ProviderRegistry, StreamChunk, Usage
 from provider_kit.errors import (
@@ -935,3 +936,24 @@ def test_completion_reply_in_each_protocol(session: requests.Session) -> None:
     assert anthropic_body["content"] == [{"type": "text", "text": "Hi you"}]
     assert (anthropic_body["model"], anthropic_body["stop_reason"]) == ("claude-x", "end_turn")
     assert (anthropic_body["usage"]["input_tokens"], anthropic_body["usage"]["output_tokens"]) == (5, 7)
+
+
+# -- moved from test_transport.py (its fixtures: the suite's KEY, no key in any log record) ------
+
+
+def test_exhausted_quota_429_is_never_retried(provider_factory: Callable[..., Any], no_key_in_logs: Any) -> None:
+    with LoopbackServer("anthropic", api_key=SUITE_KEY) as server:
+        server.enqueue(server.error_reply(429, code="enforced_spend_limit_reached", retry_after_ms=10), times=3)
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=SUITE_KEY)()
+        error = raises(RateLimitError, provider.complete, "hi")
+        assert error.retryable is False
+        assert len(server.requests) == 1
+    assert server.errors == []
+
+
+def test_request_id_comes_from_the_request_id_header(provider_factory: Callable[..., Any], no_key_in_logs: Any) -> None:
+    with LoopbackServer("anthropic", api_key=SUITE_KEY) as server:
+        server.enqueue(server.error_reply(400, "bad", headers={"request-id": "req_011Cxyz"}))
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=SUITE_KEY, max_retries=0)()
+        error = raises(InvalidRequestError, provider.complete, "hi")
+    assert error.request_id == "req_011Cxyz"

@@ -13,7 +13,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
-from _support import assert_model_status
+from _support import KEY as SUITE_KEY
+from _support import assert_model_status, raises
 
 from provider_kit import Message, OllamaProvider, StreamChunk, Usage
 from provider_kit.errors import (
@@ -665,3 +666,16 @@ def test_completion_reply_in_each_protocol(session: requests.Session) -> None:
         ollama_body = session.get(ollama.url).json()
     assert ollama_body["message"]["content"] == "Hi you" and ollama_body["done_reason"] == "stop"
     assert "eval_count" not in ollama_body and "prompt_eval_count" not in ollama_body
+
+
+# -- moved from test_transport.py (its fixtures: the suite's KEY, no key in any log record) ------
+
+
+def test_key_echoed_in_an_ollama_200_error_body_is_redacted(
+    provider_factory: Callable[..., Any], no_key_in_logs: Any
+) -> None:
+    with LoopbackServer("ollama") as server:
+        server.enqueue(Reply(200, json={"error": f"bad key {SUITE_KEY}"}))
+        provider = provider_factory(OllamaProvider, base_url=server.base_url, api_key=SUITE_KEY)()
+        error = raises(ProviderError, provider.complete, "hi")
+    assert "bad key ***" in str(error)

@@ -12,7 +12,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
-from _support import CHECK_MODEL_HINT, assert_model_status, sse_events
+from _support import CHECK_MODEL_HINT, assert_model_status, raises, sse_events
+from _support import KEY as SUITE_KEY
 
 from provider_kit import Message, OpenAIProvider, StreamChunk, Usage
 from provider_kit.errors import (
@@ -920,3 +921,16 @@ def test_the_documented_vllm_example_sends_no_key_whatever_the_environment(monke
             assert local.complete("hi").text == "echo: hi"
         headers = server.last_request.headers
         assert [name for name in ("Authorization", "x-api-key", "api-key") if headers.get(name)] == []
+
+
+# -- moved from test_transport.py (its fixtures: the suite's KEY, no key in any log record) ------
+
+
+def test_exhausted_quota_429_is_never_retried(provider_factory: Callable[..., Any], no_key_in_logs: Any) -> None:
+    with LoopbackServer("openai", api_key=SUITE_KEY) as server:
+        server.enqueue(server.error_reply(429, code="insufficient_quota", retry_after_ms=10), times=3)
+        provider = provider_factory(OpenAIProvider, base_url=server.base_url, api_key=SUITE_KEY)()
+        error = raises(RateLimitError, provider.complete, "hi")
+        assert error.retryable is False
+        assert len(server.requests) == 1
+    assert server.errors == []

@@ -81,7 +81,6 @@ LEGACY_SPELLINGS: Dict[str, int] = {
     "test_pytest_plugin.py": 12,
     "test_registry.py": 10,
     "test_routing.py": 11,
-    "test_transport.py": 4,
 }
 #: Modules that test one SDK's conformance may name every type they compare.
 CONFORMANCE_MODULES = ("test_conformance.py",)
