@@ -14,14 +14,12 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
-from _kinds import CHAT_PATHS, CLASSES, KINDS
+from _kinds import CHAT_PATHS, CLASSES, KINDS, OTHER_KIND, SOME_KIND
 
 from provider_kit import (
-    AnthropicProvider,
     Completion,
     ConfigError,
     InvalidRequestError,
-    OpenAIProvider,
     ProviderConnectionError,
     ProviderRegistry,
     ResponseFormatError,
@@ -32,8 +30,10 @@ from provider_kit import (
 from provider_kit.testing import LoopbackServer, RecordedRequest, Reply
 
 KEY = "sk-routing-0123456789abcdef"
-OPENAI_CHAT = CHAT_PATHS["openai"]
-ANTHROPIC_CHAT = CHAT_PATHS["anthropic"]
+#: "llama" and "proxy" speak one hosted API's protocol, "claude" another's.
+COMPATIBLE, OTHER = SOME_KIND, OTHER_KIND
+COMPATIBLE_CHAT = CHAT_PATHS[COMPATIBLE]
+OTHER_CHAT = CHAT_PATHS[OTHER]
 WAIT = 10.0  # hang detection only
 
 
@@ -55,9 +55,9 @@ def servers() -> Iterator[Dict[str, LoopbackServer]]:
     """A llama.cpp-like OpenAI-compatible box, an OpenAI-compatible proxy and an Anthropic API."""
     with contextlib.ExitStack() as stack:
         found = {
-            "llama": stack.enter_context(LoopbackServer("openai", api_key=KEY)),
-            "proxy": stack.enter_context(LoopbackServer("openai", api_key=KEY)),
-            "claude": stack.enter_context(LoopbackServer("anthropic", api_key=KEY)),
+            "llama": stack.enter_context(LoopbackServer(COMPATIBLE, api_key=KEY)),
+            "proxy": stack.enter_context(LoopbackServer(COMPATIBLE, api_key=KEY)),
+            "claude": stack.enter_context(LoopbackServer(OTHER, api_key=KEY)),
         }
         yield found
     for server in found.values():
@@ -68,9 +68,9 @@ def servers() -> Iterator[Dict[str, LoopbackServer]]:
 def registry(servers: Dict[str, LoopbackServer]) -> Iterator[ProviderRegistry]:
     """One provider per server, no retries: each scripted fault is seen exactly once."""
     providers = [
-        OpenAIProvider("llama", base_url=servers["llama"].base_url, api_key=KEY, max_retries=0, timeout=5),
-        OpenAIProvider("proxy", base_url=servers["proxy"].base_url, api_key=KEY, max_retries=0, timeout=5),
-        AnthropicProvider("claude", base_url=servers["claude"].base_url, api_key=KEY, max_retries=0, timeout=5),
+        CLASSES[COMPATIBLE]("llama", base_url=servers["llama"].base_url, api_key=KEY, max_retries=0, timeout=5),
+        CLASSES[COMPATIBLE]("proxy", base_url=servers["proxy"].base_url, api_key=KEY, max_retries=0, timeout=5),
+        CLASSES[OTHER]("claude", base_url=servers["claude"].base_url, api_key=KEY, max_retries=0, timeout=5),
     ]
     with ProviderRegistry(providers, default_provider="llama") as built:
         yield built
@@ -92,9 +92,9 @@ def prompts_of(server: LoopbackServer) -> List[str]:
 def test_a_refused_request_falls_back_to_a_provider_that_takes_it(
     servers: Dict[str, LoopbackServer], registry: ProviderRegistry
 ) -> None:
-    servers["llama"].enqueue(context_too_long(servers["llama"]), path=OPENAI_CHAT)
+    servers["llama"].enqueue(context_too_long(servers["llama"]), path=COMPATIBLE_CHAT)
     servers["proxy"].enqueue(servers["proxy"].error_reply(404, "The model `gpt-4o` does not exist"),
-                             path=OPENAI_CHAT)
+                             path=COMPATIBLE_CHAT)
     completion = registry.complete("a long prompt", fallbacks=["proxy", "claude"])
     assert completion.provider == "claude" and completion.text == "echo: a long prompt"
     assert [len(server.requests) for server in servers.values()] == [1, 1, 1]
@@ -105,9 +105,9 @@ def test_a_refused_request_falls_back_to_a_provider_that_takes_it(
 def test_when_every_provider_refuses_the_last_error_lists_them_all(
     servers: Dict[str, LoopbackServer], registry: ProviderRegistry
 ) -> None:
-    servers["llama"].enqueue(context_too_long(servers["llama"]), path=OPENAI_CHAT)
-    servers["proxy"].enqueue(servers["proxy"].error_reply(400, "proxy: bad request"), path=OPENAI_CHAT)
-    servers["claude"].enqueue(servers["claude"].error_reply(413, "request too large"), path=ANTHROPIC_CHAT)
+    servers["llama"].enqueue(context_too_long(servers["llama"]), path=COMPATIBLE_CHAT)
+    servers["proxy"].enqueue(servers["proxy"].error_reply(400, "proxy: bad request"), path=COMPATIBLE_CHAT)
+    servers["claude"].enqueue(servers["claude"].error_reply(413, "request too large"), path=OTHER_CHAT)
     with pytest.raises(InvalidRequestError) as info:
         registry.complete("hi", fallbacks="healthy")
     errors = info.value.errors
@@ -138,9 +138,9 @@ def test_bad_arguments_are_raised_before_anything_is_sent(
 def test_stream_falls_back_until_the_first_chunk_and_names_the_provider(
     servers: Dict[str, LoopbackServer], registry: ProviderRegistry
 ) -> None:
-    servers["llama"].enqueue(context_too_long(servers["llama"]), path=OPENAI_CHAT)
-    servers["proxy"].enqueue(servers["proxy"].error_reply(502, "upstream down"), path=OPENAI_CHAT)
-    servers["claude"].enqueue(servers["claude"].stream_reply(["Hel", "lo"]), path=ANTHROPIC_CHAT)
+    servers["llama"].enqueue(context_too_long(servers["llama"]), path=COMPATIBLE_CHAT)
+    servers["proxy"].enqueue(servers["proxy"].error_reply(502, "upstream down"), path=COMPATIBLE_CHAT)
+    servers["claude"].enqueue(servers["claude"].stream_reply(["Hel", "lo"]), path=OTHER_CHAT)
     chunks = list(registry.stream("hi", fallbacks=["proxy", "claude"], max_tokens=50))
     assert [chunk.text for chunk in chunks] == ["Hel", "lo", ""]
     assert [chunk.provider for chunk in chunks] == ["claude"] * 3
@@ -154,10 +154,10 @@ def test_a_stream_that_breaks_after_its_first_chunk_raises_and_does_not_fall_bac
     servers: Dict[str, LoopbackServer], registry: ProviderRegistry
 ) -> None:
     llama = servers["llama"]
-    llama.enqueue(context_too_long(llama), path=OPENAI_CHAT)
+    llama.enqueue(context_too_long(llama), path=COMPATIBLE_CHAT)
     proxy = servers["proxy"]
     proxy.enqueue(proxy.stream_reply(["partial", " answer", " lost"], error_after=2, error_message="overloaded"),
-                  path=OPENAI_CHAT)
+                  path=COMPATIBLE_CHAT)
     received: List[StreamChunk] = []
     with pytest.raises(ServerError, match="overloaded") as info:
         for chunk in registry.stream("hi", fallbacks=["proxy", "claude"]):
@@ -168,7 +168,7 @@ def test_a_stream_that_breaks_after_its_first_chunk_raises_and_does_not_fall_bac
     assert registry.circuit("proxy").failures == 1  # the mid-stream failure counts
 
     # A stream cut short without its end marker is an error too, never a shorter answer.
-    proxy.enqueue(proxy.stream_reply(["cut", " short"], terminate=False), path=OPENAI_CHAT)
+    proxy.enqueue(proxy.stream_reply(["cut", " short"], terminate=False), path=COMPATIBLE_CHAT)
     with pytest.raises(ResponseFormatError, match="ended before its end marker"):
         list(registry.stream("hi", provider="proxy", fallbacks=["claude"]))
     assert servers["claude"].requests == []
@@ -180,11 +180,11 @@ def test_a_stream_skips_open_circuits_and_its_first_chunk_closes_a_half_open_one
     clock = Clock()
     llama, proxy = servers["llama"], servers["proxy"]
     providers = [
-        OpenAIProvider("llama", base_url=llama.base_url, api_key=KEY, max_retries=0, timeout=5),
-        OpenAIProvider("proxy", base_url=proxy.base_url, api_key=KEY, max_retries=0, timeout=5),
+        CLASSES[COMPATIBLE]("llama", base_url=llama.base_url, api_key=KEY, max_retries=0, timeout=5),
+        CLASSES[COMPATIBLE]("proxy", base_url=proxy.base_url, api_key=KEY, max_retries=0, timeout=5),
     ]
     with ProviderRegistry(providers, breaker_threshold=2, breaker_cooldown=30, clock=clock) as registry:
-        llama.enqueue(llama.error_reply(500), path=OPENAI_CHAT, times=2)
+        llama.enqueue(llama.error_reply(500), path=COMPATIBLE_CHAT, times=2)
         for _ in range(2):  # stream failures count as complete's do
             with pytest.raises(ServerError):
                 list(registry.stream("trip"))
@@ -201,7 +201,7 @@ def test_a_stream_skips_open_circuits_and_its_first_chunk_closes_a_half_open_one
 
         clock.advance(30)
         assert registry.circuit("llama").state == "half_open"
-        llama.enqueue(llama.stream_reply(["back", " again"]), path=OPENAI_CHAT)
+        llama.enqueue(llama.stream_reply(["back", " again"]), path=COMPATIBLE_CHAT)
         stream = registry.stream("trial")
         first = next(stream)
         # The first chunk proves the server is up: the circuit closes before the stream ends.
@@ -213,7 +213,7 @@ def test_a_stream_skips_open_circuits_and_its_first_chunk_closes_a_half_open_one
 def test_closing_the_stream_early_closes_the_provider_stream(servers: Dict[str, LoopbackServer]) -> None:
     opened: List[Any] = []
 
-    class Recording(OpenAIProvider):
+    class Recording(CLASSES[COMPATIBLE]):  # type: ignore[misc,valid-type]
         def stream(self, *args: Any, **kwargs: Any) -> Any:
             generator = super().stream(*args, **kwargs)
             opened.append(generator)
@@ -221,7 +221,7 @@ def test_closing_the_stream_early_closes_the_provider_stream(servers: Dict[str, 
 
     llama = servers["llama"]
     gate = llama.gate()
-    llama.enqueue(llama.stream_reply(["Hel", gate, "lo"]), path=OPENAI_CHAT)
+    llama.enqueue(llama.stream_reply(["Hel", gate, "lo"]), path=COMPATIBLE_CHAT)
     provider = Recording("llama", base_url=llama.base_url, api_key=KEY, max_retries=0, timeout=5)
     with ProviderRegistry([provider]) as registry:
         stream = registry.stream("hi")
@@ -248,7 +248,7 @@ def test_stream_checks_names_before_anything_is_sent(
 def test_a_provider_stream_names_its_provider_on_every_chunk(kind: str) -> None:
     with LoopbackServer(kind) as server:
         options: Dict[str, Any] = {"base_url": server.base_url, "max_retries": 0, "timeout": 5}
-        if kind != "ollama":
+        if CLASSES[kind].REQUIRES_KEY:
             options["api_key"] = KEY
         with CLASSES[kind]("mine", **options) as provider:
             chunks = list(provider.stream("hi"))
@@ -259,17 +259,17 @@ def test_a_provider_stream_names_its_provider_on_every_chunk(kind: str) -> None:
 
 
 def one_provider(server: LoopbackServer, **registry_options: Any) -> ProviderRegistry:
-    provider = OpenAIProvider("llama", base_url=server.base_url, api_key=KEY, max_retries=0, timeout=5)
+    provider = CLASSES[COMPATIBLE]("llama", base_url=server.base_url, api_key=KEY, max_retries=0, timeout=5)
     return ProviderRegistry([provider], **registry_options)
 
 
 def test_a_burst_of_500s_does_not_fail_later_prompts_of_a_batch() -> None:
     # Three transient 500s open the circuit; a moment later the server is fine. Only the three
     # prompts that got a 500 fail: every other one waits for the half-open trial and is sent.
-    with LoopbackServer("openai", api_key=KEY) as server, one_provider(
+    with LoopbackServer(COMPATIBLE, api_key=KEY) as server, one_provider(
         server, breaker_threshold=3, breaker_cooldown=0.2
     ) as registry:
-        server.enqueue(server.error_reply(500), path=OPENAI_CHAT, times=3)
+        server.enqueue(server.error_reply(500), path=COMPATIBLE_CHAT, times=3)
         prompts = [f"p{i}" for i in range(20)]
         results = registry.map(prompts, max_workers=1, progress=False)
         assert [type(result) for result in results[:3]] == [ServerError] * 3
@@ -279,10 +279,10 @@ def test_a_burst_of_500s_does_not_fail_later_prompts_of_a_batch() -> None:
 
 
 def test_a_concurrent_batch_sends_every_prompt_through_a_burst_of_500s() -> None:
-    with LoopbackServer("openai", api_key=KEY) as server, one_provider(
+    with LoopbackServer(COMPATIBLE, api_key=KEY) as server, one_provider(
         server, breaker_threshold=3, breaker_cooldown=0.2, batch_concurrency=4
     ) as registry:
-        server.enqueue(server.error_reply(500), path=OPENAI_CHAT, times=3)
+        server.enqueue(server.error_reply(500), path=COMPATIBLE_CHAT, times=3)
         prompts = [f"p{i}" for i in range(20)]
         results = registry.map(prompts, max_workers=8, progress=False)
         failed = [result for result in results if not isinstance(result, Completion)]
@@ -365,14 +365,14 @@ def trial_in_flight(outcome: Callable[[LoopbackServer], Reply]) -> Iterator[Any]
     """
     clock = Clock()
     release = threading.Event()
-    with LoopbackServer("openai", api_key=KEY) as server, one_provider(
+    with LoopbackServer(COMPATIBLE, api_key=KEY) as server, one_provider(
         server, breaker_threshold=1, breaker_cooldown=30, clock=clock
     ) as registry:
-        server.enqueue(server.error_reply(500), path=OPENAI_CHAT)
+        server.enqueue(server.error_reply(500), path=COMPATIBLE_CHAT)
         with pytest.raises(ServerError):
             registry.complete("trip")
         clock.advance(30)
-        server.enqueue(held_reply(server, release, lambda: outcome(server)), path=OPENAI_CHAT)
+        server.enqueue(held_reply(server, release, lambda: outcome(server)), path=COMPATIBLE_CHAT)
         join_trial = in_thread(lambda: registry.complete("trial"))
         server.wait_for_requests(2, WAIT)
         try:
@@ -443,7 +443,7 @@ def test_a_plain_call_still_fails_at_once_while_every_circuit_is_open() -> None:
 
 
 def test_map_refuses_a_bad_timeout_before_any_call() -> None:
-    with LoopbackServer("openai", api_key=KEY) as server, one_provider(server) as registry:
+    with LoopbackServer(COMPATIBLE, api_key=KEY) as server, one_provider(server) as registry:
         for bad in (0, -1, "5", True):
             with pytest.raises(ConfigError, match="timeout"):
                 registry.map(["hi"], progress=False, timeout=bad)
@@ -457,10 +457,10 @@ def test_a_passing_health_check_behind_a_proxy_leaves_the_circuit_open() -> None
     # The proxy's /v1/models answers while every completion fails: the health check passes, the
     # model does not, so the circuit must stay open.
     clock = Clock()
-    with LoopbackServer("openai", api_key=KEY) as server, one_provider(
+    with LoopbackServer(COMPATIBLE, api_key=KEY) as server, one_provider(
         server, breaker_threshold=3, clock=clock
     ) as registry:
-        server.enqueue(server.error_reply(500, "litellm: model backend unavailable"), path=OPENAI_CHAT, times=3)
+        server.enqueue(server.error_reply(500, "litellm: model backend unavailable"), path=COMPATIBLE_CHAT, times=3)
         for _ in range(3):
             with pytest.raises(ServerError):
                 registry.complete("hi")
