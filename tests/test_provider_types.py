@@ -79,7 +79,6 @@ LEGACY_SPELLINGS: Dict[str, int] = {
     "test_django.py": 7,
     "test_odd_answers.py": 7,
     "test_pytest_plugin.py": 12,
-    "test_registry.py": 10,
 }
 #: Modules that test one SDK's conformance may name every type they compare.
 CONFORMANCE_MODULES = ("test_conformance.py",)

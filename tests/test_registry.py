@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping
 
 import pytest
+from _kinds import CLASSES, LOCAL_KIND, OTHER_KIND, SOME_KIND, option_kind
 
 from provider_kit import _plugins as plugins_module
 from provider_kit.errors import ConfigError, NoProvidersError, ProviderSkippedWarning, UnknownProviderError
@@ -20,6 +21,9 @@ from provider_kit.types import HealthReport, HealthStatus
 
 SECRET = "sk-registry-abcdefghijklmnopqrstuvwxyz-5678"
 TYPES = {"fake": FakeProvider}
+
+#: A built-in type's name with a letter left out.
+TYPO = SOME_KIND[:2] + SOME_KIND[3:]
 
 
 @pytest.fixture(autouse=True)
@@ -176,10 +180,11 @@ def test_the_skip_warning_points_at_the_callers_line() -> None:
 def test_the_skip_warning_of_get_registry_points_at_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     from provider_kit.registry import get_registry, reset_registry
 
-    Path("provider_kit.toml").write_text('[providers.ok]\ntype = "ollama"\n[providers.anthropic]\n')
+    Path("provider_kit.toml").write_text(f'[providers.ok]\ntype = "{LOCAL_KIND}"\n[providers.{OTHER_KIND}]\n')
     reset_registry()
     try:
-        with pytest.warns(ProviderSkippedWarning, match="'anthropic'.*ANTHROPIC_API_KEY") as record:
+        skipped = f"'{OTHER_KIND}'.*{CLASSES[OTHER_KIND].API_KEY_ENV}"  # named after its type, and no key
+        with pytest.warns(ProviderSkippedWarning, match=skipped) as record:
             line = sys._getframe().f_lineno + 1
             get_registry()
         assert (record[0].filename, record[0].lineno) == (__file__, line)
@@ -194,11 +199,11 @@ def test_the_skip_warning_of_get_registry_points_at_the_caller(monkeypatch: pyte
         ({"type": "fake", "latency": -1}, ["latency must not be negative"]),
         ({"type": "fake", "hang_seconds": "abc"}, ["hang_seconds must be a number", "(got 'abc')"]),
         ({"type": "faek"}, ["unknown provider type 'faek'; did you mean 'fake'?", "known types:"]),
-        ({"type": "opneai"}, ["unknown provider type 'opneai'; did you mean 'openai'?"]),
+        ({"type": TYPO}, [f"unknown provider type '{TYPO}'; did you mean '{SOME_KIND}'?"]),
         ({"model": "m"}, ["no type given and 'mistake' is not a provider type", 'add type = "..."', "fake"]),
-        ({"type": "openai", "modle": "gpt-4o"}, ["unknown option 'modle'; did you mean 'model'?"]),
-        ({"type": "openai", "timeout": -1}, ["timeout must be a positive number"]),
-        ({"type": "ollama", "keep_alive": "300"}, ["keep_alive must be a number of seconds"]),
+        ({"type": SOME_KIND, "modle": "gpt-4o"}, ["unknown option 'modle'; did you mean 'model'?"]),
+        ({"type": SOME_KIND, "timeout": -1}, ["timeout must be a positive number"]),
+        ({"type": option_kind("keep_alive"), "keep_alive": "300"}, ["keep_alive must be a number of seconds"]),
     ],
     ids=["typo", "negative", "wrong-type", "type-typo", "builtin-type-typo", "no-type", "builtin-typo",
          "builtin-range", "builtin-value"],
@@ -238,16 +243,17 @@ def test_the_typo_of_the_issue_no_longer_moves_the_default() -> None:
     # A typo in the default's table used to drop it and quietly promote another provider.
     data = {
         "default_provider": "main",
-        "providers": {"main": {"type": "openai", "modle": "gpt-4o"}, "local": {"type": "ollama"}},
+        "providers": {"main": {"type": SOME_KIND, "modle": "gpt-4o"}, "local": {"type": LOCAL_KIND}},
     }
     with pytest.raises(ConfigError, match=r"\[providers\.main\]: unknown option 'modle'; did you mean 'model'"):
         ProviderRegistry.from_config(data)
 
 
 def test_a_bad_environment_base_url_is_a_mistake_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OLLAMA_HOST", "ftp://somewhere")
-    with pytest.raises(ConfigError, match=r"\[providers\.ollama\]: .*OLLAMA_HOST"):
-        ProviderRegistry.from_config({"providers": {"ollama": {}, "f": {"type": "fake"}}}, types=TYPES)
+    variable = CLASSES[LOCAL_KIND].BASE_URL_ENV
+    monkeypatch.setenv(variable, "ftp://somewhere")
+    with pytest.raises(ConfigError, match=rf"\[providers\.{LOCAL_KIND}\]: .*{variable}"):
+        ProviderRegistry.from_config({"providers": {LOCAL_KIND: {}, "f": {"type": "fake"}}}, types=TYPES)
 
 
 def test_strict_raises_listing_every_skip(caplog: pytest.LogCaptureFixture) -> None:
@@ -451,16 +457,16 @@ def test_constructor_registers_providers(make_fake: Callable[..., FakeProvider])
 def test_unknown_provider_error_is_a_key_error_with_a_suggestion(
     make_fake: Callable[..., FakeProvider],
 ) -> None:
-    registry = ProviderRegistry([make_fake("openai"), make_fake("anthropic")])
+    registry = ProviderRegistry([make_fake("primary"), make_fake("backup")])
     with pytest.raises(UnknownProviderError) as info:
-        registry.get("opneai")
+        registry.get("primray")
     error = info.value
     assert isinstance(error, KeyError)
     message = str(error)
     assert not message.startswith("'")
-    assert "no provider named 'opneai'" in message
-    assert "did you mean 'openai'?" in message
-    assert "available: anthropic, openai" in message
+    assert "no provider named 'primray'" in message
+    assert "did you mean 'primary'?" in message
+    assert "available: backup, primary" in message
     with pytest.raises(KeyError):
         registry["zzz"]
     with pytest.raises(UnknownProviderError) as info:
