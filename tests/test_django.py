@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+from _kinds import OTHER_KIND, SOME_KIND
 
 django = pytest.importorskip("django")
 
@@ -84,21 +85,21 @@ class Simulators:
 @pytest.fixture
 def llm(tmp_path: Path) -> Iterator[Simulators]:
     """Two loopback providers in a config file that settings.PROVIDER_KIT_CONFIG names."""
-    with LoopbackServer("openai", api_key=KEY) as primary, LoopbackServer("anthropic", api_key=KEY) as backup:
+    with LoopbackServer(SOME_KIND, api_key=KEY) as primary, LoopbackServer(OTHER_KIND, api_key=KEY) as backup:
         config = tmp_path / "provider_kit.toml"
         config.write_text(
             'default_provider = "primary"\n'
             "[providers.primary]\n"
-            'type = "openai"\n'
+            f'type = "{SOME_KIND}"\n'
             f'base_url = "{primary.base_url}"\n'
             f'api_key = "{KEY}"\n'
-            'model = "gpt-4o-mini"\n'
+            f'model = "{primary.models[0]}"\n'
             "max_retries = 0\n"
             "[providers.backup]\n"
-            'type = "anthropic"\n'
+            f'type = "{OTHER_KIND}"\n'
             f'base_url = "{backup.base_url}"\n'
             f'api_key = "{KEY}"\n'
-            'model = "claude-sonnet-4-5"\n'
+            f'model = "{backup.models[0]}"\n'
             "max_retries = 0\n",
             encoding="utf-8",
         )
@@ -148,7 +149,7 @@ def test_the_api_answers_a_client_that_enforces_csrf_checks(llm: Simulators) -> 
     client = Client(enforce_csrf_checks=True)
     response = post(client, "/llm/complete/", {"prompt": "hi"})
     assert response.status_code == 200, response.content
-    assert response.json() == {"text": "echo: hi", "provider": "primary", "model": "gpt-4o-mini",
+    assert response.json() == {"text": "echo: hi", "provider": "primary", "model": llm.primary.models[0],
                                "finish_reason": "stop"}
     response = post(client, "/llm/stream/", {"prompt": "hi"})
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
@@ -168,7 +169,7 @@ def test_the_site_reads_the_config_file_named_in_settings(llm: Simulators, tmp_p
     assert sorted(first) == ["backup", "primary"]
     assert site_registry.get_registry() is first  # built once per process
     other = tmp_path / "other.toml"
-    other.write_text(f'[providers.solo]\ntype = "openai"\nbase_url = "{llm.primary.base_url}"\n'
+    other.write_text(f'[providers.solo]\ntype = "{SOME_KIND}"\nbase_url = "{llm.primary.base_url}"\n'
                      f'api_key = "{KEY}"\n', encoding="utf-8")
     with override_settings(PROVIDER_KIT_CONFIG=str(other)):
         assert sorted(site_registry.get_registry()) == ["solo"]
@@ -186,7 +187,8 @@ def test_the_shipped_settings_and_config_hold_no_secret() -> None:
                                                    "PROVIDER_KIT_CONFIG": "/etc/site/provider_kit.toml"})
     assert result.stdout.splitlines() == ["/etc/site/provider_kit.toml", "from-the-environment"]
     config = load_config(EXAMPLE / "provider_kit.toml")
-    assert sorted(config.providers) == ["anthropic", "local", "openai"]
+    # Two hosted APIs, each in a table named after its type, and a local server.
+    assert sorted(config.providers) == sorted([SOME_KIND, OTHER_KIND, "local"])
     assert all("api_key" not in spec.options for spec in config.providers.values())
 
 
@@ -438,8 +440,8 @@ def test_the_project_passes_django_system_checks() -> None:
 def test_the_logging_setting_makes_skips_visible(tmp_path: Path) -> None:
     # A provider skipped for a missing key must show up in the site's log, via settings.LOGGING.
     config = tmp_path / "provider_kit.toml"
-    config.write_text('[providers.primary]\ntype = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
-                      f'api_key = "{KEY}"\n[providers.claude]\ntype = "anthropic"\n', encoding="utf-8")
+    config.write_text(f'[providers.primary]\ntype = "{SOME_KIND}"\nbase_url = "http://127.0.0.1:9/v1"\n'
+                      f'api_key = "{KEY}"\n[providers.claude]\ntype = "{OTHER_KIND}"\n', encoding="utf-8")
     show = "from llm_api.registry import get_registry; print(sorted(get_registry()))"
     result = run_manage("shell", "--verbosity", "0", "-c", show, env={"PROVIDER_KIT_CONFIG": str(config)})
     assert result.returncode == 0, result.stderr
