@@ -957,3 +957,16 @@ def test_request_id_comes_from_the_request_id_header(provider_factory: Callable[
         provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=SUITE_KEY, max_retries=0)()
         error = raises(InvalidRequestError, provider.complete, "hi")
     assert error.request_id == "req_011Cxyz"
+
+
+# -- a JSON error body with 200 for a stream (moved from test_odd_answers.py) --------------------
+
+
+def test_a_json_error_body_with_200_for_a_stream_is_the_error(provider_factory: Callable[..., Any]) -> None:
+    with LoopbackServer("anthropic", api_key=KEY) as server:
+        overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        server.enqueue(Reply(200, json=overloaded))
+        provider = provider_factory(AnthropicProvider, base_url=server.base_url, api_key=KEY)()
+        with pytest.raises(ServerError, match="in a 200 response"):
+            list(provider.stream("hi"))
+    assert server.errors == []

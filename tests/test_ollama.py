@@ -679,3 +679,22 @@ def test_key_echoed_in_an_ollama_200_error_body_is_redacted(
         provider = provider_factory(OllamaProvider, base_url=server.base_url, api_key=SUITE_KEY)()
         error = raises(ProviderError, provider.complete, "hi")
     assert "bad key ***" in str(error)
+
+
+# -- a JSON error body with 200 for a stream (moved from test_odd_answers.py) --------------------
+
+
+def test_a_json_error_body_with_200_for_a_stream_is_the_error(provider_factory: Callable[..., Any]) -> None:
+    with LoopbackServer("ollama") as server:
+        server.enqueue(Reply(200, json={"error": "an error was encountered while running the model"}))
+        provider = provider_factory(OllamaProvider, base_url=server.base_url)()
+        with pytest.raises(ServerError, match="in a 200 response"):
+            list(provider.stream("hi"))
+    assert server.errors == []
+
+
+def test_ollama_ndjson_labelled_as_json_is_still_a_stream() -> None:
+    with LoopbackServer("ollama") as server, OllamaProvider(base_url=server.base_url) as provider:
+        streamed = server.stream_reply(["Hel", "lo"])
+        server.enqueue(Reply(200, chunks=list(streamed._parts), content_type="application/json"))
+        assert "".join(chunk.text for chunk in provider.stream("hi")) == "Hello"

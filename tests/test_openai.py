@@ -934,3 +934,15 @@ def test_exhausted_quota_429_is_never_retried(provider_factory: Callable[..., An
         assert error.retryable is False
         assert len(server.requests) == 1
     assert server.errors == []
+
+
+# -- a JSON error body with 200 for a stream (moved from test_odd_answers.py) --------------------
+
+
+def test_a_json_error_body_with_200_for_a_stream_is_the_error(provider_factory: Callable[..., Any]) -> None:
+    with LoopbackServer("openai", api_key=KEY) as server:
+        server.enqueue(Reply(200, json={"error": {"message": "Provider returned error", "code": 502}}))
+        provider = provider_factory(OpenAIProvider, base_url=server.base_url, api_key=KEY)()
+        with pytest.raises(ServerError, match="in a 200 response"):
+            list(provider.stream("hi"))
+    assert server.errors == []
