@@ -76,7 +76,6 @@ def test_the_quoted_type_names_grep_finds_nothing_outside_providers_and_testing(
 #: go down: a new test that needs a type uses ``_kinds`` (``KINDS``, ``CLASSES``...) or lives in
 #: test_<type>.py. Lower a number when you convert a module; delete the entry at zero.
 LEGACY_SPELLINGS: Dict[str, int] = {
-    "test_pytest_plugin.py": 12,
 }
 #: Modules that test one SDK's conformance may name every type they compare.
 CONFORMANCE_MODULES = ("test_conformance.py",)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from _kinds import CHAT_PATHS, CLASSES, HEALTH_PATHS, KINDS, LOCAL_KIND, OTHER_KIND, SOME_KIND
 
 import provider_kit.testing.pytest_plugin as plugin_module  # in sys.modules before pytester snapshots it
 from provider_kit.errors import ConfigError
@@ -76,7 +77,7 @@ USER_SUITE = """
         with pytest.raises(RateLimitError):
             fake_provider.complete("two")
 
-    @pytest.mark.parametrize("protocol", ["openai", "anthropic", "ollama"])
+    @pytest.mark.parametrize("protocol", __KINDS__)
     def test_each_protocol_through_a_registry(loopback_server, provider_registry, protocol):
         server = loopback_server(protocol, api_key=KEY)
         assert isinstance(server, LoopbackServer)
@@ -87,9 +88,9 @@ USER_SUITE = """
         assert len(server.requests) == 1
 
     def test_scripted_reply_and_named_providers(loopback_server, provider_registry):
-        primary = loopback_server("openai")
-        backup = loopback_server("openai")
-        primary.enqueue(primary.error_reply(429, retry_after=3), path="/v1/chat/completions")
+        primary = loopback_server(__SOME_KIND__)
+        backup = loopback_server(__SOME_KIND__)
+        primary.enqueue(primary.error_reply(429, retry_after=3), path=__SOME_CHAT__)
         registry = provider_registry({"primary": primary, "backup": backup},
                                      default_provider="primary", max_retries=0)
         with pytest.raises(RateLimitError) as caught:
@@ -97,12 +98,13 @@ USER_SUITE = """
         assert caught.value.retry_after == 3
         assert registry.get("backup").complete("hi").text == "echo: hi"
         assert loopback_server.servers == [primary, backup]
-"""
+""".replace("__KINDS__", repr(list(KINDS))).replace("__SOME_KIND__", repr(SOME_KIND)).replace(
+    "__SOME_CHAT__", repr(CHAT_PATHS[SOME_KIND]))
 
 
 def test_a_users_test_file_using_every_fixture_passes(run_user_suite) -> None:
     result = run_user_suite(USER_SUITE)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=3 + len(KINDS))
 
 
 def test_fixtures_are_listed_with_their_docs(run_user_suite) -> None:
@@ -150,19 +152,19 @@ def test_teardown_closes_every_server_and_joins_its_threads(
         from provider_kit.testing import Gate, Reply
 
         def test_leaves_servers_busy(loopback_server, provider_registry):
-            openai = loopback_server("openai")
-            ollama = loopback_server("ollama")
+            hosted = loopback_server({SOME_KIND!r})
+            local = loopback_server({LOCAL_KIND!r})
             # Left for teardown: a keep-alive connection from the registry, and a reply held at
             # a gate nobody opens. close() must end both handler threads.
-            provider_registry(openai).default.complete("hi")
-            ollama.enqueue(Reply(hang=Gate()))
-            sock = socket.create_connection(("127.0.0.1", ollama.port))
-            sock.sendall(b"GET /api/tags HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
-            ollama.wait_for_requests(1)
-            ports = [openai.port, ollama.port]
+            provider_registry(hosted).default.complete("hi")
+            local.enqueue(Reply(hang=Gate()))
+            sock = socket.create_connection(("127.0.0.1", local.port))
+            sock.sendall(b"GET {HEALTH_PATHS[LOCAL_KIND]} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            local.wait_for_requests(1)
+            ports = [hosted.port, local.port]
             names = [t.name for t in threading.enumerate()]
-            assert any(n.startswith("loopback-%d-" % openai.port) for n in names)
-            assert any(n.startswith("loopback-%d-conn" % ollama.port) for n in names)
+            assert any(n.startswith("loopback-%d-" % hosted.port) for n in names)
+            assert any(n.startswith("loopback-%d-conn" % local.port) for n in names)
             with open({str(ports_file)!r}, "w") as f:
                 json.dump(ports, f)
             sock.close()
@@ -179,7 +181,7 @@ def test_teardown_closes_servers_when_the_test_fails(run_user_suite, pytester: p
     result = run_user_suite(
         f"""
         def test_fails(loopback_server):
-            server = loopback_server("anthropic")
+            server = loopback_server({OTHER_KIND!r})
             with open({str(ports_file)!r}, "w") as f:
                 f.write(str(server.port))
             raise RuntimeError("the user's test fails")
@@ -221,7 +223,7 @@ SERVER_SIDE_FAILURE = """
         raise LookupError("a bug in the user's scripted reply")
 
     def test_scripted_callable_raises(loopback_server, provider_registry):
-        server = loopback_server("openai"{extra})
+        server = loopback_server({kind}{extra})
         server.enqueue(broken)
         with pytest.raises(Exception):
             provider_registry(server, max_retries=0, timeout=5).default.complete("hi")
@@ -229,7 +231,7 @@ SERVER_SIDE_FAILURE = """
 
 
 def test_a_server_side_failure_fails_the_teardown(run_user_suite) -> None:
-    result = run_user_suite(SERVER_SIDE_FAILURE.format(extra=""))
+    result = run_user_suite(SERVER_SIDE_FAILURE.format(kind=repr(SOME_KIND), extra=""))
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*loopback server failures:*", "*LookupError*a bug in the user's scripted reply*"]
@@ -237,7 +239,7 @@ def test_a_server_side_failure_fails_the_teardown(run_user_suite) -> None:
 
 
 def test_check_errors_false_lets_a_provoked_failure_pass(run_user_suite) -> None:
-    result = run_user_suite(SERVER_SIDE_FAILURE.format(extra=", check_errors=False"))
+    result = run_user_suite(SERVER_SIDE_FAILURE.format(kind=repr(SOME_KIND), extra=", check_errors=False"))
     result.assert_outcomes(passed=1)
 
 
@@ -248,8 +250,8 @@ def test_provider_registry_rejects_ambiguous_or_protocol_less_servers() -> None:
     servers = plugin_module.LoopbackServerFactory()
     registries = plugin_module.ProviderRegistryFactory()
     try:
-        one, two, scripted = servers("ollama"), servers("ollama"), servers(None)
-        with pytest.raises(ValueError, match="two loopback servers for the provider name 'ollama'"):
+        one, two, scripted = servers(LOCAL_KIND), servers(LOCAL_KIND), servers(None)
+        with pytest.raises(ValueError, match=f"two loopback servers for the provider name '{LOCAL_KIND}'"):
             registries(one, two)
         with pytest.raises(ValueError, match="has no protocol"):
             registries(scripted)
@@ -272,27 +274,37 @@ def test_provider_registry_rejects_ambiguous_or_protocol_less_servers() -> None:
 def test_a_server_without_a_key_never_gets_the_environments_key(
     loopback_server_factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-a-real-key-0123456789")
-    server = loopback_server_factory("anthropic")
+    variable = CLASSES[OTHER_KIND].API_KEY_ENV
+    monkeypatch.setenv(variable, "sk-ant-a-real-key-0123456789")
+    server = loopback_server_factory(OTHER_KIND)
     registries = plugin_module.ProviderRegistryFactory()
     try:
-        assert registries(server).default.complete("hi").text == "echo: hi"
-        assert server.last_request.headers["x-api-key"] == plugin_module.UNCHECKED_API_KEY
+        provider = registries(server).default
+        assert provider.complete("hi").text == "echo: hi"
+        assert sent(server, provider) == provider._headers(plugin_module.UNCHECKED_API_KEY)[1]
         # Asking for the environment's key explicitly still works.
-        registries({"from_env": server}, api_key_env="ANTHROPIC_API_KEY").default.complete("hi")
-        assert server.last_request.headers["x-api-key"] == "sk-ant-a-real-key-0123456789"
+        provider = registries({"from_env": server}, api_key_env=variable).default
+        provider.complete("hi")
+        assert sent(server, provider) == provider._headers("sk-ant-a-real-key-0123456789")[1]
     finally:
         registries.close()
 
 
 def test_a_server_with_a_key_gets_a_provider_that_sends_it(loopback_server_factory) -> None:
-    server = loopback_server_factory("anthropic", api_key="sk-ant-test-0123456789")
+    server = loopback_server_factory(OTHER_KIND, api_key="sk-ant-test-0123456789")
     registries = plugin_module.ProviderRegistryFactory()
     try:
-        assert registries(server).default.complete("hi").text == "echo: hi"
-        assert server.last_request.headers["x-api-key"] == "sk-ant-test-0123456789"
+        provider = registries(server).default
+        assert provider.complete("hi").text == "echo: hi"
+        assert sent(server, provider) == provider._headers("sk-ant-test-0123456789")[1]
     finally:
         registries.close()
+
+
+def sent(server, provider) -> dict:
+    """The credential headers of ``server``'s last request, by the names ``provider`` uses."""
+    names = provider._headers("x")[1]
+    return {name: server.last_request.headers[name] for name in names}
 
 
 @pytest.fixture
@@ -353,9 +365,9 @@ def test_the_entry_point_loads_the_plugin(run_user_suite, pytester: pytest.Pytes
     """
     assert f"provider_kit={PLUGIN}" in _installed_pytest11()
     pytester.makepyfile(
-        test_user="""
+        test_user=f"""
         def test_uses_fixtures(fake_provider, loopback_server, provider_registry):
-            server = loopback_server("ollama")
+            server = loopback_server({LOCAL_KIND!r})
             assert provider_registry(server).default.complete("x").text == "echo: x"
             assert fake_provider.complete("y").text == "echo: y"
         """
