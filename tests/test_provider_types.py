@@ -71,12 +71,6 @@ def test_the_quoted_type_names_grep_finds_nothing_outside_providers_and_testing(
     assert hits == []
 
 
-#: Test modules written before the type-neutral tables, with the number of type names they
-#: still spell out (as example configurations, or for a type-specific case). The count may only
-#: go down: a new test that needs a type uses ``_kinds`` (``KINDS``, ``CLASSES``...) or lives in
-#: test_<type>.py. Lower a number when you convert a module; delete the entry at zero.
-LEGACY_SPELLINGS: Dict[str, int] = {
-}
 #: Modules that test one SDK's conformance may name every type they compare.
 CONFORMANCE_MODULES = ("test_conformance.py",)
 
@@ -89,16 +83,17 @@ def _test_spellings(path: Path) -> int:
 
 
 def test_tests_name_a_type_only_in_its_own_modules() -> None:
-    grown = []
+    # A test that needs a type takes it from tests/_kinds.py (KINDS, CLASSES, SOME_KIND...), or,
+    # if it is about that type's own behaviour, lives in test_<type>.py.
+    misplaced = []
     for path in sorted(TESTS.glob("*.py")):
         name = path.name
         if name in CONFORMANCE_MODULES or any(name == f"test_{t}.py" for t in TYPE_NAMES):
             continue
         count = _test_spellings(path)
-        allowed = LEGACY_SPELLINGS.get(name, 0)
-        if count > allowed:
-            grown.append(f"tests/{name}: {count} type names spelled out (allowed: {allowed})")
-    assert grown == [], "use tests/_kinds.py (KINDS, CLASSES, CHAT_PATHS...) instead:\n" + "\n".join(grown)
+        if count:
+            misplaced.append(f"tests/{name}: {count} lines spell out a type name")
+    assert misplaced == [], "use tests/_kinds.py (KINDS, CLASSES, SOME_KIND...) instead:\n" + "\n".join(misplaced)
 
 
 def test_shared_test_infrastructure_names_no_type() -> None:
