@@ -53,22 +53,36 @@ nitpick_ignore_regex = [
     ("py:exc", r"(KeyError|TimeoutError|ConnectionError|ValueError|TypeError)"),
     # Type aliases and helpers named in annotations, which the docstrings describe in words.
     ("py:class", r"(ConfigSource|KnownTypes|MessagesInput|Chunk|Piece|RecordedHeaders|_P)"),
-    ("py:class", r"provider_kit\.providers\._base\._P"),
+    ("py:class", r"provider_kit\.providers\._\w+\._P"),
     # What a provider class declares about its type (STREAM_DECODER, STREAM_STATE): private
     # building blocks, described in "Adding a provider type".
     ("py:class", r"provider_kit\.(_streaming\.StreamDecoder|providers\.(_answers\.StreamState|\w+\._\w+Stream))"),
 ]
 
 
+def _is_public(cls):
+    """Whether ``cls`` is documented under a public name: not ``_Value`` and the like, and not a
+    building block that only a private module holds (``HTTPProvider``'s layers)."""
+    if getattr(cls, "__name__", "").startswith("_"):
+        return False
+    module = getattr(cls, "__module__", "")
+    if not module.startswith("provider_kit") or "._" not in module:
+        return True
+    package = sys.modules.get(module.split("._")[0])
+    return getattr(package, cls.__name__, None) is cls
+
+
 def _public_bases(app, name, obj, options, bases):
-    """Show a class's public bases only: ``_Value`` and the like are implementation detail."""
+    """Show a class's public bases only: a private one is replaced by its own bases."""
     public = []
-    for base in bases:
-        if getattr(base, "__name__", "").startswith("_"):
-            public.extend(b for b in base.__bases__ if b is not object)
-        else:
+    pending = list(bases)
+    while pending:
+        base = pending.pop(0)
+        if _is_public(base):
             public.append(base)
-    bases[:] = public or [object]
+        else:
+            pending[:0] = [b for b in base.__bases__ if b is not object]
+    bases[:] = list(dict.fromkeys(public)) or [object]
 
 
 def setup(app):

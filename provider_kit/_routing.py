@@ -47,7 +47,7 @@ from ._breaker import CircuitBreaker
 from ._plugins import describe_error
 from ._progress import progress_bar
 from .errors import ConfigError, ProviderConnectionError, ProviderError
-from .providers._base import DEFAULT_TIMEOUT
+from .providers._settings import DEFAULT_TIMEOUT
 from .types import Completion, Message, MessagesInput, Provider, StreamChunk
 
 __all__ = [

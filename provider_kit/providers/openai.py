@@ -15,11 +15,11 @@ from ._base import (
     EXCERPT_WINDOW,
     HTTPProvider,
     StreamState,
-    base_url_host,
     error_from_event,
 )
 from ._calls import ChatCall, RequestSpec
 from ._listing import model_ids
+from ._settings import base_url_host
 
 FINISH_REASONS = {
     "stop": "stop",
