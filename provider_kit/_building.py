@@ -20,20 +20,60 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ._plugins import TypeUnavailable, build_provider, describe_error, resolve_type
 from ._routing import DEFAULT_BATCH_CONCURRENCY, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_THRESHOLD
 from ._secrets import Redactor
 from .config import Config, ProviderSpec
 from .errors import ConfigError, ProviderSkippedWarning
+from .types import Provider
 
 if TYPE_CHECKING:
     from .registry import ProviderRegistry
 
-__all__ = ["close_quietly", "nothing_registered", "register_all", "registry_settings", "warn_skipped"]
+__all__ = [
+    "close_quietly",
+    "nothing_registered",
+    "provider_name",
+    "register_all",
+    "registry_settings",
+    "warn_skipped",
+]
 
 logger = logging.getLogger("provider_kit")
+
+#: What ``register`` requires of a provider, for the message when something is missing: the
+#: members the ``Provider`` protocol declares, in its order (``isinstance`` does not say which).
+_PROVIDER_MEMBERS = (
+    *Provider.__annotations__,
+    *(
+        key
+        for key, value in vars(Provider).items()
+        if callable(value) and (not key.startswith("_") or key in ("__enter__", "__exit__"))
+    ),
+)
+
+
+def _missing_members(provider: object) -> List[str]:
+    return [member for member in _PROVIDER_MEMBERS if not hasattr(provider, member)]
+
+
+def provider_name(provider: object) -> str:
+    """The name to register ``provider`` under, once it is seen to be a ``Provider``.
+
+    :raises ConfigError: naming the members of the protocol it lacks, or for a name that is not
+        a non-empty string.
+    """
+    missing = _missing_members(provider)
+    if missing or not isinstance(provider, Provider):
+        raise ConfigError(
+            f"{type(provider).__name__} is not a Provider: it has no " + ", ".join(missing or ["(unknown member)"])
+        )
+    name = provider.name
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{type(provider).__name__}.name must be a non-empty string")
+    return name
 
 
 def close_quietly(provider: Any) -> None:

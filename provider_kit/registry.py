@@ -1,27 +1,36 @@
 """The provider registry: providers by name, the default choice, and the public face of calls.
 
 This module owns the mapping (``register``, lookup with suggestions, what was skipped), the
-deterministic default choice, closing and pickling, and the process-wide registry of
-``get_registry`` / ``reset_registry``. The rest of the registry's work lives next door, and
-the public methods here hand it over:
+deterministic default choice, closing and pickling. The rest of the registry's work lives next
+door, and the public methods here hand it over:
 
 - ``from_config``: ``_building.py`` turns each config table into a registered provider, refusing
-  a mistake in the file and skipping what is absent here (a key, a plugin);
+  a mistake in the file and skipping what is absent here (a key, a plugin); ``register`` asks it
+  whether an object is a ``Provider``;
 - ``health_check_all``: ``_health.py`` runs the checks in parallel within one deadline;
 - ``complete``, ``stream``, ``map``, ``circuit``: the candidates are resolved here, and
   ``_routing.py`` owns fallbacks, circuit breakers and batches.
+
+The process-wide registry of ``get_registry`` / ``reset_registry`` is ``_shared_registry.py``'s
+(re-exported here).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
-from ._building import close_quietly, nothing_registered, register_all, registry_settings, warn_skipped
+from ._building import (
+    close_quietly,
+    nothing_registered,
+    provider_name,
+    register_all,
+    registry_settings,
+    warn_skipped,
+)
 from ._health import check_all, check_timeout
 from ._options import Validator, as_non_negative_int, as_positive_int, as_positive_number, did_you_mean
 from ._plugins import ENTRY_POINT_GROUP, builtin_types
@@ -36,6 +45,7 @@ from ._routing import (
     batch_items,
     choose_targets,
 )
+from ._shared_registry import get_registry, reset_registry
 from .config import ConfigSource, load_config
 from .errors import ConfigError, NoProvidersError, UnknownProviderError
 from .types import CircuitState, Completion, HealthReport, MessagesInput, Provider, StreamChunk
@@ -53,16 +63,6 @@ __all__ = [
 
 logger = logging.getLogger("provider_kit")
 
-#: What ``register`` requires of a provider, for the message when something is missing: the
-#: members the ``Provider`` protocol declares, in its order (``isinstance`` does not say which).
-_PROVIDER_MEMBERS = (
-    *Provider.__annotations__,
-    *(
-        key
-        for key, value in vars(Provider).items()
-        if callable(value) and (not key.startswith("_") or key in ("__enter__", "__exit__"))
-    ),
-)
 
 def _checked(name: str, value: Any, validator: Validator) -> Any:
     """``validator(value)``, or a ``ConfigError`` naming the argument."""
@@ -70,10 +70,6 @@ def _checked(name: str, value: Any, validator: Validator) -> Any:
         return validator(value)
     except ValueError as exc:
         raise ConfigError(f"{name} {exc} (got {value!r})") from None
-
-
-def _missing_members(provider: object) -> List[str]:
-    return [member for member in _PROVIDER_MEMBERS if not hasattr(provider, member)]
 
 
 class ProviderRegistry(Mapping[str, Provider]):
@@ -184,15 +180,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         :raises ConfigError: when it lacks members of the ``Provider`` protocol, when its
             ``validate_config()`` fails, or when the name is taken and ``replace`` is False.
         """
-        missing = _missing_members(provider)
-        if missing or not isinstance(provider, Provider):
-            raise ConfigError(
-                f"{type(provider).__name__} is not a Provider: it has no "
-                + ", ".join(missing or ["(unknown member)"])
-            )
-        name = provider.name
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{type(provider).__name__}.name must be a non-empty string")
+        name = provider_name(provider)
         provider.validate_config()
         with self._lock:
             old = self._providers.get(name)
@@ -540,55 +528,3 @@ class ProviderRegistry(Mapping[str, Provider]):
 
 #: Another name for ``ProviderRegistry``, kept for code written against it.
 ProviderFactory = ProviderRegistry
-
-
-# --------------------------------------------------------------------------- process-wide registry
-
-_shared_lock = threading.Lock()
-_shared: Optional[ProviderRegistry] = None
-
-
-def get_registry() -> ProviderRegistry:
-    """The process-wide registry, built on first use from the default configuration.
-
-    ``ProviderRegistry.from_config(None)`` runs exactly once, however many threads (Django
-    request threads, say) ask at the same time; until it succeeds, each call tries again and
-    raises its error. After ``os.fork()`` the child builds its own registry rather than share
-    the parent's connections.
-
-    :raises ConfigError: when the configuration is broken.
-    :raises NoProvidersError: when no provider could be registered.
-    """
-    global _shared
-    registry = _shared  # the fast path: no lock once built
-    if registry is None:
-        with _shared_lock:
-            registry = _shared
-            if registry is None:
-                registry = _shared = ProviderRegistry.from_config(None)
-    return registry
-
-
-def reset_registry() -> None:
-    """Forget the process-wide registry and close it; the next ``get_registry()`` builds anew.
-
-    For tests, and after the configuration changed. Threads still holding the old registry see
-    its providers closed (HTTP providers reopen a connection pool when used again).
-    """
-    global _shared
-    with _shared_lock:
-        old, _shared = _shared, None
-    if old is not None:
-        old.close()
-
-
-def _forget_after_fork() -> None:
-    # A forked child (gunicorn --preload, multiprocessing "fork") must not share the parent's
-    # sockets, and the lock may have been held by a thread that does not exist in the child.
-    global _shared, _shared_lock
-    _shared = None
-    _shared_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_forget_after_fork)

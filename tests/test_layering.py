@@ -36,7 +36,10 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("providers", ("provider_kit.providers",)),
     ("plugins", ("provider_kit._plugins",)),  # provider types by name
     ("routing", ("provider_kit._routing",)),  # fallbacks, breakers, batches
-    ("registry", ("provider_kit.registry", "provider_kit._building", "provider_kit._health")),
+    (
+        "registry",
+        ("provider_kit.registry", "provider_kit._building", "provider_kit._health", "provider_kit._shared_registry"),
+    ),
     ("public surface", ("provider_kit",)),  # __init__ re-exports the layers below
     ("testing", ("provider_kit.testing",)),  # a side module: nothing in the library imports it
     (

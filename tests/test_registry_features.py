@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +18,7 @@ from _kinds import CLASSES, SOME_KIND
 
 import provider_kit.providers
 from provider_kit import CircuitState
-from provider_kit import registry as registry_module
+from provider_kit import _shared_registry as shared_module
 from provider_kit._breaker import CircuitBreaker
 from provider_kit.config import load_config
 from provider_kit.errors import (
@@ -668,7 +671,7 @@ class Builds(List[Any]):
 @pytest.fixture
 def shared_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Builds]:
     """A fresh process-wide registry from ./provider_kit.toml; yields the record of builds."""
-    monkeypatch.setattr(registry_module, "_shared", None)
+    monkeypatch.setattr(shared_module, "_shared", None)
     monkeypatch.setitem(provider_kit.providers.BUILTIN_TYPES, "fake", FakeProvider)
     Path("provider_kit.toml").write_text('[providers.shared]\ntype = "fake"\n')
     builds = Builds()
@@ -727,12 +730,35 @@ def test_a_failed_build_is_not_cached(shared_registry: Builds) -> None:
 
 def test_a_forked_child_forgets_the_shared_registry(shared_registry: Builds) -> None:
     parent = get_registry()
-    lock = registry_module._shared_lock
-    registry_module._forget_after_fork()  # what os.register_at_fork runs in the child
-    assert registry_module._shared_lock is not lock
+    lock = shared_module._shared_lock
+    shared_module._forget_after_fork()  # what os.register_at_fork runs in the child
+    assert shared_module._shared_lock is not lock
     child = get_registry()
     assert child is not parent
     parent.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_import_provider_kit_registers_the_fork_hook(tmp_path: Path) -> None:
+    # A real fork, in a fresh interpreter that imported only provider_kit (as gunicorn
+    # --preload does): the child builds its own registry, the parent keeps its own.
+    (tmp_path / "provider_kit.toml").write_text('[providers.shared]\ntype = "fake"\n')
+    script = (
+        "import os, sys\n"
+        "import provider_kit, provider_kit.providers\n"
+        "from provider_kit.testing import FakeProvider\n"
+        "provider_kit.providers.BUILTIN_TYPES['fake'] = FakeProvider\n"
+        "parent = provider_kit.get_registry()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    child = provider_kit.get_registry()\n"
+        "    os._exit(0 if child is not parent and child.names() == ['shared'] else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "assert provider_kit.get_registry() is parent\n"
+        "sys.exit(status >> 8 if os.WIFEXITED(status) else 4)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 # --------------------------------------------------------------------------- pickling
