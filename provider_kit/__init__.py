@@ -21,7 +21,7 @@ from .errors import (
     ServerError,
     UnknownProviderError,
 )
-from .providers import AnthropicProvider, OllamaProvider, OpenAIProvider
+from .providers import AnthropicProvider, AzureOpenAIProvider, OllamaProvider, OpenAIProvider
 from .registry import ProviderFactory, ProviderRegistry, get_registry, reset_registry
 from .types import (
     CircuitState,
@@ -39,6 +39,7 @@ logging.getLogger("provider_kit").addHandler(logging.NullHandler())
 __all__ = [
     "AnthropicProvider",
     "AuthenticationError",
+    "AzureOpenAIProvider",
     "CircuitState",
     "Completion",
     "Config",
