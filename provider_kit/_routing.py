@@ -45,7 +45,6 @@ from typing import (
 
 from ._breaker import CircuitBreaker
 from ._plugins import describe_error
-from ._progress import progress_bar
 from .errors import ConfigError, ProviderConnectionError, ProviderError
 from .providers._settings import DEFAULT_TIMEOUT
 from .types import Completion, Message, MessagesInput, Provider, StreamChunk
@@ -405,6 +404,8 @@ class Router:
         if not items:
             return []
         from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        from ._progress import progress_bar
 
         results: List[Any] = [None] * len(items)
         abandoned = threading.Event()

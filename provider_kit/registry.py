@@ -31,10 +31,8 @@ from ._building import (
     registry_settings,
     warn_skipped,
 )
-from ._health import check_all, check_timeout
 from ._options import Validator, as_non_negative_int, as_positive_int, as_positive_number, did_you_mean
 from ._plugins import ENTRY_POINT_GROUP, builtin_types
-from ._progress import check_progress
 from ._routing import (
     DEFAULT_BATCH_CONCURRENCY,
     DEFAULT_BREAKER_COOLDOWN,
@@ -316,6 +314,9 @@ class ProviderRegistry(Mapping[str, Provider]):
         :raises ConfigError: when ``timeout`` is not a positive number.
         :raises UnknownProviderError: for a name that is not registered.
         """
+        # Imported here, as map's progress bar is: import provider_kit stays light (tests/test_public_api.py).
+        from ._health import check_all, check_timeout
+
         seconds = check_timeout(timeout)
         with self._lock:
             if names is None:
@@ -480,6 +481,8 @@ class ProviderRegistry(Mapping[str, Provider]):
             ``max_workers``, ``progress`` or ``timeout``.
         :raises UnknownProviderError: for an unknown name, before any call.
         """
+        from ._progress import check_progress  # only map draws a bar: not imported with provider_kit
+
         items = batch_items(prompts)
         workers = _checked("max_workers", max_workers, as_positive_int)
         check_progress(progress)
