@@ -25,8 +25,10 @@ from typing import (
     runtime_checkable,
 )
 
-from . import _display
 from .errors import ConfigError
+
+# ``_display`` (the text and HTML tables) is imported by the methods that show a value, so that
+# ``import provider_kit`` does not pay for it.
 
 __all__ = [
     "CircuitState",
@@ -207,9 +209,13 @@ class Completion(_Value):
 
     def __repr__(self) -> str:
         # At a ``>>>`` prompt: the text and an aligned row of what came with it (as in Jupyter).
+        from . import _display
+
         return _display.completion_text(self)
 
     def _repr_html_(self) -> str:
+        from . import _display
+
         return _display.completion_html(self)
 
 
@@ -295,6 +301,8 @@ class CircuitState(_Value):
         }
 
     def __str__(self) -> str:
+        from . import _display
+
         return f"{self.name}: {_display.describe_circuit(self.as_dict())}"
 
 
@@ -337,6 +345,8 @@ class HealthStatus(_Value):
         latency = "-" if self.latency_s is None else f"{self.latency_s * 1000:.0f} ms"
         state = "ok" if self.ok else "FAIL"
         reason = f"  {self.error}" if self.error else ""
+        from . import _display
+
         circuit = _display.describe_circuit(self.circuit)
         if circuit and circuit != "closed":  # a closed circuit with no failures is not news
             reason += f"  [circuit {circuit}]"
@@ -355,9 +365,13 @@ class HealthStatus(_Value):
 
     def __repr__(self) -> str:
         # At a ``>>>`` prompt: the same aligned table as a report of this one status.
+        from . import _display
+
         return _display.health_text([self])
 
     def _repr_html_(self) -> str:
+        from . import _display
+
         return _display.health_html([self])
 
 
@@ -404,12 +418,18 @@ class HealthReport(Mapping):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         # At a ``>>>`` prompt: the aligned table, not a dict-like dump of every field.
+        from . import _display
+
         return _display.health_text(self._statuses.values())
 
     def __str__(self) -> str:
+        from . import _display
+
         return _display.health_text(self._statuses.values())
 
     def _repr_html_(self) -> str:
+        from . import _display
+
         return _display.health_html(self._statuses.values())
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:

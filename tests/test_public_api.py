@@ -66,8 +66,8 @@ def test_import_leaves_slow_modules_unloaded():
     loaded = _imported_after("import provider_kit")
     for lazy in ("argparse", "tomllib", "tomli", "concurrent.futures", "dataclasses", "difflib",
                  "html", "provider_kit.cli", "provider_kit.testing", "asyncio",
-                 # what only health_check_all and map use: the import budget pays for modules
-                 "provider_kit._health", "provider_kit._progress"):
+                 # what only health_check_all, map and showing a value use: each module costs import time
+                 "provider_kit._health", "provider_kit._progress", "provider_kit._display"):
         assert lazy not in loaded, f"import provider_kit loaded {lazy}"
     assert "provider_kit._shared_registry" in loaded  # its fork hook must be registered before a fork
 
