@@ -397,3 +397,17 @@ def test_the_docs_table_lists_exactly_the_presets_with_their_facts() -> None:
 def test_readme_links_the_presets_page() -> None:
     readme = (ROOT / "README.rst").read_text(encoding="utf-8")
     assert "docs/providers.rst" in readme
+
+
+def test_the_readme_table_lists_exactly_the_presets() -> None:
+    readme = (ROOT / "README.rst").read_text(encoding="utf-8")
+    section = readme.split("OpenAI-compatible services\n--------------------------\n", 1)[1]
+    table = section[section.index("\n==") + 1 :].split("\n\n", 1)[0]
+    lines = [line for line in table.splitlines() if not line.startswith("=")]
+    header, *rows = [line.split() for line in lines]
+    assert header[:3] == ["Type", "Base", "URL"]
+    assert [row[0] for row in rows] == [preset.name for preset in PRESETS]
+    for row, preset in zip(rows, PRESETS):
+        assert row[1] == preset.base_url
+        assert row[2] == (preset.api_key_env or "none")
+        assert ("(optional)" in row) == bool(preset.api_key_env and not preset.requires_key)
