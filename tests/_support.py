@@ -6,8 +6,9 @@ Fixtures live in conftest.py; this module holds the plain functions they and the
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, Union
 
 import pytest
 
@@ -87,3 +88,27 @@ def sse_events(body: bytes) -> List[Tuple[Optional[str], str]]:
         fields = dict(line.split(": ", 1) for line in block.split("\n"))
         events.append((fields.get("event"), fields["data"]))
     return events
+
+
+def in_thread(target: Callable[[], Any], wait: float = 10.0) -> Callable[[], Any]:
+    """Run ``target`` in a thread; the returned function joins it (``wait`` seconds at most: hang
+    detection only) and returns (or raises) its result."""
+    outcome: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = target()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def join() -> Any:
+        thread.join(wait)
+        assert not thread.is_alive(), "hung"
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    return join

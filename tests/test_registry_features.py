@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 from _kinds import CLASSES, SOME_KIND
+from _support import in_thread
 
 import provider_kit.providers
 from provider_kit import CircuitState
@@ -101,27 +102,6 @@ class Gated(FakeProvider):
             return self._cond.wait_for(lambda: self.active >= count, timeout)
 
 
-def in_thread(target: Callable[[], Any]) -> Callable[[], Any]:
-    """Run ``target`` in a thread; the returned function joins it and returns (or raises) its result."""
-    outcome: Dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = target()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    def join() -> Any:
-        thread.join(WAIT)
-        assert not thread.is_alive(), "hung"
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
-
-    return join
 
 
 def server_error(name: str) -> ServerError:

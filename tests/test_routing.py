@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 from _kinds import CHAT_PATHS, CLASSES, KINDS, OTHER_KIND, SOME_KIND
+from _support import in_thread
 
 from provider_kit import (
     Completion,
@@ -333,27 +334,6 @@ def held_reply(server: LoopbackServer, release: threading.Event, reply: Callable
     return respond
 
 
-def in_thread(target: Callable[[], Any]) -> Callable[[], Any]:
-    """Run ``target`` in a thread; the returned function joins it and returns (or raises) its result."""
-    outcome: Dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = target()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    def join() -> Any:
-        thread.join(WAIT)
-        assert not thread.is_alive(), "hung"
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
-
-    return join
 
 
 @contextlib.contextmanager
