@@ -54,6 +54,8 @@ nitpick_ignore_regex = [
     # Type aliases and helpers named in annotations, which the docstrings describe in words.
     ("py:class", r"(ConfigSource|KnownTypes|MessagesInput|Chunk|Piece|RecordedHeaders|_P)"),
     ("py:class", r"provider_kit\.providers\._\w+\._P"),
+    # Internal bases: the content parts' common class, HTTPProvider's feature hooks.
+    ("py:class", r"(provider_kit\._parts\.)?Part|provider_kit\.providers\._features\.CallFeatures"),
     # What a provider class declares about its type (STREAM_DECODER, STREAM_STATE): private
     # building blocks, described in "Adding a provider type".
     ("py:class", r"provider_kit\.(_streaming\.StreamDecoder|providers\.(_answers\.StreamState|\w+\._\w+Stream))"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from ._parts import Image, Text
 from ._version import __version__
 from .config import Config, ProviderSpec, load_config
 from .errors import (
@@ -46,6 +47,7 @@ __all__ = [
     "ConfigError",
     "HealthReport",
     "HealthStatus",
+    "Image",
     "InvalidRequestError",
     "Message",
     "NoProvidersError",
@@ -64,6 +66,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "StreamChunk",
+    "Text",
     "UnknownProviderError",
     "Usage",
     "__version__",

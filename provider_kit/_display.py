@@ -132,21 +132,66 @@ def _completion_table(completion: Any) -> Table:
         count(usage.output_tokens),
         milliseconds(completion.latency_s),
     ]
-    return header, [row], {3, 4, 5}
+    numeric = {3, 4, 5}
+    # The usage details get a column only when the provider reported them.
+    for title, key in (("cached in", "cached_input_tokens"), ("reasoning tokens", "reasoning_tokens")):
+        value = getattr(usage, key, None)
+        if value is not None:
+            numeric.add(len(header))
+            header.append(title)
+            row.append(count(value))
+    return header, [row], numeric
+
+
+def _data_text(completion: Any) -> Optional[str]:
+    """The reply's JSON ``data`` pretty-printed (the text is that JSON on one line), with a
+    schema class's instance after it; None when the reply has no data."""
+    data = getattr(completion, "data", None)
+    if data is None:
+        return None
+    import json
+
+    shown = json.dumps(data, indent=2, ensure_ascii=False, default=repr)
+    parsed = getattr(completion, "parsed", None)
+    if parsed is not None and not isinstance(parsed, (dict, list, str, int, float)):
+        shown += f"\nparsed: {_shortened(repr(parsed), 300)}"
+    return shown
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def completion_text(completion: Any) -> str:
-    """The reply's text, then one aligned row of what came with it; indented under a title so
-    that a list of results (``registry.map``) still reads one completion at a time."""
-    text = completion.text.splitlines() or ["(no text)"]
+    """The reply, then one aligned row of what came with it; indented under a title so that a
+    list of results (``registry.map``) still reads one completion at a time. A reply with
+    thinking or JSON data shows each under its own heading: reasoning, then data or answer."""
+    reasoning = getattr(completion, "reasoning", None)
+    data = _data_text(completion)
+    if not reasoning and data is None:
+        lines = completion.text.splitlines() or ["(no text)"]
+    else:
+        lines = []
+        if reasoning:
+            lines += ["reasoning:", *(f"  {line}" for line in reasoning.splitlines()), ""]
+        title, body = ("data:", data) if data is not None else ("answer:", completion.text)
+        lines += [title, *(f"  {line}" for line in body.splitlines() or ["(no text)"])]
     table = text_table(_completion_table(completion)).splitlines()
-    return "\n".join(f"  {line}".rstrip() for line in [*text, "", *table]).join(("Completion:\n", ""))
+    return "\n".join(f"  {line}".rstrip() for line in [*lines, "", *table]).join(("Completion:\n", ""))
 
 
 def completion_html(completion: Any) -> str:
     import html
 
-    return (
-        f'<div><pre style="white-space:pre-wrap;text-align:left">{html.escape(completion.text)}</pre>'
-        f"{html_table(_completion_table(completion))}</div>"
-    )
+    pre = "white-space:pre-wrap;text-align:left"
+    parts = ["<div>"]
+    reasoning = getattr(completion, "reasoning", None)
+    if reasoning:
+        parts.append(
+            f'<details><summary style="text-align:left">reasoning</summary>'
+            f'<pre style="{pre};opacity:0.7">{html.escape(reasoning)}</pre></details>'
+        )
+    data = _data_text(completion)
+    parts.append(f'<pre style="{pre}">{html.escape(completion.text if data is None else data)}</pre>')
+    parts.append(f"{html_table(_completion_table(completion))}</div>")
+    return "".join(parts)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import traceback
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, TextIO, cast
 
-from . import _cli_serve
+from . import _cli_complete, _cli_serve
 from ._cli_parser import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -32,7 +31,6 @@ from ._version import __version__
 from .config import load_config
 from .errors import ConfigError, ProviderError, ProviderKitError, ProviderSkippedWarning
 from .registry import ProviderRegistry
-from .types import Completion
 
 EXIT_CONFIG_ERROR = EXIT_USAGE
 
@@ -89,10 +87,12 @@ def _build_parser() -> Parser:
         "complete", "send one prompt",
         "Send one prompt to a provider (the default one unless -p) and print the answer.\n"
         "With no PROMPT, the prompt is read from standard input when that is not a terminal.\n"
-        "--json prints text, provider, model, finish_reason, usage and latency_s; with --stream\n"
-        "it prints JSON lines: one object per chunk, then one final object with those fields.",
+        "--json prints text, provider, model, finish_reason, usage and latency_s (and data and\n"
+        "reasoning when there are some); with --stream it prints JSON lines: one object per chunk,\n"
+        "then one final object with those fields.",
         '  provider-kit complete -p anthropic --max-tokens 100 "Name three rivers."\n'
-        '  git diff | provider-kit complete --system "Write a commit message." --stream',
+        '  git diff | provider-kit complete --system "Write a commit message." --stream\n'
+        '  provider-kit complete --image receipt.jpg --schema receipt.schema.json "Read this receipt."',
     )
     complete.add_argument("prompt", metavar="PROMPT", nargs="?",
                           help="the prompt; - or nothing reads it from standard input")
@@ -107,6 +107,13 @@ def _build_parser() -> Parser:
                           help="deadline for the call, in seconds, retries included (default: the provider's)")
     complete.add_argument("--stream", action="store_true", help="print text as it arrives")
     complete.add_argument("--json", action="store_true", help="print JSON (JSON lines with --stream)")
+    complete.add_argument("--image", action="append", metavar="PATH",
+                          help="send the image in PATH with the prompt (PNG, JPEG, GIF, WebP; repeat for several)")
+    complete.add_argument("--schema", metavar="FILE.json",
+                          help="ask for JSON matching the JSON schema in FILE.json, and print that JSON")
+    complete.add_argument("--reasoning", choices=("low", "medium", "high", "off"), metavar="LEVEL",
+                          help="how hard the model thinks: low, medium, high, or off; "
+                               "its thinking is printed on standard error")
 
     models = command(
         "models", "list the models each provider serves",
@@ -304,100 +311,7 @@ def _circuit(circuit: Optional[Dict[str, Any]]) -> str:
 
 
 def _cmd_complete(args: argparse.Namespace, out: TextIO) -> int:
-    prompt = _read_prompt(args.prompt)
-    options: Dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("model", args.model),
-            ("system", args.system),
-            ("max_tokens", args.max_tokens),
-            ("temperature", args.temperature),
-            ("stop", args.stop),
-            ("timeout", args.timeout),
-        )
-        if value is not None
-    }
-    with _registry(args) as registry:
-        provider = registry.get(args.provider) if args.provider else registry.get_default()
-        if args.stream:
-            _stream(provider, prompt, options, out, as_json=args.json)
-            return EXIT_OK
-        completion = provider.complete(prompt, **options)
-    if args.json:
-        json.dump(_completion_dict(completion), out, indent=2)
-        out.write("\n")
-    else:
-        print(completion.text, file=out)
-    return EXIT_OK
-
-
-def _read_prompt(given: Optional[str]) -> str:
-    """The prompt argument; ``-``, or none with stdin not a terminal, reads standard input."""
-    if given is None:
-        if sys.stdin is None or sys.stdin.isatty():
-            # Reading a terminal would wait silently for Ctrl-D: say what is missing instead.
-            raise ConfigError("no prompt: give one (provider-kit complete \"Hello\") or pipe it in "
-                              "(echo Hello | provider-kit complete)")
-        given = "-"
-    prompt = sys.stdin.read() if given == "-" else given
-    if not prompt.strip():
-        raise ConfigError("the prompt is empty" + (" (nothing on standard input)" if given == "-" else ""))
-    return prompt
-
-
-def _stream(provider: Any, prompt: str, options: Dict[str, Any], out: TextIO, *, as_json: bool) -> None:
-    """Print a stream as it arrives: text, or JSON lines (each chunk, then the whole completion)."""
-    started = time.monotonic()
-    pieces: List[str] = []
-    finish_reason = usage = None
-    for chunk in provider.stream(prompt, **options):
-        pieces.append(chunk.text)
-        finish_reason = chunk.finish_reason or finish_reason
-        usage = chunk.usage or usage
-        if as_json:
-            out.write(json.dumps(_chunk_dict(chunk)) + "\n")
-        else:
-            out.write(chunk.text)
-        out.flush()
-    if not as_json:
-        out.write("\n")
-        return
-    whole = Completion("".join(pieces), model=options.get("model") or getattr(provider, "model", None),
-                       provider=provider.name, finish_reason=finish_reason, usage=usage,
-                       latency_s=time.monotonic() - started)
-    out.write(json.dumps(_completion_dict(whole)) + "\n")
-
-
-def _completion_dict(completion: Completion) -> Dict[str, Any]:
-    """What ``complete --json`` prints, streamed or not: one function, so the fields agree."""
-    to_dict = getattr(completion, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    # Until Completion.to_dict() exists: the same JSON-ready fields, ``raw`` left out.
-    return {
-        "text": completion.text,
-        "provider": completion.provider,
-        "model": completion.model,
-        "finish_reason": completion.finish_reason,
-        "usage": _usage_dict(completion.usage),
-        "latency_s": round(completion.latency_s, 4),
-    }
-
-
-def _chunk_dict(chunk: Any) -> Dict[str, Any]:
-    to_dict = getattr(chunk, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    return {"text": chunk.text, "finish_reason": chunk.finish_reason,
-            "usage": None if chunk.usage is None else _usage_dict(chunk.usage)}
-
-
-def _usage_dict(usage: Any) -> Dict[str, Any]:
-    to_dict = getattr(usage, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-            "total_tokens": usage.total_tokens}
+    return _cli_complete.run(args, out, _registry)
 
 
 def _cmd_models(args: argparse.Namespace, out: TextIO) -> int:

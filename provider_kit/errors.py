@@ -178,7 +178,12 @@ class ProviderConnectionError(ProviderError, ConnectionError):
 
 
 class ResponseFormatError(ProviderError):
-    """A successful (2xx) body or stream that cannot be parsed, or that ended early."""
+    """A successful (2xx) body or stream that cannot be parsed, or that ended early; or, for a
+    call with ``schema=`` / ``json=True``, a reply that is not the JSON asked for (then
+    ``body`` is the reply's text and ``finish_reason`` its finish reason)."""
+
+    #: The reply's finish reason, for a structured-output reply that could not be used.
+    finish_reason: Optional[str] = None
 
 
 def error_for_status(

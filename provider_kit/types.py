@@ -11,7 +11,6 @@ import datetime
 from collections.abc import Mapping
 from typing import (
     Any,
-    ClassVar,
     Dict,
     Iterable,
     Iterator,
@@ -20,12 +19,11 @@ from typing import (
     Protocol,
     Sequence,
     Tuple,
-    TypeVar,
-    Union,
     runtime_checkable,
 )
 
-from .errors import ConfigError
+from ._messages import Message, MessagesInput, as_messages
+from ._value import _Value
 
 # ``_display`` (the text and HTML tables) is imported by the methods that show a value, so that
 # ``import provider_kit`` does not pay for it.
@@ -44,111 +42,76 @@ __all__ = [
 ]
 
 
-_V = TypeVar("_V", bound="_Value")
-
-
-class _Value:
-    """Immutable record: fields set once in ``__init__``, compared and hashed by value."""
-
-    __slots__: ClassVar[Tuple[str, ...]] = ()
-    #: Fields left out of ``repr`` (large or noisy).
-    _repr_skip: ClassVar[Tuple[str, ...]] = ()
-
-    def _set(self, **fields: Any) -> None:
-        for key, value in fields.items():
-            object.__setattr__(self, key, value)
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable; cannot set {key!r}")
-
-    def __delattr__(self, key: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable; cannot delete {key!r}")
-
-    def _fields(self) -> Tuple[Any, ...]:
-        return tuple(getattr(self, key) for key in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        try:
-            return hash((type(self).__name__, self._fields()))
-        except TypeError:  # a field holds an unhashable value, such as a raw dict
-            return hash((type(self).__name__, id(self)))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{key}={getattr(self, key)!r}" for key in self.__slots__ if key not in self._repr_skip
-        )
-        return f"{type(self).__name__}({shown})"
-
-    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
-        return (type(self), self._fields())
-
-    def _replace(self: _V, **changes: Any) -> _V:
-        """A copy with ``changes``, as ``NamedTuple._replace``: every other field is carried over.
-
-        Rebuilding through the constructor by keyword (each ``__init__`` takes every field under
-        its own name) means a field added later is never dropped by a rebuild that lists fields.
-
-        :raises TypeError: for a name that is not a field.
-        """
-        unknown = set(changes).difference(self.__slots__)
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
-        fields = {key: getattr(self, key) for key in self.__slots__}
-        fields.update(changes)
-        return type(self)(**fields)
-
-
-class Message(_Value):
-    """One chat message: ``role`` is "system", "user", "assistant" (or "tool"), ``content`` text."""
-
-    __slots__ = ("role", "content")
-    role: str
-    content: str
-
-    def __init__(self, role: str, content: str) -> None:
-        if not isinstance(role, str) or not role:
-            raise ConfigError(f"message role must be a non-empty string, got {role!r}")
-        if not isinstance(content, str):
-            raise ConfigError(
-                f"message content must be a string, got {type(content).__name__} for role {role!r}"
-            )
-        self._set(role=role, content=content)
-
-    def to_dict(self) -> Dict[str, str]:
-        """``{"role": ..., "content": ...}``: the dict form ``complete`` also accepts."""
-        return {"role": self.role, "content": self.content}
-
-
 class Usage(_Value):
-    """Token counts of one call; a count the provider did not report is ``None``."""
+    """Token counts of one call; a count the provider did not report is ``None``.
 
-    __slots__ = ("input_tokens", "output_tokens", "total_tokens")
+    ``input_tokens`` counts every input token, cached ones included, whatever the provider
+    (Anthropic reports cache reads and writes apart; they are added in).
+    ``cached_input_tokens`` of them were read from the prompt cache and
+    ``cache_creation_input_tokens`` written to it; ``reasoning_tokens`` of the
+    ``output_tokens`` were thinking.
+    """
+
+    __slots__ = (
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "cached_input_tokens",
+        "cache_creation_input_tokens",
+        "reasoning_tokens",
+    )
     input_tokens: Optional[int]
     output_tokens: Optional[int]
     total_tokens: Optional[int]
+    cached_input_tokens: Optional[int]
+    cache_creation_input_tokens: Optional[int]
+    reasoning_tokens: Optional[int]
 
     def __init__(
         self,
         input_tokens: Optional[int] = None,
         output_tokens: Optional[int] = None,
         total_tokens: Optional[int] = None,
+        cached_input_tokens: Optional[int] = None,
+        cache_creation_input_tokens: Optional[int] = None,
+        reasoning_tokens: Optional[int] = None,
     ) -> None:
         if total_tokens is None and input_tokens is not None and output_tokens is not None:
             total_tokens = input_tokens + output_tokens
-        self._set(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=total_tokens)
+        self._set(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=total_tokens,
+            cached_input_tokens=cached_input_tokens,
+            cache_creation_input_tokens=cache_creation_input_tokens,
+            reasoning_tokens=reasoning_tokens,
+        )
 
     def to_dict(self) -> Dict[str, Optional[int]]:
-        """A JSON-ready dict of the three counts (None where the provider did not say)."""
-        return {
+        """A JSON-ready dict of the three counts, and of the details the provider reported
+        (cached, cache creation and reasoning tokens; left out when not reported)."""
+        data = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "total_tokens": self.total_tokens,
         }
+        for key in _USAGE_DETAILS:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+    def __repr__(self) -> str:
+        # The details only when reported: most calls have none, and a row of Nones is noise.
+        shown = [f"{key}={getattr(self, key)!r}" for key in self.__slots__[:3]]
+        shown += [f"{key}={getattr(self, key)!r}" for key in _USAGE_DETAILS if getattr(self, key) is not None]
+        return f"Usage({', '.join(shown)})"
+
+
+_USAGE_DETAILS = ("cached_input_tokens", "cache_creation_input_tokens", "reasoning_tokens")
+#: ``Completion`` and ``StreamChunk`` fields a plain text reply leaves empty, left out of
+#: ``to_dict`` then, so the common output stays as it was.
+_STRUCTURED_FIELDS = ("data", "reasoning")
 
 
 class Completion(_Value):
@@ -157,9 +120,28 @@ class Completion(_Value):
     ``finish_reason`` is one of "stop", "length", "content_filter", "tool_calls", or the
     provider's own value when it has no normalised equivalent. ``raw`` is the decoded response
     body, left out of ``repr``. ``latency_s`` is the wall time of the whole call, retries included.
+
+    With ``schema=`` or ``json=True``, ``data`` is the parsed JSON of ``text`` and ``parsed``
+    the schema class's instance built from it (the same as ``data`` for a dict schema); both
+    None otherwise, and for a refusal (``finish_reason == "content_filter"``, the refusal in
+    ``text``). ``reasoning`` is the model's thinking when the server returned it (never part
+    of ``text``). ``provider_state`` is what the protocol needs back in a later turn, opaque.
+    ``message`` is the assistant turn, ready to append to a conversation.
     """
 
-    __slots__ = ("text", "model", "provider", "finish_reason", "usage", "raw", "latency_s")
+    __slots__ = (
+        "text",
+        "model",
+        "provider",
+        "finish_reason",
+        "usage",
+        "raw",
+        "latency_s",
+        "data",
+        "parsed",
+        "reasoning",
+        "provider_state",
+    )
     _repr_skip = ("raw",)
     text: str
     model: Optional[str]
@@ -168,6 +150,10 @@ class Completion(_Value):
     usage: Usage
     raw: Any
     latency_s: float
+    data: Any
+    parsed: Any
+    reasoning: Optional[str]
+    provider_state: Optional[Dict[str, Any]]
 
     def __init__(
         self,
@@ -178,6 +164,10 @@ class Completion(_Value):
         usage: Optional[Usage] = None,
         raw: Any = None,
         latency_s: float = 0.0,
+        data: Any = None,
+        parsed: Any = None,
+        reasoning: Optional[str] = None,
+        provider_state: Optional[Dict[str, Any]] = None,
     ) -> None:
         self._set(
             text=text,
@@ -187,14 +177,25 @@ class Completion(_Value):
             usage=usage if usage is not None else Usage(),
             raw=raw,
             latency_s=latency_s,
+            data=data,
+            parsed=parsed,
+            reasoning=reasoning,
+            provider_state=provider_state,
         )
+
+    @property
+    def message(self) -> Message:
+        """The assistant turn: ``text`` as an assistant ``Message`` carrying ``provider_state``,
+        to append to the conversation for the next call."""
+        return Message("assistant", self.text, self.provider_state)
 
     def __str__(self) -> str:
         return self.text
 
     def to_dict(self, include_raw: bool = False) -> Dict[str, Any]:
         """A JSON-ready dict: ``text``, ``provider``, ``model``, ``finish_reason``, ``usage`` (a
-        dict) and ``latency_s``; ``raw``, the provider's decoded body, only when asked for."""
+        dict) and ``latency_s``; ``data`` and ``reasoning`` when there are some;
+        ``raw``, the provider's decoded body, only when asked for."""
         data: Dict[str, Any] = {
             "text": self.text,
             "provider": self.provider,
@@ -203,6 +204,10 @@ class Completion(_Value):
             "usage": self.usage.to_dict(),
             "latency_s": self.latency_s,
         }
+        for key in _STRUCTURED_FIELDS:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
         if include_raw:
             data["raw"] = self.raw
         return data
@@ -222,16 +227,25 @@ class Completion(_Value):
 class StreamChunk(_Value):
     """One piece of a streamed reply; the last chunk carries ``finish_reason`` and ``usage``.
 
+    ``reasoning`` is thinking text as it arrives ("" in a chunk that carries none; a chunk may
+    carry reasoning and no text). With ``schema=`` or ``json=True`` the last chunk carries
+    ``data`` and ``parsed`` too, built from the whole text as ``complete`` builds them, and
+    ``provider_state`` when the protocol needs something back in a later turn (as
+    ``Completion.provider_state``).
     ``provider`` names the provider that is answering: the built-in providers and
     ``registry.stream`` set it on every chunk (with fallbacks, the one that took over); None
     when a third-party provider streams on its own and does not say.
     """
 
-    __slots__ = ("text", "finish_reason", "usage", "provider")
+    __slots__ = ("text", "finish_reason", "usage", "provider", "reasoning", "data", "parsed", "provider_state")
     text: str
     finish_reason: Optional[str]
     usage: Optional[Usage]
     provider: Optional[str]
+    reasoning: str
+    data: Any
+    parsed: Any
+    provider_state: Optional[Dict[str, Any]]
 
     def __init__(
         self,
@@ -239,8 +253,21 @@ class StreamChunk(_Value):
         finish_reason: Optional[str] = None,
         usage: Optional[Usage] = None,
         provider: Optional[str] = None,
+        reasoning: str = "",
+        data: Any = None,
+        parsed: Any = None,
+        provider_state: Optional[Dict[str, Any]] = None,
     ) -> None:
-        self._set(text=text, finish_reason=finish_reason, usage=usage, provider=provider)
+        self._set(
+            text=text,
+            finish_reason=finish_reason,
+            usage=usage,
+            provider=provider,
+            reasoning=reasoning,
+            data=data,
+            parsed=parsed,
+            provider_state=provider_state,
+        )
 
     def _from(self, provider: str) -> StreamChunk:
         """This chunk as sent by ``provider`` (itself when it already says so)."""
@@ -249,10 +276,29 @@ class StreamChunk(_Value):
         return self._replace(provider=provider)
 
     def to_dict(self) -> Dict[str, Any]:
-        """A JSON-ready dict of every field; ``usage`` is a dict or None."""
-        data: Dict[str, Any] = {key: getattr(self, key) for key in self.__slots__}
-        data["usage"] = self.usage.to_dict() if self.usage is not None else None
+        """A JSON-ready dict: ``text``, ``finish_reason``, ``usage`` (a dict or None) and
+        ``provider``; ``reasoning`` and ``data`` when the chunk carries some."""
+        data: Dict[str, Any] = {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_dict() if self.usage is not None else None,
+            "provider": self.provider,
+        }
+        if self.reasoning:
+            data["reasoning"] = self.reasoning
+        if self.data is not None:
+            data["data"] = self.data
         return data
+
+    def __repr__(self) -> str:
+        # What a plain text stream has, then only the fields this chunk fills.
+        shown = [f"{key}={getattr(self, key)!r}" for key in self.__slots__[:4]]
+        shown += [
+            f"{key}={getattr(self, key)!r}"
+            for key in ("reasoning", "data", "parsed", "provider_state")
+            if getattr(self, key) not in (None, "")
+        ]
+        return f"StreamChunk({', '.join(shown)})"
 
 
 def _utcnow() -> datetime.datetime:
@@ -434,50 +480,6 @@ class HealthReport(Mapping):  # type: ignore[type-arg]
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         return (HealthReport, (list(self._statuses.values()),))
-
-
-#: What ``complete`` and ``stream`` accept: one user prompt, or a list of messages.
-MessagesInput = Union[str, Sequence[Union[Message, Mapping[str, Any]]]]
-
-
-def as_messages(prompt_or_messages: MessagesInput, system: Optional[str] = None) -> List[Message]:
-    """Coerce a prompt or a list of messages (``Message`` or ``{"role", "content"}`` dicts).
-
-    ``system``, when given, becomes a leading system message.
-
-    :raises ConfigError: for anything that is not a string or a list of well-formed messages.
-    """
-    messages: List[Message] = []
-    if system is not None:
-        if not isinstance(system, str):
-            raise ConfigError(f"system must be a string, got {type(system).__name__}")
-        messages.append(Message("system", system))
-    if isinstance(prompt_or_messages, str):
-        messages.append(Message("user", prompt_or_messages))
-        return messages
-    if isinstance(prompt_or_messages, (bytes, bytearray)) or not isinstance(
-        prompt_or_messages, Sequence
-    ):
-        raise ConfigError(
-            "prompt must be a string or a list of messages, "
-            f"got {type(prompt_or_messages).__name__}"
-        )
-    if not prompt_or_messages:
-        raise ConfigError("the list of messages is empty")
-    for index, item in enumerate(prompt_or_messages):
-        if isinstance(item, Message):
-            messages.append(item)
-        elif isinstance(item, Mapping):
-            missing = [key for key in ("role", "content") if key not in item]
-            if missing:
-                raise ConfigError(f"message {index} has no {' or '.join(missing)!s}")
-            messages.append(Message(item["role"], item["content"]))
-        else:
-            raise ConfigError(
-                f"message {index} must be a Message or a dict with role and content, "
-                f"got {type(item).__name__}"
-            )
-    return messages
 
 
 @runtime_checkable

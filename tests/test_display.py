@@ -201,7 +201,11 @@ def test_to_dict_fields() -> None:
     assert completion.to_dict(include_raw=True)["raw"] == {"id": "x"}
     assert Message("user", "hi").to_dict() == {"role": "user", "content": "hi"}
     assert StreamChunk("tok").to_dict()["usage"] is None
-    assert list(StreamChunk("tok").to_dict()) == list(StreamChunk.__slots__)  # every field, none forgotten
+    # A plain chunk's four fields; reasoning and data only when the chunk carries them (parsed
+    # may be any class's instance, provider_state is opaque: neither is JSON-ready).
+    assert list(StreamChunk("tok").to_dict()) == ["text", "finish_reason", "usage", "provider"]
+    full = StreamChunk("", "stop", Usage(), "p", reasoning="hm", data={"a": 1}, parsed=object(), provider_state={})
+    assert list(full.to_dict()) == ["text", "finish_reason", "usage", "provider", "reasoning", "data"]
     last = StreamChunk("", "stop", Usage(1, 1), "remote").to_dict()
     usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
     assert last == {"text": "", "finish_reason": "stop", "usage": usage, "provider": "remote"}

@@ -20,8 +20,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "provider_kit"
 LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("errors", ("provider_kit._version", "provider_kit.errors", "provider_kit._secrets")),
     ("display", ("provider_kit._display",)),  # text and HTML tables for the value types
-    ("values", ("provider_kit.types", "provider_kit._progress")),
-    ("call arguments", ("provider_kit._call_args", "provider_kit._options")),  # checks of arguments, options
+    # the value types, the content parts and their common base
+    ("values", ("provider_kit.types", "provider_kit._messages", "provider_kit._parts", "provider_kit._value",
+                "provider_kit._progress")),
+    # checks of arguments and options; the structured-output step every provider shares
+    ("call arguments", ("provider_kit._call_args", "provider_kit._options", "provider_kit._structured")),
     (
         "foundations",
         (
@@ -49,6 +52,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
             "provider_kit._demo",
             "provider_kit._cli_parser",
             "provider_kit._cli_serve",
+            "provider_kit._cli_complete",
             "provider_kit.cli",
             "provider_kit.__main__",
         ),

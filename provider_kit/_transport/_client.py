@@ -22,7 +22,7 @@ from .._retry import (
     RetryPolicy,
     parse_retry_after,
 )
-from .._secrets import Redactor
+from .._secrets import Redactor, is_secret_name
 from ..errors import (
     InvalidRequestError,
     ProviderConnectionError,
@@ -33,7 +33,7 @@ from ..errors import (
     error_for_status,
 )
 from ._body import StreamBody, content_length, iter_raw
-from ._session import DEFAULT_POOL_MAXSIZE, check_headers, new_session
+from ._session import DEFAULT_POOL_MAXSIZE, HeaderAuth, check_headers, new_session
 from ._translate import Translating, timeout_error, translate
 
 logger = logging.getLogger("provider_kit")
@@ -71,6 +71,10 @@ class Transport:
     Redirects are never followed: an API that answers 3xx is misconfigured, and following it
     would forward secrets or turn a POST into a GET.
     """
+
+    #: A call's own headers and their credentials (set on a ``with_headers`` view only).
+    _call_headers: Optional[Dict[str, str]] = None
+    _call_auth: Optional[HeaderAuth] = None
 
     def __init__(
         self,
@@ -139,6 +143,12 @@ class Transport:
         """``text`` with every secret this transport holds replaced by ``***``."""
         return self.redactor.redact(text)
 
+    def with_headers(self, headers: Mapping[str, str]) -> Transport:
+        """This transport for one call that adds ``headers`` (already checked) to every
+        request, sharing the connection pool. A header named like a credential is attached as
+        the key is (``HeaderAuth``) and masked in every message, as the key is."""
+        return _CallTransport(self, headers)
+
     # -- calls
 
     def request_json(
@@ -174,12 +184,15 @@ class Transport:
         )
 
     def open_stream(
-        self, method: str, path: str, *, body: Any = None, deadline: Deadline
+        self, method: str, path: str, *, body: Any = None, deadline: Deadline, max_retries: Optional[int] = None
     ) -> StreamBody:
-        """Send a streaming request; retries happen only before the first byte of a 2xx body."""
+        """Send a streaming request; retries happen only before the first byte of a 2xx body.
+
+        :param max_retries: overrides the policy's count (a call's own ``max_retries``).
+        """
         url = f"{self.base_url}{path}"
         response = self._with_retries(
-            lambda: self._send_once(method, url, body, deadline), method, path, deadline, None
+            lambda: self._send_once(method, url, body, deadline), method, path, deadline, max_retries
         )
         return StreamBody(self, response, deadline)
 
@@ -240,6 +253,8 @@ class Transport:
         if body is not None:
             data = _JSON_ENCODER.encode(body).encode("utf-8")
             headers = {**session.headers, "Content-Type": "application/json"}
+        if self._call_headers is not None:
+            headers = {**headers, **self._call_headers}
         # Session.request() re-merges every session setting and builds two cookie jars on each
         # call (~100 us, a sixth of a loopback call). Here those settings are fixed for the
         # session's life, so the request is prepared directly and sent with them. Cookies are
@@ -254,7 +269,7 @@ class Transport:
                 url=url,
                 headers=headers,
                 data=data,
-                auth=session.auth,
+                auth=self._call_auth or session.auth,
                 cookies=session.cookies,
             )
             response = session.send(
@@ -371,3 +386,26 @@ class Transport:
     def translate(self, exc: BaseException, deadline: Deadline) -> Optional[ProviderError]:
         """The provider_kit error for a ``requests``/``urllib3``/socket exception, or None."""
         return translate(self.provider, self.host, exc, deadline)
+
+
+class _CallTransport(Transport):
+    """A ``Transport`` for one call with headers of its own (``Transport.with_headers``): the
+    same pool, settings and policy as the provider's, which it never closes."""
+
+    def __init__(self, parent: Transport, headers: Mapping[str, str]) -> None:
+        self.__dict__.update(parent.__dict__)
+        self._parent = parent
+        secret = {name: value for name, value in headers.items() if is_secret_name(name)}
+        self._call_headers = {name: value for name, value in headers.items() if name not in secret}
+        if secret:
+            secrets = {**parent._secret_headers, **secret}
+            self._secret_headers = secrets
+            self._call_auth = HeaderAuth(secrets)
+            self.redactor = Redactor.for_request(secrets, self.base_url)
+
+    @property
+    def session(self) -> requests.Session:
+        return self._parent.session
+
+    def close(self) -> None:
+        """Nothing: the pool is the provider's."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import urllib.parse
 from typing import Any, List, Mapping, Optional
 
@@ -15,19 +14,11 @@ import requests.adapters
 import requests.auth
 import requests.utils
 
+from .._call_args import check_headers as check_headers
 from .._version import __version__
-from ..errors import ConfigError
 
 DEFAULT_POOL_MAXSIZE = 32
 USER_AGENT = f"provider_kit/{__version__}"
-
-# requests' own rules for header names and values (requests/_internal_utils.py). Checked once,
-# when the transport is built: at send time a bad value would surface as a confusing error, and
-# for a credential attached by ``HeaderAuth`` as a ValueError quoting the key.
-# Used with fullmatch: a "$" would also match before a trailing newline, the very typo to catch.
-_VALID_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
-_VALID_HEADER_VALUE = re.compile(r"(\S[^\r\n]*)?")
-
 
 class HeaderAuth(requests.auth.AuthBase):
     """Attaches secret headers to each request.
@@ -113,17 +104,3 @@ def new_session(
     if bundle:
         session.verify = bundle
     return session
-
-
-def check_headers(provider: str, headers: Mapping[str, str], *, secret: bool) -> None:
-    """:raises ConfigError: for a header requests or http.client would refuse to send."""
-    for name, value in headers.items():
-        if not _VALID_HEADER_NAME.fullmatch(name):
-            raise ConfigError(f"{provider}: {name!r} is not a valid HTTP header name")
-        if not _VALID_HEADER_VALUE.fullmatch(value):
-            what = f"the {name} header (it carries the API key)" if secret else f"header {name}"
-            # Never the value itself: it may be a credential.
-            raise ConfigError(
-                f"{provider}: {what} has a line break or leading whitespace; "
-                "remove the stray characters (a key read from a file often ends in a newline)"
-            )

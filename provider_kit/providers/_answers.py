@@ -5,7 +5,7 @@ errors a 200 body or stream reports. Protocol-independent; each provider supplie
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional
 
 from .._error_bodies import one_line
 from .._secrets import Redactor
@@ -19,6 +19,41 @@ def normalised_finish_reason(table: Mapping[str, str], value: Any) -> Optional[s
     if value is None:
         return None
     return table.get(value, str(value))
+
+
+class ParsedAnswer:
+    """What ``_parse_completion`` reads from a whole answer: ``text``, ``model`` (None when the
+    body names none), the normalised ``finish_reason``, ``usage``, and when the protocol has
+    them ``reasoning`` (the thinking text, never part of ``text``) and ``provider_state`` (what
+    a later turn must send back, e.g. Anthropic's thinking signatures; opaque to the rest of
+    provider_kit). A record rather than a tuple, so a protocol can fill a field added later
+    without changing a signature; a hook that returns the old 4-tuple still works."""
+
+    __slots__ = ("finish_reason", "model", "provider_state", "reasoning", "text", "usage")
+
+    def __init__(
+        self,
+        text: str,
+        model: Optional[str],
+        finish_reason: Optional[str],
+        usage: Usage,
+        reasoning: Optional[str] = None,
+        provider_state: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self.text = text
+        self.model = model
+        self.finish_reason = finish_reason
+        self.usage = usage
+        self.reasoning = reasoning
+        self.provider_state = provider_state
+
+    @classmethod
+    def of(cls, parsed: Any) -> ParsedAnswer:
+        """A hook's result as a record: itself, or the record of an old-style 4-tuple."""
+        return parsed if isinstance(parsed, ParsedAnswer) else cls(*parsed)
+
+    def __repr__(self) -> str:
+        return f"ParsedAnswer(text={self.text!r}, finish_reason={self.finish_reason!r})"
 
 
 class StreamState:
@@ -35,7 +70,11 @@ class StreamState:
       ``"done": true``, or for a format with no terminator, the event carrying the finish
       reason). A body that ends before ``done`` is an incomplete answer: ``ResponseFormatError``.
     - It sets ``finish_reason`` (normalised with ``finish(value)``) and ``usage`` on the way;
-      the call flow yields them in the final chunk (``final_chunk()``).
+      the call flow yields them in the final chunk (``final_chunk()``), and ``provider_state``
+      when a later turn needs something of this one (Anthropic's thinking signatures).
+    - Thinking text is yielded as it arrives with ``reasoning_chunk(text)`` (a chunk with
+      ``reasoning`` set and no text), never mixed into the text: streamed and whole answers
+      must agree. The call flow builds the final chunk's ``data``/``parsed`` from the texts.
 
     ``provider`` is the provider's name, which every chunk carries.
     """
@@ -46,6 +85,7 @@ class StreamState:
         self.done = False
         self.finish_reason: Optional[str] = None
         self.usage: Optional[Usage] = None
+        self.provider_state: Optional[Dict[str, Any]] = None
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         raise NotImplementedError
@@ -57,8 +97,14 @@ class StreamState:
     def text_chunk(self, text: str) -> StreamChunk:
         return StreamChunk(text, None, None, self.provider or None)
 
+    def reasoning_chunk(self, reasoning: str) -> StreamChunk:
+        return StreamChunk("", None, None, self.provider or None, reasoning)
+
     def final_chunk(self) -> StreamChunk:
-        return StreamChunk("", self.finish_reason, self.usage or Usage(), self.provider or None)
+        chunk = StreamChunk("", self.finish_reason, self.usage or Usage(), self.provider or None)
+        if self.provider_state is not None:
+            chunk = chunk._replace(provider_state=self.provider_state)
+        return chunk
 
 
 #: How much of a bad event parsers quote; secrets are masked in it before it is cut to size.

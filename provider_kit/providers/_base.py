@@ -36,13 +36,16 @@ Wire format (class attributes)
 Hooks (methods; the first two are required)
     ``_build_request(call: ChatCall) -> RequestSpec``
         The request for one call: path (and query) and JSON body. ``call`` holds the checked
-        messages, model, ``max_tokens``, ``temperature``, ``stop`` and ``stream``. A type whose
-        URL depends on the call (Gemini's model in the path, Azure's deployment and
-        ``api-version``) says so here; the ~70 lines of call flow are never copied.
-    ``_parse_completion(data) -> (text, model, finish_reason, usage)``
-        A whole (non-streamed) answer. Raise ``KeyError``/``TypeError``... for a body of the
-        wrong shape (it becomes ``ResponseFormatError``), a ``ProviderError`` for an error the
-        body reports.
+        messages, model, ``max_tokens``, ``temperature``, ``stop`` and ``stream`` (and the
+        arguments the feature hooks read). Each message's content goes through
+        ``self._content_parts(message)``. A type whose URL depends on the call (Gemini's model
+        in the path, Azure's deployment and ``api-version``) says so here; the ~70 lines of
+        call flow are never copied.
+    ``_parse_completion(data) -> ParsedAnswer``
+        A whole (non-streamed) answer: ``ParsedAnswer(text, model, finish_reason, usage,
+        reasoning=None, provider_state=None)`` (the old 4-tuple is still read). Raise
+        ``KeyError``/``TypeError``... for a body of the wrong shape (it becomes
+        ``ResponseFormatError``), a ``ProviderError`` for an error the body reports.
     ``_headers(api_key) -> (plain, secret)``
         The protocol's headers and the credential headers (default: ``Authorization: Bearer``).
         Secret headers are attached so that ``.netrc`` cannot replace them and are redacted
@@ -59,6 +62,14 @@ Hooks (methods; the first two are required)
         The message of an error answer when the type reads its body better than the generic
         reader (Azure's content-filter 400); None keeps the server's message.
 
+Features beyond plain text (module ``_features``)
+    Images (``_content_parts``), structured output (``STRUCTURED_OUTPUT_MODES``,
+    ``_apply_output_format``), reasoning (``REASONING_LEVELS``, ``_apply_reasoning``),
+    ``top_p``/``seed`` (``SAMPLING_OPTIONS``, ``_apply_sampling``) and ``cache=True``
+    (``_apply_cache``): each refused with a ``ConfigError`` naming the type until the type
+    implements it. ``extra_body``, ``extra_headers``, per-call ``max_retries`` and the parsing
+    of ``data``/``parsed`` (``_structured``) are the call flow's, the same for every type.
+
 A plain class (duck-typed ``provider_kit.Provider``) works too, published under the
 entry-point group ``provider_kit.providers``; README's "Adding a provider type" says how.
 
@@ -69,24 +80,26 @@ Settings resolve as call argument > provider config > environment > built-in def
 from __future__ import annotations
 
 import itertools
-import json
+import json as _json  # complete()'s json= argument shadows the name
 import time
-from typing import Any, ClassVar, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, ClassVar, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 from .._call_args import check_call_args
 from .._error_bodies import error_message
 from .._retry import Deadline
 from .._streaming import DEFAULT_MAX_LINE_BYTES, SSE, StreamDecoder
-from .._transport import StreamBody
+from .._structured import structured_result
+from .._transport import StreamBody, Transport
 from ..errors import ResponseFormatError
 from ..types import Completion, MessagesInput, StreamChunk, Usage
 
 # EXCERPT_WINDOW, StreamState and error_from_event are also imported from here by each protocol.
 from ._answers import EXCERPT_WINDOW as EXCERPT_WINDOW
-from ._answers import EventBudget, normalised_finish_reason, shorten
+from ._answers import EventBudget, ParsedAnswer, normalised_finish_reason, shorten
 from ._answers import StreamState as StreamState
 from ._answers import error_from_event as error_from_event
 from ._calls import ChatCall, RequestSpec
+from ._features import CallFeatures
 from ._health_check import HealthChecks
 
 #: The most body bytes a stream may send between two events. The decoders cap each line, but
@@ -95,14 +108,15 @@ from ._health_check import HealthChecks
 MAX_EVENT_BYTES = DEFAULT_MAX_LINE_BYTES + 1024 * 1024
 
 
-class HTTPProvider(HealthChecks):
+class HTTPProvider(CallFeatures, HealthChecks):
     """Base class of the built-in providers; a plain class satisfying ``provider_kit.Provider``.
 
     One instance holds one connection pool and may be shared by any number of threads.
     """
 
     # Settings and the connection pool come from ProviderSettings, models() and health_check()
-    # from HealthChecks (see the module docstring); this class adds the call flow.
+    # from HealthChecks, the feature hooks (images, schema, reasoning...) from CallFeatures (see
+    # the module docstring); this class adds the call flow.
 
     #: The wire's finish reasons -> the normalised ones (an unknown value is kept as it is).
     FINISH_REASONS: ClassVar[Mapping[str, str]] = {}
@@ -120,8 +134,8 @@ class HTTPProvider(HealthChecks):
         """
         raise NotImplementedError
 
-    def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
-        """(text, model, normalised finish reason, usage) from a completion body."""
+    def _parse_completion(self, data: Any) -> Union[ParsedAnswer, Tuple[str, Optional[str], Optional[str], Usage]]:
+        """A completion body read: a ``ParsedAnswer`` (or the tuple of its first four fields)."""
         raise NotImplementedError
 
     def _finish_reason(self, value: Any) -> Optional[str]:
@@ -143,30 +157,68 @@ class HTTPProvider(HealthChecks):
         temperature: Optional[float] = None,
         stop: Optional[Sequence[str]] = None,
         timeout: Optional[float] = None,
+        schema: Any = None,
+        json: Optional[bool] = None,
+        reasoning: Union[str, bool, None] = None,
+        top_p: Optional[float] = None,
+        seed: Optional[int] = None,
+        max_retries: Optional[int] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        cache: Optional[bool] = None,
     ) -> Completion:
         """Send one chat completion and wait for the whole answer.
 
-        :param prompt_or_messages: a user prompt, or a list of ``Message`` / role-content dicts.
+        :param prompt_or_messages: a user prompt; a list of ``Message`` / role-content dicts; or
+            a list of parts (strings, ``Text``, ``Image``, part dicts), which is one user message.
         :param timeout: deadline in seconds for the whole call, retries and waits included
             (default: the provider's ``timeout``).
-        :raises ProviderError: a subclass per failure (see ``provider_kit.errors``).
-        :raises ConfigError: for arguments of the wrong type or range.
+        :param schema: a JSON-schema dict, or a class with ``model_json_schema()`` (pydantic):
+            the reply is that JSON, in ``completion.data`` and ``completion.parsed``.
+        :param json: True asks for any JSON object (``completion.data``).
+        :param reasoning: "low", "medium" or "high" thinking, or False to turn it off; the
+            thinking is in ``completion.reasoning`` when the server returns it.
+        :param top_p: nucleus sampling, 0 to 1. :param seed: a sampling seed.
+        :param max_retries: retries for this call (default: the provider's ``max_retries``).
+        :param extra_headers: headers for this call (one named like a credential is kept out
+            of every message, as the key is).
+        :param extra_body: keys merged into the JSON body (server-specific options); a key
+            provider_kit sets for the call is a ``ConfigError``, never overwritten.
+        :param cache: True marks the prompt for caching where the protocol asks for it.
+        :raises ProviderError: a subclass per failure (see ``provider_kit.errors``);
+            ``ResponseFormatError`` for a reply that is not the JSON ``schema``/``json`` asked for.
+        :raises ConfigError: for arguments of the wrong type or range, or a feature this
+            provider type cannot send (refused before sending).
         """
         started = time.monotonic()
-        call, request, deadline = self._prepare(
-            prompt_or_messages, model, system, max_tokens, temperature, stop, timeout, stream=False
+        call, request, deadline, transport = self._prepare(
+            prompt_or_messages, system, False, model=model, max_tokens=max_tokens, temperature=temperature,
+            stop=stop, timeout=timeout, schema=schema, json=json, reasoning=reasoning, top_p=top_p, seed=seed,
+            max_retries=max_retries, extra_headers=extra_headers, extra_body=extra_body, cache=cache,
         )
-        result = self._transport.request_json(request.method, request.target, body=request.body, deadline=deadline)
-        with self._shape_errors(result.request_id, source=result.data):
-            text, answered_model, finish_reason, usage = self._parse_completion(result.data)
+        result = transport.request_json(
+            request.method, request.target, body=request.body, deadline=deadline, max_retries=call.max_retries
+        )
+        with self._shape_errors(result.request_id, source=result.data, transport=transport):
+            answer = ParsedAnswer.of(self._parse_completion(result.data))
+        data = parsed = None
+        if call.output is not None:
+            data, parsed = structured_result(
+                call.output, answer.text, answer.finish_reason,
+                provider=self.name, request_id=result.request_id, redact=transport.redact,
+            )
         return Completion(
-            text=text,
-            model=answered_model or call.model,
+            text=answer.text,
+            model=answer.model or call.model,
             provider=self.name,
-            finish_reason=finish_reason,
-            usage=usage,
+            finish_reason=answer.finish_reason,
+            usage=answer.usage,
             raw=result.data,
             latency_s=time.monotonic() - started,
+            data=data,
+            parsed=parsed,
+            reasoning=answer.reasoning,
+            provider_state=answer.provider_state,
         )
 
     def stream(
@@ -179,27 +231,47 @@ class HTTPProvider(HealthChecks):
         temperature: Optional[float] = None,
         stop: Optional[Sequence[str]] = None,
         timeout: Optional[float] = None,
+        schema: Any = None,
+        json: Optional[bool] = None,
+        reasoning: Union[str, bool, None] = None,
+        top_p: Optional[float] = None,
+        seed: Optional[int] = None,
+        max_retries: Optional[int] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        cache: Optional[bool] = None,
     ) -> Generator[StreamChunk, None, None]:
         """Stream a chat completion: an iterator of ``StreamChunk`` yielded as tokens arrive.
 
-        Arguments are checked at once; the request is sent when iteration starts. ``timeout``
-        bounds the wait for the first chunk (retries included) and every gap between chunks.
-        The last chunk carries ``finish_reason`` and ``usage``; every chunk's ``provider`` is this
-        provider's name. A stream that ends before the protocol's terminator raises
-        ``ResponseFormatError``. It is a generator: ``close()`` it
-        to stop early and release the connection at once.
+        Arguments are checked at once (the same as ``complete``'s); the request is sent when
+        iteration starts. ``timeout`` bounds the wait for the first chunk (retries included) and
+        every gap between chunks. Thinking arrives in chunks' ``reasoning``. The last chunk
+        carries ``finish_reason`` and ``usage``, and with ``schema``/``json`` the parsed
+        ``data`` and ``parsed``; every chunk's ``provider`` is this provider's name. A stream
+        that ends before the protocol's terminator raises ``ResponseFormatError``. It is a
+        generator: ``close()`` it to stop early and release the connection at once.
         """
-        _, request, deadline = self._prepare(
-            prompt_or_messages, model, system, max_tokens, temperature, stop, timeout, stream=True
+        call, request, deadline, transport = self._prepare(
+            prompt_or_messages, system, True, model=model, max_tokens=max_tokens, temperature=temperature,
+            stop=stop, timeout=timeout, schema=schema, json=json, reasoning=reasoning, top_p=top_p, seed=seed,
+            max_retries=max_retries, extra_headers=extra_headers, extra_body=extra_body, cache=cache,
         )
-        return self._iter_stream(request, deadline)
+        return self._iter_stream(request, deadline, call, transport)
 
-    def _iter_stream(self, request: RequestSpec, deadline: Deadline) -> Generator[StreamChunk, None, None]:
-        stream_body = self._transport.open_stream(request.method, request.target, body=request.body, deadline=deadline)
+    def _iter_stream(
+        self, request: RequestSpec, deadline: Deadline, call: ChatCall, transport: Transport
+    ) -> Generator[StreamChunk, None, None]:
+        stream_body = transport.open_stream(
+            request.method, request.target, body=request.body, deadline=deadline, max_retries=call.max_retries
+        )
+        # The text is kept only when the last chunk parses it (schema= / json=True).
+        texts: Optional[List[str]] = [] if call.output is not None else None
         with stream_body:
-            source, whole_answer = self._stream_source(stream_body)
+            source, whole_answer = self._stream_source(stream_body, transport)
             if whole_answer is not None:
-                yield from whole_answer
+                *chunks, final = whole_answer
+                yield from chunks
+                yield self._last_chunk(final, call, [chunk.text for chunk in chunks], stream_body, transport)
                 return
             state = self._new_stream_state()
             budget = EventBudget(source, MAX_EVENT_BYTES)
@@ -210,12 +282,14 @@ class HTTPProvider(HealthChecks):
                 except StopIteration:
                     break
                 except ResponseFormatError as error:
-                    new_error = self._stream_format_error(str(error), stream_body.request_id)
-                    self._transport.redactor.reraise(new_error, error)  # from None if it quotes the key
+                    new_error = self._stream_format_error(str(error), stream_body.request_id, transport)
+                    transport.redactor.reraise(new_error, error)  # from None if it quotes the key
                 budget.reset()
-                with self._shape_errors(stream_body.request_id, source=event):
+                with self._shape_errors(stream_body.request_id, source=event, transport=transport):
                     chunks = list(state.feed(event))
                 for chunk in chunks:
+                    if texts is not None:
+                        texts.append(chunk.text)
                     # Every chunk says who is answering: the states set it, _from covers a
                     # subclass's own state that does not (it returns the chunk itself otherwise).
                     yield chunk._from(self.name)
@@ -226,16 +300,32 @@ class HTTPProvider(HealthChecks):
                 raise self._stream_format_error(
                     f"{self.name}: the stream ended before its end marker; the reply is incomplete",
                     stream_body.request_id,
+                    transport,
                 )
-            yield state.final_chunk()._from(self.name)
+            yield self._last_chunk(state.final_chunk(), call, texts, stream_body, transport)
+
+    def _last_chunk(
+        self, final: StreamChunk, call: ChatCall, texts: Optional[List[str]], stream_body: StreamBody,
+        transport: Transport,
+    ) -> StreamChunk:
+        """The final chunk as yielded: from this provider, and with ``data``/``parsed`` built
+        from the whole text by the step ``complete`` uses, so both agree."""
+        final = final._from(self.name)
+        if call.output is None:
+            return final
+        data, parsed = structured_result(
+            call.output, "".join(texts or ()), final.finish_reason,
+            provider=self.name, request_id=stream_body.request_id, redact=transport.redact,
+        )
+        return final._replace(data=data, parsed=parsed)
 
     def _stream_source(
-        self, stream_body: StreamBody
+        self, stream_body: StreamBody, transport: Transport
     ) -> Tuple[Iterable[bytes], Optional[List[StreamChunk]]]:
         """The body to decode as a stream, or (when the server sent a whole JSON completion
         instead, as LiteLLM's Anthropic route does) that completion as the stream's chunks: its
-        text, then the final chunk. Decided by the Content-Type, and for an unknown or missing
-        one by the first bytes.
+        reasoning and text, then the final chunk. Decided by the Content-Type, and for an
+        unknown or missing one by the first bytes.
 
         :raises ResponseFormatError: saying what arrived, for anything else (an HTML page).
         """
@@ -246,15 +336,17 @@ class HTTPProvider(HealthChecks):
         if kind == "json":
             raw = stream_body.read_all()
             try:
-                data = json.loads(raw)
+                data = _json.loads(raw)
             except (ValueError, RecursionError):
                 if decoder.lines_as_json:
                     return (raw,), None  # NDJSON lines labelled as one JSON document
-                raise self._unexpected_answer(stream_body, raw, "that is not valid JSON") from None
-            with self._shape_errors(stream_body.request_id, source=data):
-                text, _, finish_reason, usage = self._parse_completion(data)
-            final = StreamChunk("", finish_reason, usage, self.name)
-            return (), ([StreamChunk(text, None, None, self.name)] if text else []) + [final]
+                raise self._unexpected_answer(stream_body, raw, "that is not valid JSON", transport) from None
+            with self._shape_errors(stream_body.request_id, source=data, transport=transport):
+                answer = ParsedAnswer.of(self._parse_completion(data))
+            chunks = [StreamChunk("", None, None, self.name, answer.reasoning)] if answer.reasoning else []
+            chunks += [StreamChunk(answer.text, None, None, self.name)] if answer.text else []
+            final = StreamChunk("", answer.finish_reason, answer.usage, self.name, provider_state=answer.provider_state)
+            return (), [*chunks, final]
         chunks = iter(stream_body)
         head = b""
         for chunk in chunks:  # up to the first byte that is not whitespace
@@ -263,21 +355,26 @@ class HTTPProvider(HealthChecks):
                 break
         if decoder.looks_like(head):
             return itertools.chain((head,), chunks), None
-        raise self._unexpected_answer(stream_body, head, "")
+        raise self._unexpected_answer(stream_body, head, "", transport)
 
-    def _unexpected_answer(self, stream_body: StreamBody, raw: bytes, what: str) -> ResponseFormatError:
+    def _unexpected_answer(
+        self, stream_body: StreamBody, raw: bytes, what: str, transport: Transport
+    ) -> ResponseFormatError:
         expected = self.STREAM_DECODER.description
         media = stream_body.content_type or "a body without Content-Type"
         # Masked, then cut: an HTML page is quoted by its title.
-        excerpt = error_message(self._transport.redact(raw[:EXCERPT_WINDOW].decode("utf-8", "replace")))
+        excerpt = error_message(transport.redact(raw[:EXCERPT_WINDOW].decode("utf-8", "replace")))
         return self._stream_format_error(
             f"{self.name}: expected {expected} in answer to a stream request, got {media} {what}".rstrip()
             + f": {shorten(excerpt, 120)!r}",
             stream_body.request_id,
+            transport,
         )
 
-    def _stream_format_error(self, message: str, request_id: Optional[str]) -> ResponseFormatError:
-        message = self._transport.redact(message)  # it may quote the body
+    def _stream_format_error(
+        self, message: str, request_id: Optional[str], transport: Optional[Transport] = None
+    ) -> ResponseFormatError:
+        message = (transport or self._transport).redact(message)  # it may quote the body
         if not message.startswith(f"{self.name}:"):
             message = f"{self.name}: {message}"
         return ResponseFormatError(message, provider=self.name, request_id=request_id)
@@ -285,35 +382,18 @@ class HTTPProvider(HealthChecks):
     # -- helpers
 
     def _prepare(
-        self,
-        prompt_or_messages: MessagesInput,
-        model: Optional[str],
-        system: Optional[str],
-        max_tokens: Optional[int],
-        temperature: Optional[float],
-        stop: Optional[Sequence[str]],
-        timeout: Optional[float],
-        *,
-        stream: bool,
-    ) -> Tuple[ChatCall, RequestSpec, Deadline]:
-        args = check_call_args(
-            self.name,
-            prompt_or_messages,
-            system=system,
-            model=model,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stop=stop,
-            timeout=timeout,
-        )
+        self, prompt_or_messages: MessagesInput, system: Optional[str], stream: bool, **arguments: Any
+    ) -> Tuple[ChatCall, RequestSpec, Deadline, Transport]:
+        """The checked call, its request (the type's ``_build_request``, then the features and
+        ``extra_body``: see ``_features``), its deadline, and the transport that sends it (this
+        provider's, or with ``extra_headers`` a view of it that adds them)."""
+        args = check_call_args(self.name, prompt_or_messages, system=system, **arguments)
         self.validate_config()
-        call = ChatCall(
-            args.messages,
-            args.model or self.model,
-            max_tokens=args.max_tokens,
-            temperature=args.temperature,
-            stop=args.stop,
-            stream=stream,
-        )
+        call = ChatCall.from_args(args, args.model or self.model, stream=stream)
         request = self._build_request(call)
-        return call, request, Deadline(args.timeout if args.timeout is not None else self.timeout)
+        if args.output is not None or args.reasoning is not None or args.top_p is not None or (
+            args.seed is not None or args.cache or args.extra_body
+        ):
+            self._apply_features(request, call)
+        transport = self._transport if not call.extra_headers else self._transport.with_headers(call.extra_headers)
+        return call, request, Deadline(args.timeout if args.timeout is not None else self.timeout), transport

@@ -293,8 +293,11 @@ class ProviderSettings:
     def _check_timeout(self, timeout: Any) -> float:
         return check_timeout(self.name, timeout)
 
-    def _shape_errors(self, request_id: Optional[str], *, source: Any = None) -> ShapeErrors:
-        return ShapeErrors(self.name, request_id, self._transport.redactor, source)
+    def _shape_errors(
+        self, request_id: Optional[str], *, source: Any = None, transport: Optional[Transport] = None
+    ) -> ShapeErrors:
+        """Guards the reading of a 2xx body; ``transport``: a call's own (``extra_headers``)."""
+        return ShapeErrors(self.name, request_id, (transport or self._transport).redactor, source)
 
 
 def base_url_host(url: str) -> Optional[str]:

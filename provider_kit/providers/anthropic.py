@@ -154,8 +154,8 @@ class AnthropicProvider(HTTPProvider):
         return {"anthropic-version": self.anthropic_version}, ({"x-api-key": api_key} if api_key else {})
 
     def _build_request(self, call: ChatCall) -> RequestSpec:
-        system = [m.content for m in call.messages if m.role == "system"]
-        chat = [{"role": m.role, "content": m.content} for m in call.messages if m.role != "system"]
+        system = [self._content_parts(m) for m in call.messages if m.role == "system"]
+        chat = [{"role": m.role, "content": self._content_parts(m)} for m in call.messages if m.role != "system"]
         unsupported = sorted({m["role"] for m in chat} - {"user", "assistant"})
         if unsupported:
             raise InvalidRequestError(

@@ -122,7 +122,7 @@ class OllamaProvider(HTTPProvider):
         # The server streams unless told otherwise, so "stream" is always sent.
         body: Dict[str, Any] = {
             "model": call.model,
-            "messages": [{"role": m.role, "content": m.content} for m in call.messages],
+            "messages": [{"role": m.role, "content": self._content_parts(m)} for m in call.messages],
             "stream": call.stream,
         }
         options: Dict[str, Any] = {}

@@ -129,7 +129,7 @@ class OpenAIProvider(HTTPProvider):
     def _chat_body(self, call: ChatCall) -> Dict[str, Any]:
         """The Chat Completions body (also for a subclass with another URL)."""
         body: Dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in call.messages],
+            "messages": [{"role": m.role, "content": self._content_parts(m)} for m in call.messages],
             "model": call.model,
         }
         # Only what the caller set: reasoning models reject a non-default temperature or stop.

@@ -5,6 +5,12 @@ same duck-typed path as a third-party provider. It imports only ``config``, ``er
 ``types`` and ``_call_args`` (the argument check every real provider makes) from the package,
 and does no I/O.
 
+Calls take every argument a real provider takes and check them the same way. A call with
+``schema=`` or ``json=True`` gets ``data``/``parsed`` built from the reply's text by the step
+the real providers use, so a scripted reply that is not the JSON asked for fails as production
+would; a reply may be scripted as a dict or list (sent as its JSON text). A scripted
+``Completion`` carrying ``reasoning`` streams it in ``reasoning`` chunks before the text.
+
 Example::
 
     from provider_kit.testing import FakeProvider
@@ -45,8 +51,10 @@ from .._options import (
     as_str_list,
     check_options,
 )
+from .._parts import Image
 from .._secrets import mask_secret
-from ..errors import ConfigError, ProviderTimeoutError
+from .._structured import structured_result
+from ..errors import ConfigError, ProviderTimeoutError, ResponseFormatError
 from ..types import (
     Completion,
     HealthStatus,
@@ -58,8 +66,8 @@ from ..types import (
 
 __all__ = ["FakeCall", "FakeProvider"]
 
-#: What a scripted reply may be.
-Reply = Union[str, Completion, BaseException]
+#: What a scripted reply may be (a dict or list: a JSON reply, sent as its JSON text).
+Reply = Union[str, Completion, BaseException, Dict[str, Any], List[Any]]
 
 #: The deadline used when a call passes ``timeout=None``.
 DEFAULT_TIMEOUT_S = 60.0
@@ -75,6 +83,7 @@ _OPTIONS_SCHEMA = {
     "invalid": as_str,
     "api_key": as_str,
     "timeout": as_positive_number,
+    "reasoning": as_str,
 }
 
 
@@ -84,7 +93,8 @@ def _words(text: str) -> int:
 
 class FakeCall:
     """One recorded call: ``method`` ("complete", "stream", "health_check"), the coerced
-    ``messages`` (empty for health checks) and the keyword arguments as passed."""
+    ``messages`` (empty for health checks; their content strings or parts) and the keyword
+    arguments as passed (``schema``, ``reasoning``... only when given)."""
 
     __slots__ = ("kwargs", "messages", "method")
 
@@ -98,15 +108,22 @@ class FakeCall:
         """The content of the last user message (the prompt of a one-string call)."""
         return _last_user_content(self.messages)
 
+    @property
+    def images(self) -> List[Image]:
+        """The images of every message, in order."""
+        return [part for message in self.messages if not isinstance(message.content, str)
+                for part in message.content if isinstance(part, Image)]
+
     def __repr__(self) -> str:
         return f"FakeCall({self.method!r}, messages={self.messages!r}, kwargs={self.kwargs!r})"
 
 
 def _last_user_content(messages: Sequence[Message]) -> str:
+    """The text of the last user message (of the last message when none is the user's)."""
     for message in reversed(messages):
         if message.role == "user":
-            return message.content
-    return messages[-1].content if messages else ""
+            return message.text
+    return messages[-1].text if messages else ""
 
 
 def _call_options(
@@ -115,9 +132,13 @@ def _call_options(
     temperature: Optional[float],
     stop: Optional[Sequence[str]],
     timeout: Optional[float],
+    more: Dict[str, Any],
 ) -> Dict[str, Any]:
-    """A call's keyword arguments as ``FakeCall.kwargs`` records them."""
-    return {"model": model, "max_tokens": max_tokens, "temperature": temperature, "stop": stop, "timeout": timeout}
+    """A call's keyword arguments as ``FakeCall.kwargs`` records them: the five every call
+    has, then those of ``more`` (``schema``, ``reasoning``...) that were given."""
+    options = {"model": model, "max_tokens": max_tokens, "temperature": temperature, "stop": stop, "timeout": timeout}
+    options.update((key, value) for key, value in more.items() if value is not None)
+    return options
 
 
 class FakeProvider:
@@ -140,6 +161,9 @@ class FakeProvider:
     :param invalid: a reason for ``validate_config()`` to raise ``ConfigError`` with.
     :param api_key: a pretend secret; it is masked in ``repr``.
     :param timeout: the deadline for calls that pass ``timeout=None``.
+    :param reasoning: the thinking attached to every string reply (``completion.reasoning``,
+        streamed in ``reasoning`` chunks before the text), as a reasoning model's; none for a
+        call that passes ``reasoning=False``.
 
     Calls are recorded in ``calls`` (a list of ``FakeCall``), thread-safely.
     """
@@ -159,6 +183,7 @@ class FakeProvider:
         invalid: Optional[str] = None,
         api_key: Optional[str] = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        reasoning: Optional[str] = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -171,6 +196,7 @@ class FakeProvider:
         self.invalid = invalid
         self.api_key = api_key
         self.timeout = float(timeout)
+        self.reasoning = reasoning
         self.closed = False
         self._replies: Deque[Reply] = deque(replies or ())
         self._calls: List[FakeCall] = []
@@ -219,11 +245,13 @@ class FakeProvider:
         with self._lock:
             self._calls.append(FakeCall(method, messages, kwargs))
 
-    def _next_reply(self, messages: List[Message]) -> Reply:
+    def _next_reply(self, args: CallArgs) -> Reply:
         with self._lock:
             if self._replies:
                 return self._replies.popleft()
-        return "echo: " + _last_user_content(messages)
+        prompt = _last_user_content(args.messages)
+        # A call that asks for JSON gets JSON: the echo as an object.
+        return "echo: " + prompt if args.output is None else {"echo": prompt}
 
     def _wait(self, timeout: Optional[float]) -> Optional[float]:
         """Simulate the call's duration; the deadline that passed, or None when on time."""
@@ -238,25 +266,40 @@ class FakeProvider:
         return None
 
     def _prepare(self, method: str, args: CallArgs, kwargs: Dict[str, Any]) -> Union[Completion, BaseException]:
-        """Record the checked call, wait, and return the scripted completion or exception."""
+        """Record the checked call, wait, and return the scripted completion or exception;
+        with ``schema``/``json``, its ``data``/``parsed`` built as a real provider builds them."""
         started = time.monotonic()
         self._record(method, args.messages, kwargs)
         missed = self._wait(args.timeout)
         if missed is not None:
             return ProviderTimeoutError(f"{self.name}: no answer within {missed!r} s", provider=self.name)
-        reply = self._next_reply(args.messages)
-        if isinstance(reply, (BaseException, Completion)):
+        reply = self._next_reply(args)
+        if isinstance(reply, BaseException):
             return reply
-        text = str(reply)
-        return Completion(
-            text,
-            model=args.model or self.model,
-            provider=self.name,
-            finish_reason="stop",
-            usage=Usage(sum(_words(m.content) for m in args.messages), _words(text)),
-            raw={"fake": True},
-            latency_s=time.monotonic() - started,
-        )
+        if not isinstance(reply, Completion):
+            text = reply if isinstance(reply, str) else _json_text(reply)
+            reply = Completion(
+                text,
+                model=args.model or self.model,
+                provider=self.name,
+                finish_reason="stop",
+                usage=Usage(sum(_words(m.text) for m in args.messages), _words(text)),
+                raw={"fake": True},
+                latency_s=time.monotonic() - started,
+                reasoning=self.reasoning if args.reasoning is not False else None,
+            )
+        if args.output is not None and reply.data is None:
+            try:
+                data, parsed = structured_result(
+                    args.output, reply.text, reply.finish_reason, provider=self.name, redact=self._redact
+                )
+            except ResponseFormatError as error:
+                return error
+            reply = reply._replace(data=data, parsed=parsed)
+        return reply
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.api_key, mask_secret(self.api_key)) if self.api_key else text
 
     def _check(
         self,
@@ -282,15 +325,29 @@ class FakeProvider:
         temperature: Optional[float] = None,
         stop: Optional[Sequence[str]] = None,
         timeout: Optional[float] = None,
+        schema: Any = None,
+        json: Optional[bool] = None,
+        reasoning: Union[str, bool, None] = None,
+        top_p: Optional[float] = None,
+        seed: Optional[int] = None,
+        max_retries: Optional[int] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        cache: Optional[bool] = None,
     ) -> Completion:
-        """The next scripted reply (or raise it).
+        """The next scripted reply (or raise it). Takes every argument a real provider takes
+        (``schema``, ``json``, ``reasoning``, ``top_p``, ``seed``, ``max_retries``,
+        ``extra_headers``, ``extra_body``, ``cache``), checked as a real provider checks them.
 
         :raises ConfigError: for an argument every real provider refuses, with the same message
             (``temperature=5``, ``max_tokens=-3``, ``stop=[1]``, a malformed prompt...), or when
             built with ``invalid``; such a call is not recorded, as production sends nothing.
         :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
         """
-        kwargs = _call_options(model, max_tokens, temperature, stop, timeout)
+        kwargs = _call_options(model, max_tokens, temperature, stop, timeout, dict(
+            schema=schema, json=json, reasoning=reasoning, top_p=top_p, seed=seed, max_retries=max_retries,
+            extra_headers=extra_headers, extra_body=extra_body, cache=cache,
+        ))
         args = self._check(prompt_or_messages, system, kwargs)
         result = self._prepare("complete", args, dict(kwargs, system=system))
         if isinstance(result, BaseException):
@@ -307,6 +364,15 @@ class FakeProvider:
         temperature: Optional[float] = None,
         stop: Optional[Sequence[str]] = None,
         timeout: Optional[float] = None,
+        schema: Any = None,
+        json: Optional[bool] = None,
+        reasoning: Union[str, bool, None] = None,
+        top_p: Optional[float] = None,
+        seed: Optional[int] = None,
+        max_retries: Optional[int] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        cache: Optional[bool] = None,
     ) -> Iterator[StreamChunk]:
         """The next scripted reply, word by word; the last chunk has ``finish_reason`` and usage.
 
@@ -318,7 +384,10 @@ class FakeProvider:
             built with ``invalid``; such a call is not recorded, as production sends nothing.
         :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
         """
-        kwargs = _call_options(model, max_tokens, temperature, stop, timeout)
+        kwargs = _call_options(model, max_tokens, temperature, stop, timeout, dict(
+            schema=schema, json=json, reasoning=reasoning, top_p=top_p, seed=seed, max_retries=max_retries,
+            extra_headers=extra_headers, extra_body=extra_body, cache=cache,
+        ))
         args = self._check(prompt_or_messages, system, kwargs)
         result = self._prepare("stream", args, dict(kwargs, system=system))
         if isinstance(result, BaseException):
@@ -326,11 +395,21 @@ class FakeProvider:
         return self._chunks(result)
 
     def _chunks(self, completion: Completion) -> Iterator[StreamChunk]:
+        if completion.reasoning:
+            for thought in re.split(r"(?<= )", completion.reasoning):
+                if thought:
+                    yield StreamChunk("", provider=self.name, reasoning=thought)
         pieces = [piece for piece in re.split(r"(?<= )", completion.text) if piece] or [""]
         for piece in pieces[:-1]:
             yield StreamChunk(piece, provider=self.name)
         yield StreamChunk(
-            pieces[-1], finish_reason=completion.finish_reason, usage=completion.usage, provider=self.name
+            pieces[-1],
+            finish_reason=completion.finish_reason,
+            usage=completion.usage,
+            provider=self.name,
+            data=completion.data,
+            parsed=completion.parsed,
+            provider_state=completion.provider_state,
         )
 
     def health_check(self, timeout: Optional[float] = None) -> HealthStatus:
@@ -380,3 +459,9 @@ class FakeProvider:
         if self.latency:
             extras += f", latency={self.latency!r}"
         return f"FakeProvider(name={self.name!r}, model={self.model!r}{extras})"
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
