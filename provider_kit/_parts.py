@@ -100,6 +100,7 @@ class Image(Part):
     data: Optional[bytes]
     url: Optional[str]
     detail: Optional[str]
+    _base64: Optional[str]
 
     def __init__(
         self,
@@ -145,7 +146,7 @@ class Image(Part):
     # -- building
 
     @classmethod
-    def from_path(cls, path: Union[str, os.PathLike], media_type: Optional[str] = None,
+    def from_path(cls, path: Union[str, os.PathLike[str]], media_type: Optional[str] = None,
                   *, detail: Optional[str] = None) -> Image:
         """The image in file ``path``; its media type sniffed from its first bytes.
 

@@ -15,6 +15,7 @@ from provider_kit._streaming import NDJSON
 from provider_kit.providers import BUILTIN_TYPES
 from provider_kit.providers._base import HTTPProvider
 from provider_kit.providers._calls import ChatCall
+from provider_kit.providers._features import CallFeatures
 from provider_kit.testing.wires import WIRES
 
 #: Every built-in type name, in registration order.
@@ -114,3 +115,13 @@ def fast_retries(provider: HTTPProvider) -> HTTPProvider:
     policy = provider._transport.retry
     provider._transport.retry = RetryPolicy(policy.max_retries, backoff_base=0.001, backoff_max=0.002)
     return provider
+
+
+def featureless(kind: str) -> Type[HTTPProvider]:
+    """``kind``'s class with every feature hook (images, structured output, reasoning, sampling,
+    caching) back at ``CallFeatures``' refusing default: what a type that has not mapped a
+    feature does, whatever the built-in type has mapped since."""
+    hooks = {name: value for name, value in vars(CallFeatures).items() if name.startswith(("_apply", "_content"))}
+    constants = {"STRUCTURED_OUTPUT_MODES": frozenset(), "REASONING_LEVELS": frozenset(),
+                 "SAMPLING_OPTIONS": frozenset()}
+    return type(f"Featureless{CLASSES[kind].__name__}", (CLASSES[kind],), {**hooks, **constants})

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from _kinds import CLASSES
+from _kinds import featureless
 from _support import KEY, raises
 
 from provider_kit import ConfigError, Image, Message, Text
 from provider_kit.providers._base import HTTPProvider
-from provider_kit.providers._features import CallFeatures
 from provider_kit.testing import FakeProvider, LoopbackServer
 from provider_kit.types import as_messages
 
@@ -186,21 +185,13 @@ def test_the_fake_records_parts_and_answers_the_text(make_fake: Callable[..., Fa
 # -- every type refuses an image until its wire mapping takes one --------------------------------
 
 
-def _bare(kind: str) -> type:
-    """``kind``'s class with every feature hook back at the refusing default."""
-    defaults = {name: getattr(CallFeatures, name) for name in vars(CallFeatures) if name.startswith(("_apply", "_content"))}
-    constants = {"STRUCTURED_OUTPUT_MODES": frozenset(), "REASONING_LEVELS": frozenset(),
-                 "SAMPLING_OPTIONS": frozenset()}
-    return type(f"Bare{CLASSES[kind].__name__}", (CLASSES[kind],), {**defaults, **constants})
-
-
 def test_the_default_content_hook_sends_text_parts_as_text_and_refuses_an_image(
     kind: str, server: LoopbackServer
 ) -> None:
-    provider: HTTPProvider = _bare(kind)(base_url=server.base_url, api_key=KEY, max_retries=0)
+    provider: HTTPProvider = featureless(kind)(base_url=server.base_url, api_key=KEY, max_retries=0)
     try:
         assert provider.complete(["Say", Text("hi")]).text  # the text parts, joined, as plain content
-        assert "Say\\\\nhi" in server.last_request.body.decode()  # one string, JSON-escaped
+        assert '"Say\\nhi"' in server.last_request.body.decode()  # one JSON string: the parts' text
         sent = len(server.requests)
         error = raises(ConfigError, provider.complete, ["What is this?", Image.from_bytes(PNG)])
         assert kind in str(error) and "image parts" in str(error) and provider.name in str(error)

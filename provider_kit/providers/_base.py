@@ -343,10 +343,10 @@ class HTTPProvider(CallFeatures, HealthChecks):
                 raise self._unexpected_answer(stream_body, raw, "that is not valid JSON", transport) from None
             with self._shape_errors(stream_body.request_id, source=data, transport=transport):
                 answer = ParsedAnswer.of(self._parse_completion(data))
-            chunks = [StreamChunk("", None, None, self.name, answer.reasoning)] if answer.reasoning else []
-            chunks += [StreamChunk(answer.text, None, None, self.name)] if answer.text else []
+            pieces = [StreamChunk("", None, None, self.name, answer.reasoning)] if answer.reasoning else []
+            pieces += [StreamChunk(answer.text, None, None, self.name)] if answer.text else []
             final = StreamChunk("", answer.finish_reason, answer.usage, self.name, provider_state=answer.provider_state)
-            return (), [*chunks, final]
+            return (), [*pieces, final]
         chunks = iter(stream_body)
         head = b""
         for chunk in chunks:  # up to the first byte that is not whitespace
