@@ -236,7 +236,8 @@ def test_complete_parses_a_real_response(server: LoopbackServer, make: MakeProvi
     assert completion.model == "gpt-4o-mini-2024-07-18"
     assert completion.provider == "gpt"
     assert completion.finish_reason == "stop"
-    assert completion.usage == Usage(19, 2, 21)
+    # The details the body reports (cached 0, reasoning 0) are reported, not left unknown.
+    assert completion.usage == Usage(19, 2, 21, cached_input_tokens=0, reasoning_tokens=0)
     assert completion.raw == body
     assert completion.latency_s > 0
 
@@ -282,12 +283,12 @@ def test_missing_finish_reason_and_usage(server: LoopbackServer, make: MakeProvi
     ],
     ids=["tool-calls", "refusal"],
 )
-def test_null_content_is_empty_text(
+def test_null_content_is_empty_text_or_the_refusal(
     server: LoopbackServer, make: MakeProvider, message: Dict[str, Any], finish: str, expected_finish: str
 ) -> None:
     server.enqueue(Reply(json=completion_body(message, finish)))
     completion = make().complete("hi")
-    assert completion.text == ""
+    assert completion.text == (message["refusal"] or "")  # a refusal is the answer's text
     assert completion.finish_reason == expected_finish
     assert completion.raw["choices"][0]["message"] == message  # the details stay reachable
 
@@ -851,7 +852,12 @@ def test_openai_stream_has_role_deltas_finish_usage_and_done(session: requests.S
     assert [c["choices"][0]["finish_reason"] for c in finish] == ["stop"]
     if include_usage:
         assert chunks[-1]["choices"] == []
-        assert chunks[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+        usage = chunks[-1]["usage"]
+        assert {key: usage[key] for key in ("prompt_tokens", "completion_tokens", "total_tokens")} == {
+            "prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+        # The details come in the streamed usage too, as the real API sends them.
+        assert usage["prompt_tokens_details"]["cached_tokens"] == 0
+        assert usage["completion_tokens_details"]["reasoning_tokens"] == 0
     else:
         assert all(c["choices"] and "usage" not in c for c in chunks)
 

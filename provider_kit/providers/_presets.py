@@ -74,6 +74,21 @@ class Preset(NamedTuple):
     unreachable_hint: str = ""
     #: What a user should know, for the docs table.
     note: str = ""
+    #: The structured-output modes the service takes: "schema" (``response_format``
+    #: ``json_schema``) and "json" (``json_object``); the others are refused before sending
+    #: (LM Studio rejects ``json_object``, DeepSeek knows only ``json_object``: §F.2).
+    structured_output: Tuple[str, ...] = ("schema", "json")
+    #: The field the service returns thinking text in, ``"reasoning_content"`` or
+    #: ``"reasoning"`` (§H.2); None when it returns none or is not known. Both are read
+    #: whatever this says; it is what the simulator sends and the name echoed back.
+    reasoning_field: Optional[str] = None
+    #: Whether an assistant turn sends its thinking back under ``reasoning_field`` (DeepSeek's
+    #: rule: required on tool-call turns, ignored on others).
+    echo_reasoning: bool = False
+    #: The body fields of ``reasoning=False``; None: OpenAI's ``reasoning_effort: "none"``.
+    reasoning_off: Optional[Mapping[str, Any]] = None
+    #: The body field of ``seed=``.
+    seed_field: str = "seed"
 
 
 #: Every preset, in the order the docs list them.
@@ -83,6 +98,7 @@ PRESETS: Tuple[Preset, ...] = (
         base_url_env="GROQ_BASE_URL",
         default_model="llama-3.1-8b-instant",
         max_tokens_field="max_completion_tokens",
+        reasoning_field="reasoning",
         note="rejects logprobs, logit_bias and messages[].name; n must be 1",
     ),
     Preset(
@@ -91,17 +107,23 @@ PRESETS: Tuple[Preset, ...] = (
         integer_error_codes=True,
         stream_comment="OPENROUTER PROCESSING",
         errors_after_200=True,
+        reasoning_field="reasoning",
         note="model ids are vendor/model; attribution headers (HTTP-Referer, X-Title) go in headers",
     ),
     Preset(
         "mistral", "Mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY",
         default_model="mistral-small-latest",
         error_shape="top-level",
+        seed_field="random_seed",
         note='errors are a top-level {"object": "error", "message": ...}',
     ),
     Preset(
         "deepseek", "DeepSeek", "https://api.deepseek.com", "DEEPSEEK_API_KEY",
         default_model="deepseek-chat",
+        structured_output=("json",),
+        reasoning_field="reasoning_content",
+        echo_reasoning=True,
+        reasoning_off={"thinking": {"type": "disabled"}},
         note="no /v1 in the base URL (also served under /v1)",
     ),
     Preset(
@@ -117,6 +139,7 @@ PRESETS: Tuple[Preset, ...] = (
     Preset(
         "xai", "xAI", "https://api.x.ai/v1", "XAI_API_KEY",
         integer_error_codes=True,
+        reasoning_field="reasoning_content",
         note="no default model: set model (grok-...)",
     ),
     Preset(
@@ -127,12 +150,16 @@ PRESETS: Tuple[Preset, ...] = (
     Preset(
         "lmstudio", "LM Studio", "http://localhost:1234/v1", None,
         requires_key=False,
+        structured_output=("schema",),
+        reasoning_field="reasoning_content",
         note="no key; no default model: set model to the identifier LM Studio shows",
     ),
     Preset(
         "vllm", "vLLM", "http://localhost:8000/v1", "VLLM_API_KEY",
         requires_key=False,
         integer_error_codes=True,
+        reasoning_field="reasoning",
+        reasoning_off={"chat_template_kwargs": {"enable_thinking": False}},
         note="the key only if the server was started with --api-key; no default model: set model",
     ),
     Preset(
@@ -141,6 +168,7 @@ PRESETS: Tuple[Preset, ...] = (
         check_model=False,
         health_path="/health",
         integer_error_codes=True,
+        reasoning_field="reasoning_content",
         unreachable_hint=(
             "llama-server's default port is 8080, 9931 in releases since Aug 2026: "
             "set base_url to the port it listens on"
@@ -227,7 +255,12 @@ def preset_type(preset: Preset) -> type:
         "REQUIRES_KEY": preset.requires_key,
         "DEFAULT_MODEL": preset.default_model,
         "MODELS_PATH": preset.models_path,
+        "STRUCTURED_OUTPUT_MODES": frozenset(preset.structured_output),
+        "ECHO_REASONING": preset.echo_reasoning,
+        "SEED_FIELD": preset.seed_field,
     }
+    if preset.reasoning_off is not None:
+        attributes["REASONING_OFF"] = preset.reasoning_off
     return type(class_name, (PresetProvider,), attributes)
 
 

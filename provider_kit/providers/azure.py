@@ -36,6 +36,11 @@ _DATED_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 #: The first api-version that accepts ``stream_options`` (2024-09-01-preview; GA 2024-10-21).
 #: Older ones answer 400 to it, so their streams carry no usage.
 STREAM_OPTIONS_SINCE = "2024-09-01"
+#: The first classic api-versions that take ``response_format`` ``json_schema``
+#: (2024-08-01-preview; GA 2024-10-21) and ``reasoning_effort`` (2024-12-01-preview); older
+#: ones answer 400, so those calls are refused before sending, naming the version to use.
+JSON_SCHEMA_SINCE = "2024-08-01"
+REASONING_EFFORT_SINCE = "2024-12-01"
 _V1_SUFFIX = "/openai/v1"
 _CLASSIC_SUFFIX = "/openai"
 
@@ -71,6 +76,11 @@ class AzureOpenAIProvider(OpenAIProvider):
     ``$AZURE_OPENAI_API_KEY`` is sent only to the endpoint ``$AZURE_OPENAI_ENDPOINT`` names:
     Azure has no default host, so a table that sets its own ``endpoint`` or ``base_url`` names
     its key (``api_key_env``, ``api_key``), even when it is that same variable.
+
+    Images, ``schema=`` / ``json=True``, ``reasoning=``, ``top_p``/``seed``, the usage details
+    and ``cache=True`` (automatic caching: nothing to send) are OpenAI's. On the classic URLs,
+    ``schema=`` needs api-version 2024-08-01-preview or later and ``reasoning=`` 2024-12-01-preview
+    or later: with an older one they are refused before sending.
 
     The health check and ``models()`` list the resource's models (``GET {endpoint}/openai/models``):
     that proves the endpoint and the key, not that a deployment exists, so ``check_model`` is
@@ -208,6 +218,23 @@ class AzureOpenAIProvider(OpenAIProvider):
             return RequestSpec("/chat/completions", body)
         path = f"/deployments/{urllib.parse.quote(deployment, safe='')}/chat/completions"
         return RequestSpec(path, body, query=self._query())
+
+    def _apply_output_format(self, body: Dict[str, Any], call: ChatCall) -> None:
+        if call.output is not None and call.output.mode == "schema":
+            self._require_version("structured output (schema=)", JSON_SCHEMA_SINCE)
+        super()._apply_output_format(body, call)
+
+    def _apply_reasoning(self, body: Dict[str, Any], call: ChatCall) -> None:
+        self._require_version(f"reasoning={call.reasoning!r}", REASONING_EFFORT_SINCE)
+        super()._apply_reasoning(body, call)
+
+    def _require_version(self, feature: str, since: str) -> None:
+        """:raises ConfigError: when the classic api-version predates ``since``."""
+        if not self.uses_v1 and self.api_version[:10] < since:
+            raise self._refuse(
+                feature,
+                f"api_version {self.api_version!r} does not take it; use {since}-preview or later (or \"v1\")",
+            )
 
     def _health_request(self) -> RequestSpec:
         return RequestSpec(self.MODELS_PATH, method="GET", query=self._query())

@@ -1,16 +1,19 @@
 """OpenAI Chat Completions, also for any OpenAI-compatible server (vLLM, LM Studio, Ollama's /v1,
-Groq, OpenRouter...). Wire format: PROTOCOLS.md §A."""
+Groq, OpenRouter...). Wire format: PROTOCOLS.md §A; images, structured output, reasoning and
+usage details: PROTOCOLS-2.md §E.1, §F.1, §H.1-2, §I.1."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .._options import Validator, as_choice, as_str
+from .._parts import Image, Text
 from .._streaming import SSE
-from ..types import StreamChunk, Usage
+from ..types import Message, StreamChunk, Usage
+from ._answers import ParsedAnswer
 from ._base import (
     EXCERPT_WINDOW,
     HTTPProvider,
@@ -19,6 +22,7 @@ from ._base import (
 )
 from ._calls import ChatCall, RequestSpec
 from ._listing import model_ids
+from ._openai_schema import response_schema
 from ._settings import base_url_host
 
 FINISH_REASONS = {
@@ -33,14 +37,59 @@ OPENAI_HOST = "api.openai.com"
 _REASONING_MODEL = re.compile(r"(^|/)(o\d|gpt-5)", re.IGNORECASE)
 
 
+#: The fields compatible servers return thinking text in (PROTOCOLS-2.md §H.2): DeepSeek,
+#: llama.cpp and xAI say ``reasoning_content``, vLLM, Ollama's /v1, OpenRouter and Groq
+#: ``reasoning``. api.openai.com returns none (only a count in the usage).
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def _count(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _usage(data: Any) -> Usage:
+    """``usage``, with its details when the server reports them (a missing one is None, not 0):
+    ``prompt_tokens_details.cached_tokens`` / ``cache_write_tokens`` (both part of
+    ``prompt_tokens``; DeepSeek says ``prompt_cache_hit_tokens``) and
+    ``completion_tokens_details.reasoning_tokens`` (part of ``completion_tokens``)."""
     if not isinstance(data, dict):
         return Usage()
-    return Usage(data.get("prompt_tokens"), data.get("completion_tokens"), data.get("total_tokens"))
+    prompt = data.get("prompt_tokens_details")
+    prompt = prompt if isinstance(prompt, dict) else {}
+    completion = data.get("completion_tokens_details")
+    completion = completion if isinstance(completion, dict) else {}
+    cached = _count(prompt.get("cached_tokens"))
+    if cached is None:
+        cached = _count(data.get("prompt_cache_hit_tokens"))
+    return Usage(
+        data.get("prompt_tokens"), data.get("completion_tokens"), data.get("total_tokens"),
+        cached_input_tokens=cached,
+        cache_creation_input_tokens=_count(prompt.get("cache_write_tokens")),
+        reasoning_tokens=_count(completion.get("reasoning_tokens")),
+    )
+
+
+def _reasoning_of(message: Mapping[str, Any], field: Optional[str]) -> Tuple[Optional[str], str]:
+    """``(field, text)``: the thinking text of a message or delta, read from ``field`` (the one
+    this answer already used), else from the first of ``REASONING_FIELDS`` it has. One field
+    only: a server that sends both (vLLM while it renamed them) sends the same text twice."""
+    for name in (field,) if field else REASONING_FIELDS:
+        value = message.get(name)
+        if isinstance(value, str) and value:
+            return name, value
+    return field, ""
 
 
 class _OpenAIStream(StreamState):
-    """``data: {chunk}`` events up to ``data: [DONE]``; usage arrives in a last, choice-less chunk."""
+    """``data: {chunk}`` events up to ``data: [DONE]``; usage arrives in a last, choice-less chunk.
+    Thinking arrives in ``delta.reasoning_content`` / ``delta.reasoning`` (as reasoning chunks),
+    a refusal in ``delta.refusal`` (as text, the answer then ends as ``content_filter``)."""
+
+    def __init__(self, provider: str = "", finish_reasons: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__(provider, finish_reasons)
+        self.reasoning_field: Optional[str] = None
+        self.reasonings: List[str] = []
+        self.refused = False
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         data = event.data
@@ -61,14 +110,29 @@ class _OpenAIStream(StreamState):
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
+            self.reasoning_field, reasoning = _reasoning_of(delta, self.reasoning_field)
+            if reasoning:
+                self.reasonings.append(reasoning)
+                pieces.append(self.reasoning_chunk(reasoning))
             content = _content_text(delta.get("content"))
             if content:
                 pieces.append(self.text_chunk(content))
+            refusal = delta.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                self.refused = True
+                pieces.append(self.text_chunk(refusal))
             if choice.get("finish_reason") is not None:
                 self.finish_reason = self.finish(choice["finish_reason"])
+                if self.refused and self.finish_reason == "stop":
+                    self.finish_reason = "content_filter"
         if chunk.get("usage"):
             self.usage = _usage(chunk["usage"])
         return pieces
+
+    def final_chunk(self) -> StreamChunk:
+        if self.reasoning_field and self.reasonings:
+            self.provider_state = {self.reasoning_field: "".join(self.reasonings)}
+        return super().final_chunk()
 
 
 class OpenAIProvider(HTTPProvider):
@@ -81,6 +145,21 @@ class OpenAIProvider(HTTPProvider):
     ``max_tokens`` to other servers, many of which know only that field.
     No API key is required for a loopback ``base_url`` (a local vLLM, LM Studio or Ollama), and
     ``$OPENAI_API_KEY`` is sent only to api.openai.com or the server ``$OPENAI_BASE_URL`` names.
+
+    Beyond text (PROTOCOLS-2.md §E.1-§I.1):
+
+    * images go as ``image_url`` parts of a user message (a data URL for bytes, the URL for a
+      URL, ``detail`` only when the image has one); an image in another role is refused;
+    * ``schema=`` sends ``response_format`` ``json_schema`` (strict when the schema allows it,
+      see ``_openai_schema``), ``json=True`` sends ``json_object`` (OpenAI then wants the word
+      "json" in the messages); a refusal (``message.refusal``) is ``finish_reason``
+      ``"content_filter"`` with the refusal as the text;
+    * ``reasoning="low"|"medium"|"high"`` sends ``reasoning_effort``; ``reasoning=False`` sends
+      ``reasoning_effort: "none"`` (models that cannot turn thinking off answer 400). Thinking
+      text, which api.openai.com never returns, is read from ``reasoning_content`` or
+      ``reasoning`` (compatible servers) and kept in ``provider_state`` under that name;
+    * ``top_p`` and ``seed`` are sent as such; ``cache=True`` is accepted and sends nothing:
+      OpenAI caches prompts automatically (the usage reports ``cached_input_tokens``).
     """
 
     TYPE = "openai"
@@ -97,6 +176,18 @@ class OpenAIProvider(HTTPProvider):
         "project": as_str,
         "max_tokens_field": as_choice("auto", "max_tokens", "max_completion_tokens"),
     }
+    STRUCTURED_OUTPUT_MODES: ClassVar[FrozenSet[str]] = frozenset({"schema", "json"})
+    REASONING_LEVELS: ClassVar[FrozenSet[Union[str, bool]]] = frozenset({"low", "medium", "high", False})
+    SAMPLING_OPTIONS: ClassVar[FrozenSet[str]] = frozenset({"top_p", "seed"})
+    #: The body fields of ``reasoning=False`` (a preset whose service has another switch, as
+    #: DeepSeek's ``thinking``, says so in its row).
+    REASONING_OFF: ClassVar[Mapping[str, Any]] = {"reasoning_effort": "none"}
+    #: The body field of ``seed=`` (Mistral's is ``random_seed``).
+    SEED_FIELD: ClassVar[str] = "seed"
+    #: Whether an assistant turn sends its thinking back (``provider_state``'s
+    #: ``reasoning_content`` / ``reasoning``, under that name): DeepSeek needs it on tool-call
+    #: turns; api.openai.com refuses unknown message fields, so only a preset says yes.
+    ECHO_REASONING: ClassVar[bool] = False
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         is_openai = base_url_host(self.base_url) == OPENAI_HOST
@@ -129,7 +220,7 @@ class OpenAIProvider(HTTPProvider):
     def _chat_body(self, call: ChatCall) -> Dict[str, Any]:
         """The Chat Completions body (also for a subclass with another URL)."""
         body: Dict[str, Any] = {
-            "messages": [{"role": m.role, "content": self._content_parts(m)} for m in call.messages],
+            "messages": [self._wire_message(m) for m in call.messages],
             "model": call.model,
         }
         # Only what the caller set: reasoning models reject a non-default temperature or stop.
@@ -144,7 +235,68 @@ class OpenAIProvider(HTTPProvider):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
+    def _wire_message(self, message: Message) -> Dict[str, Any]:
+        wire: Dict[str, Any] = {"role": message.role, "content": self._content_parts(message)}
+        state = message.provider_state
+        if self.ECHO_REASONING and state and message.role == "assistant":
+            for name in REASONING_FIELDS:
+                if isinstance(state.get(name), str):
+                    wire[name] = state[name]
+                    break
+        return wire
+
+    def _content_parts(self, message: Message) -> Any:
+        """A string (text parts joined: every compatible server takes that), or with an image
+        the list of ``text`` and ``image_url`` parts, in a user message only (§E.1)."""
+        content = message.content
+        if isinstance(content, str) or all(isinstance(part, Text) for part in content):
+            return super()._content_parts(message)
+        if message.role != "user":
+            raise self._refuse(
+                f"image parts in a {message.role!r} message",
+                "OpenAI Chat Completions takes images only in user messages",
+            )
+        parts: List[Dict[str, Any]] = []
+        for part in content:
+            if isinstance(part, Text):
+                parts.append({"type": "text", "text": part.text})
+            elif isinstance(part, Image):
+                parts.append(part.to_dict())  # image_url: the URL or the data URL, detail if set
+            else:
+                raise self._refuse(f"{type(part).__name__.lower()} parts in a {message.role!r} message")
+        return parts
+
+    # -- the features (``_features``)
+
+    def _apply_output_format(self, body: Dict[str, Any], call: ChatCall) -> None:
+        output = call.output
+        assert output is not None
+        if output.mode == "json":
+            body["response_format"] = {"type": "json_object"}
+            return
+        schema, strict = response_schema(output)
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": output.name, "schema": schema, "strict": strict},
+        }
+
+    def _apply_reasoning(self, body: Dict[str, Any], call: ChatCall) -> None:
+        if call.reasoning is False:
+            body.update(json.loads(json.dumps(self.REASONING_OFF)))  # a copy: extra_body merges into it
+        else:
+            body["reasoning_effort"] = call.reasoning
+
+    def _apply_sampling(self, body: Dict[str, Any], call: ChatCall) -> None:
+        if call.top_p is not None:
+            body["top_p"] = call.top_p
+        if call.seed is not None:
+            body[self.SEED_FIELD] = call.seed
+
+    def _apply_cache(self, body: Dict[str, Any], call: ChatCall) -> None:
+        """Nothing to send: OpenAI and the compatible servers cache prompt prefixes on their own
+        (PROTOCOLS-2.md §I.1); ``usage.cached_input_tokens`` says what was read from the cache."""
+
+    def _parse_completion(self, data: Any) -> ParsedAnswer:
         if isinstance(data, dict) and data.get("error"):
             # OpenRouter answers 200 with an error body when generation failed after it began.
             raise _stream_error(self.name, data["error"], context="in a 200 response")
@@ -152,11 +304,20 @@ class OpenAIProvider(HTTPProvider):
         message = choice["message"]
         text = _content_text(message.get("content"))
         finish = self._finish_reason(choice.get("finish_reason"))
-        if not text and message.get("refusal") and finish == "stop":
+        refusal = message.get("refusal")
+        if not text and isinstance(refusal, str) and refusal:
             # A refusal ends "normally" on the wire; normalised as Anthropic's "refusal" is, so a
-            # caller can tell an empty answer from a declined one without reading ``raw``.
-            finish = "content_filter"
-        return text, data.get("model"), finish, _usage(data.get("usage"))
+            # caller can tell an empty answer from a declined one without reading ``raw``; the
+            # text is the refusal (never parsed as the JSON a schema asked for).
+            text = refusal
+            if finish == "stop":
+                finish = "content_filter"
+        field, reasoning = _reasoning_of(message, None)
+        return ParsedAnswer(
+            text, data.get("model"), finish, _usage(data.get("usage")),
+            reasoning=reasoning or None,
+            provider_state={field: reasoning} if field and reasoning else None,
+        )
 
     def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
         """``{"object": "list", "data": [{"id": ...}, ...]}``, one page (PROTOCOLS.md §A.7)."""

@@ -31,6 +31,8 @@ def _preset_wire(cls: type) -> Wire:
     wire = next(WIRES[vars(base)["TYPE"]] for base in cls.__mro__ if vars(base).get("TYPE") in WIRES)
     preset = cls.PRESET  # type: ignore[attr-defined]
     quirks = {name: getattr(preset, name) for name in wire.QUIRKS if hasattr(preset, name)}
+    if "reasoning_models" in wire.QUIRKS:
+        quirks["reasoning_models"] = None  # a compatible server takes reasoning_effort for any model
     return wire.configured(
         name=preset.name,
         api_prefix=urllib.parse.urlsplit(preset.base_url).path.rstrip("/"),

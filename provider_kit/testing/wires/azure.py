@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
-from ._base import Exchange, JSONDict, Piece
+from ._base import JSONDict, Piece
 from .openai import OpenAIWire
 
 if TYPE_CHECKING:
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 _DATED_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 #: The first api-version that knows ``stream_options``.
 STREAM_OPTIONS_SINCE = "2024-09-01"
+#: The first api-version that knows each request field (Azure's api-version lifecycle page):
+#: ``response_format`` ``json_schema`` since 2024-08-01-preview, ``reasoning_effort`` since
+#: 2024-12-01-preview. Older versions refuse them as unrecognised arguments.
+FIELDS_SINCE = {"reasoning_effort": "2024-12-01"}
+JSON_SCHEMA_SINCE = "2024-08-01"
 _CLASSIC = "/openai/"
 _V1 = "/openai/v1/"
 _SAFE = {"filtered": False, "severity": "safe"}
@@ -118,8 +123,8 @@ class AzureWire(OpenAIWire):
         return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
     def completion(self, text: str, model: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int, include_usage: bool = True) -> JSONDict:
-        body = super().completion(text, model, finish_reason, input_tokens, output_tokens, include_usage)
+                   output_tokens: int, include_usage: bool = True, **details: Any) -> JSONDict:
+        body = super().completion(text, model, finish_reason, input_tokens, output_tokens, include_usage, **details)
         del body["service_tier"]
         tripped = ("violence",) if finish_reason == "content_filter" else ()
         body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": filter_results()}]
@@ -129,13 +134,14 @@ class AzureWire(OpenAIWire):
     def stream_parts(self, pieces: Sequence[Piece], *, model: str, finish_reason: str,
                      input_tokens: int, output_tokens: int, include_usage: bool,
                      error_after: Optional[int], error: Tuple[str, str], terminate: bool,
-                     obfuscate: bool = True) -> List[Chunk]:
+                     obfuscate: bool = True, **details: Any) -> List[Chunk]:
         # First, the prompt's filter results in a chunk with no choice and no id (§J.4).
         prompt_filter = {"choices": [], "created": 0, "id": "", "model": "", "object": "",
                          "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": filter_results()}]}
         parts = super().stream_parts(pieces, model=model, finish_reason=finish_reason, input_tokens=input_tokens,
                                      output_tokens=output_tokens, include_usage=include_usage,
-                                     error_after=error_after, error=error, terminate=terminate, obfuscate=False)
+                                     error_after=error_after, error=error, terminate=terminate, obfuscate=False,
+                                     **details)
         return [b"data: " + _dumps(prompt_filter) + b"\n\n", *parts]
 
     # -- the simulator
@@ -210,15 +216,13 @@ class AzureWire(OpenAIWire):
         if options is not None and not stream:
             return self.error_reply(400, "The 'stream_options' parameter is only allowed when 'stream' "
                                     "is enabled.", param="stream_options")
-        limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        turn = Exchange(messages, limit if isinstance(limit, int) else None)
-        finish = "length" if turn.truncated else "stop"
-        if not stream or server.ignore_stream:
-            return self.json_reply(200, self.completion(turn.text, deployment, finish, turn.input_tokens,
-                                                        turn.output_tokens))
-        options = options if isinstance(options, dict) else {}
-        parts = self.stream_parts(turn.pieces, model=deployment, finish_reason=finish,
-                                  input_tokens=turn.input_tokens, output_tokens=turn.output_tokens,
-                                  include_usage=options.get("include_usage") is True, error_after=None,
-                                  error=self.default_stream_error, terminate=True)
-        return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
+        response_format = body.get("response_format")
+        if version is not None and isinstance(response_format, dict) and \
+                response_format.get("type") == "json_schema" and version[:10] < JSON_SCHEMA_SINCE:
+            return self.error_reply(400, "Invalid parameter: 'response_format' of type 'json_schema' is not "
+                                    "supported with this api-version.", param="response_format")
+        if version is not None:
+            for field, since in FIELDS_SINCE.items():
+                if field in body and version[:10] < since:
+                    return self.error_reply(400, f"Unrecognized request argument supplied: {field}")
+        return self.chat_answer(server, body, deployment, stream)

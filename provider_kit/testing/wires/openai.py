@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
-from ._base import Exchange, JSONDict, Piece, Wire, text_events
+from ._base import JSONDict, Piece, Wire, text_events
+from ._openai_checks import ChatTurn, check_chat_request
 
 if TYPE_CHECKING:
     from .._server import LoopbackServer
@@ -25,6 +26,17 @@ class OpenAIWire(Wire):
     every request with llama.cpp's 503 "Loading model"; ``generation_error`` (a status and a
     message) fails each chat request after generation began, which ``errors_after_200`` sends
     with status 200, in the body or as a stream event (OpenRouter).
+
+    Beyond text (PROTOCOLS-2.md §E-§I; the checks and the answer are in ``_openai_checks``):
+    ``structured_output`` lists the ``response_format`` modes served ("schema", "json"; LM
+    Studio and DeepSeek serve one each); ``reasoning_field`` (``"reasoning_content"`` or
+    ``"reasoning"``) makes the server think aloud in that field, as DeepSeek or vLLM do, unless
+    the request turns thinking off, and accepts it back in assistant messages;
+    ``reasoning_models`` (a regular expression; None: any model) are the models that take
+    ``reasoning_effort``; ``seed_field`` names the seed's field (Mistral's ``random_seed``);
+    ``refusal`` (a text) makes every chat answer that refusal. Images are described in the
+    echo, a JSON answer fits the requested schema, and a prompt prefix seen before is reported
+    as ``cached_tokens``.
     """
 
     name = "openai"
@@ -48,6 +60,11 @@ class OpenAIWire(Wire):
         "loading": False,
         "generation_error": None,
         "errors_after_200": False,
+        "structured_output": ("schema", "json"),
+        "reasoning_field": None,
+        "reasoning_models": r"(^|/)(o\d|gpt-5)",
+        "seed_field": "seed",
+        "refusal": None,
     }
     errors = {
         400: ("invalid_request_error", "Invalid request."),
@@ -79,8 +96,16 @@ class OpenAIWire(Wire):
             return {"object": "error", "message": message, "type": type, "param": param, "code": code}
         return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
+    def configured(self, **kwargs: Any) -> Wire:
+        wire = super().configured(**kwargs)
+        wire.seen_prompts = set()  # type: ignore[attr-defined]  # this server's prompt cache
+        return wire
+
     def completion(self, text: str, model: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int, include_usage: bool = True) -> JSONDict:
+                   output_tokens: int, include_usage: bool = True, *, message: Optional[JSONDict] = None,
+                   usage: Optional[JSONDict] = None) -> JSONDict:
+        """A chat completion; ``message`` replaces or adds message fields (``refusal``, a
+        reasoning field), ``usage`` replaces the usage object."""
         body: JSONDict = {
             "id": "chatcmpl-" + uuid.uuid4().hex[:29],
             "object": "chat.completion",
@@ -88,31 +113,38 @@ class OpenAIWire(Wire):
             "model": model,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": [],
+                            **(message or {})},
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }],
             "service_tier": "default",
         }
         if include_usage:
-            body["usage"] = self._usage(input_tokens, output_tokens)
+            body["usage"] = usage or self.usage(input_tokens, output_tokens)
         return body
 
     @staticmethod
-    def _usage(input_tokens: int, output_tokens: int) -> JSONDict:
+    def usage(input_tokens: int, output_tokens: int, cached_tokens: int = 0, reasoning_tokens: int = 0) -> JSONDict:
+        """A usage object with its details (``cached_tokens`` are part of ``prompt_tokens``,
+        ``reasoning_tokens`` of ``completion_tokens``)."""
         return {
             "prompt_tokens": input_tokens,
             "completion_tokens": output_tokens,
             "total_tokens": input_tokens + output_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens, "audio_tokens": 0,
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         }
 
     def stream_parts(self, pieces: Sequence[Piece], *, model: str, finish_reason: str,
                      input_tokens: int, output_tokens: int, include_usage: bool,
                      error_after: Optional[int], error: Tuple[str, str], terminate: bool,
-                     obfuscate: bool = True) -> List[Chunk]:
+                     obfuscate: bool = True, reasoning: Sequence[str] = (), reasoning_field: str = "reasoning",
+                     refusal: bool = False, usage: Optional[JSONDict] = None) -> List[Chunk]:
+        """The chunks of a streamed answer: ``reasoning`` pieces first (in ``reasoning_field``
+        deltas), then the text pieces (as ``refusal`` deltas with ``refusal``), the finish, the
+        usage chunk (``usage``, else the counts) and ``[DONE]``."""
         head: JSONDict = {"id": "chatcmpl-" + uuid.uuid4().hex[:29], "object": "chat.completion.chunk",
                           "created": int(time.time()), "model": model}
         counter = itertools.count(1)
@@ -127,8 +159,12 @@ class OpenAIWire(Wire):
 
         comment = self.quirks.get("stream_comment")
         comments: List[Chunk] = [b": " + comment.encode() + b"\n\n"] if comment else []
-        out: List[Chunk] = [*comments, chunk({"role": "assistant", "content": ""})]
-        events, failed = text_events(pieces, error_after, lambda text: chunk({"content": text}))
+        first: JSONDict = {"role": "assistant", "content": None, "refusal": ""} if refusal else \
+            {"role": "assistant", "content": ""}
+        out: List[Chunk] = [*comments, chunk(first)]
+        out += [chunk({reasoning_field: piece}) for piece in reasoning]
+        events, failed = text_events(pieces, error_after,
+                                     lambda text: chunk({"refusal" if refusal else "content": text}))
         out += events
         if failed:
             error_body = self.error_body(error[1], error[0], None, None, "")
@@ -136,9 +172,8 @@ class OpenAIWire(Wire):
         out += comments
         out.append(chunk({}, finish_reason))
         if include_usage:
-            out.append(b"data: " + _dumps(dict(head, choices=[], usage={
-                "prompt_tokens": input_tokens, "completion_tokens": output_tokens,
-                "total_tokens": input_tokens + output_tokens})) + b"\n\n")
+            out.append(b"data: " + _dumps(dict(head, choices=[], usage=usage or self.usage(
+                input_tokens, output_tokens))) + b"\n\n")
         if terminate:
             out.append(b"data: [DONE]\n\n")
         return out
@@ -203,22 +238,38 @@ class OpenAIWire(Wire):
         if options is not None and not stream:
             return self.error_reply(400, "The 'stream_options' parameter is only allowed when 'stream' "
                                     "is enabled.", param="stream_options")
+        return self.chat_answer(server, body, str(body["model"]), stream)
+
+    def chat_answer(self, server: LoopbackServer, body: JSONDict, model: str, stream: bool) -> Reply:
+        """The answer to a checked chat request: its features checked (a 400 as the real API
+        words it), then the echo, JSON, reasoning or refusal it asks for, whole or streamed."""
+        refused = check_chat_request(self, body)
+        if refused is not None:
+            return refused
         failure = self.quirks.get("generation_error")
         if failure is not None:
             return self._generation_error(int(failure[0]), str(failure[1]), stream)
-        limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        turn = Exchange(messages, limit if isinstance(limit, int) else None)
+        turn = ChatTurn(body, self.quirks, getattr(self, "seen_prompts", set()))
         finish = "length" if turn.truncated else "stop"
-        model = str(body["model"])
-        if not stream or server.ignore_stream:
+        usage = self.usage(turn.input_tokens, turn.output_tokens, turn.cached_tokens, turn.reasoning_tokens)
+        field = self.quirks.get("reasoning_field") or "reasoning"
+        if not stream or getattr(server, "ignore_stream", False):
+            extra: JSONDict = {}
+            if turn.reasoning:
+                extra[field] = turn.reasoning
+            if turn.refusal:
+                extra.update(content=None, refusal=turn.text)
             return self.json_reply(200, self.completion(turn.text, model, finish, turn.input_tokens,
-                                                        turn.output_tokens))
-        options = options if isinstance(options, dict) else {}
+                                                        turn.output_tokens, message=extra, usage=usage))
+        options = body.get("stream_options")
+        options = options if isinstance(options, Mapping) else {}
         parts = self.stream_parts(turn.pieces, model=model, finish_reason=finish,
                                   input_tokens=turn.input_tokens, output_tokens=turn.output_tokens,
                                   include_usage=options.get("include_usage") is True, error_after=None,
                                   error=self.default_stream_error, terminate=True,
-                                  obfuscate=options.get("include_obfuscation", True) is not False)
+                                  obfuscate=options.get("include_obfuscation", True) is not False,
+                                  reasoning=turn.reasoning_pieces, reasoning_field=field,
+                                  refusal=turn.refusal, usage=usage)
         return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
 
     def _generation_error(self, status: int, message: str, stream: bool) -> Reply:
