@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 import requests
 
-from provider_kit import Message, ProviderRegistry, ProviderSkippedWarning, StreamChunk
+from provider_kit import Image, Message, ProviderRegistry, ProviderSkippedWarning, StreamChunk
 from provider_kit.errors import (
     AuthenticationError,
     ConfigError,
@@ -585,3 +585,53 @@ def test_the_cli_help_describes_the_variables_of_a_type_with_no_default_host() -
     assert 'adds the provider "azure"' in lines["AZURE_OPENAI_API_KEY"]
     assert "the Azure OpenAI server (no default" in lines["AZURE_OPENAI_ENDPOINT"]
     assert not lines["AZURE_OPENAI_ENDPOINT"].rstrip().endswith("than")
+
+
+# -- issue 11: images, structured output and reasoning on both URL styles -------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
+          "additionalProperties": False}
+
+
+@pytest.mark.parametrize("api_version", ["2025-04-01-preview", "v1"])
+def test_images_schema_and_reasoning_work_on_both_url_styles(server: LoopbackServer, make: Make,
+                                                             api_version: str) -> None:
+    provider = make(api_version=api_version)
+    completion = provider.complete(["Who?", Image.from_bytes(PNG)], schema=PERSON, top_p=0.5, seed=1)
+    body = server.last_request.json()
+    assert body["response_format"]["json_schema"]["strict"] is True
+    assert body["messages"][0]["content"][1]["type"] == "image_url"
+    assert completion.data == {"name": f"echo: Who? [image image/png {len(PNG)} bytes]"}
+    reasoning = make(api_version=api_version, deployment="o4-mini", model="o4-mini")
+    server.models.append("o4-mini")
+    assert reasoning.complete("Think.", reasoning="high").usage.reasoning_tokens
+    assert server.last_request.json()["reasoning_effort"] == "high"
+
+
+@pytest.mark.parametrize("argument, since", [
+    ({"schema": PERSON}, "2024-08-01"),
+    ({"reasoning": "low"}, "2024-12-01"),
+])
+def test_an_api_version_that_predates_a_feature_refuses_it_before_sending(server: LoopbackServer, make: Make,
+                                                                         argument: Dict[str, Any],
+                                                                         since: str) -> None:
+    provider = make(api_version="2024-06-01")
+    with pytest.raises(ConfigError, match=f"api_version '2024-06-01'.*{since}-preview"):
+        provider.complete("hi", **argument)
+    assert server.requests == []
+
+
+def test_the_simulator_refuses_json_schema_on_an_old_api_version(server: LoopbackServer) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "A", "schema": PERSON}}}
+    reply = requests.post(server.url + CLASSIC_CHAT, params={"api-version": "2024-06-01"}, json=body,
+                          headers={"api-key": KEY}, timeout=10)
+    assert reply.status_code == 400 and "json_schema" in reply.json()["error"]["message"]
+
+
+def test_a_filtered_refusal_and_reasoning_fields_read_as_for_openai(server: LoopbackServer, make: Make) -> None:
+    server.quirks["refusal"] = "I can't help with that."
+    completion = make().complete("hi, in json", json=True)
+    assert (completion.text, completion.finish_reason, completion.data) == (
+        "I can't help with that.", "content_filter", None)

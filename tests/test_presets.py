@@ -6,17 +6,19 @@ quirks, checked here against loopback simulators that reproduce the quirks on th
 from __future__ import annotations
 
 import ast
+import json
 import re
 import urllib.parse
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+import requests
 
-from provider_kit import ProviderRegistry, load_config
+from provider_kit import Image, Message, ProviderRegistry, load_config
 from provider_kit.errors import AuthenticationError, ConfigError, ResponseFormatError, ServerError
 from provider_kit.providers import BUILTIN_TYPES, PRESET_TYPES, PRESETS, PROVIDER_TYPES, OpenAIProvider, Preset
-from provider_kit.testing import LoopbackServer
+from provider_kit.testing import LoopbackServer, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = [preset.name for preset in PRESETS]
@@ -411,3 +413,94 @@ def test_the_readme_table_lists_exactly_the_presets() -> None:
         assert row[1] == preset.base_url
         assert row[2] == (preset.api_key_env or "none")
         assert ("(optional)" in row) == bool(preset.api_key_env and not preset.requires_key)
+
+
+# -- issue 11: each preset's structured-output, reasoning and seed quirks, as data ------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17
+
+
+@pytest.mark.parametrize("name, refused", [("lmstudio", "json"), ("deepseek", "schema")])
+def test_a_mode_the_service_does_not_serve_is_refused_before_sending(name: str, refused: str) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"],
+              "additionalProperties": False}
+    with LoopbackServer(name) as server, _provider(name, server) as provider:
+        argument: Dict[str, Any] = {"json": True} if refused == "json" else {"schema": schema}
+        with pytest.raises(ConfigError, match=f"{name}.*structured output"):
+            provider.complete("json please", **argument)
+        assert server.requests == []
+        served: Dict[str, Any] = {"schema": schema} if refused == "json" else {"json": True}
+        assert provider.complete("json please", **served).data is not None
+
+
+@pytest.mark.parametrize("name, message", [
+    ("lmstudio", "'response_format.type' must be 'json_schema' or 'text'"),
+    ("deepseek", "This response_format type is unavailable now"),
+])
+def test_the_preset_simulators_refuse_the_mode_their_service_refuses(name: str, message: str) -> None:
+    kind = "json_object" if name == "lmstudio" else "json_schema"
+    fmt: Dict[str, Any] = {"type": kind}
+    if kind == "json_schema":
+        fmt["json_schema"] = {"name": "A", "schema": {"type": "object"}}
+    with LoopbackServer(name) as server, requests.Session() as session:
+        path = urllib.parse.urlsplit(BY_NAME[name].base_url).path.rstrip("/")
+        reply = session.post(server.url + path + "/chat/completions", timeout=10, json={
+            "model": "m", "messages": [{"role": "user", "content": "json"}], "response_format": fmt})
+    assert reply.status_code == 400 and message in json.dumps(reply.json())
+
+
+def test_deepseek_thinks_by_default_and_sends_its_reasoning_content_back() -> None:
+    with LoopbackServer("deepseek") as server, _provider("deepseek", server) as provider:
+        first = provider.complete("One?")
+        assert (first.text, first.reasoning) == ("echo: One?", "thinking about: One?")
+        provider.complete([Message("user", "One?"), first.message, Message("user", "Two?")])
+        # DeepSeek's rule (PROTOCOLS-2.md §H.2): the assistant turn carries its reasoning_content.
+        assert server.last_request.json()["messages"][1] == {
+            "role": "assistant", "content": "echo: One?", "reasoning_content": "thinking about: One?"}
+        off = provider.complete("Quick.", reasoning=False)
+        assert server.last_request.json()["thinking"] == {"type": "disabled"}
+        assert off.reasoning is None
+        streamed = list(provider.stream("One?"))
+        assert "".join(chunk.reasoning for chunk in streamed) == first.reasoning
+
+
+def test_vllm_reasoning_is_read_from_its_field_and_turned_off_through_the_template() -> None:
+    with LoopbackServer("vllm") as server, _provider("vllm", server) as provider:
+        completion = provider.complete("Why?", reasoning="low")
+        assert server.last_request.json()["reasoning_effort"] == "low"
+        assert completion.provider_state == {"reasoning": "thinking about: Why?"}
+        provider.complete([Message("user", "Why?"), completion.message, Message("user", "And?")])
+        assert "reasoning" not in server.last_request.json()["messages"][1]  # not echoed: vLLM's template decides
+        assert provider.complete("Quick.", reasoning=False).reasoning is None
+        assert server.last_request.json()["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_mistral_takes_the_seed_as_random_seed() -> None:
+    with LoopbackServer("mistral") as server, _provider("mistral", server) as provider:
+        provider.complete("hi", seed=42, top_p=0.9)
+        body = server.last_request.json()
+    assert (body["random_seed"], body["top_p"]) == (42, 0.9) and "seed" not in body
+
+
+def test_deepseek_cache_hits_are_the_cached_input_tokens() -> None:
+    body = {"id": "c", "object": "chat.completion", "created": 1, "model": "deepseek-chat",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok",
+                                                 "reasoning_content": "hm"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105,
+                      "prompt_cache_hit_tokens": 64, "prompt_cache_miss_tokens": 36,
+                      "completion_tokens_details": {"reasoning_tokens": 1}}}
+    with LoopbackServer("deepseek") as server, _provider("deepseek", server) as provider:
+        server.enqueue(Reply(json=body))
+        usage = provider.complete("hi").usage
+    assert (usage.input_tokens, usage.cached_input_tokens, usage.reasoning_tokens) == (100, 64, 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_preset_takes_images_reasoning_and_sampling(name: str) -> None:
+    with LoopbackServer(name) as server, _provider(name, server) as provider:
+        completion = provider.complete(["What?", Image.from_bytes(PNG)], reasoning="high", top_p=0.5)
+        body = server.last_request.json()
+    assert body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert completion.text.startswith(f"echo: What? [image image/png {len(PNG)} bytes")
+    assert completion.reasoning == (f"thinking about: What? [image image/png {len(PNG)} bytes]"
+                                    if BY_NAME[name].reasoning_field else None)
