@@ -974,3 +974,217 @@ def test_truncated_stream_same_text_but_provider_kit_raises(protocol: str) -> No
         with _provider(protocol, server) as provider, pytest.raises(pk.ResponseFormatError, match="end"):
             _pk_stream(provider, pk_pieces)
     assert "".join(pk_pieces) == sdk_seen.text == "Hello"
+
+
+# ================================================================================================
+# 4. OpenAI beyond text (issue 11; PROTOCOLS-2.md §E.1, §F.1, §H, §I.1): images, response_format,
+#    reasoning_effort, top_p/seed; parse()'s data, refusals, reasoning fields and usage details
+# ================================================================================================
+
+_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17
+_PERSON_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                  "required": ["name", "age"], "additionalProperties": False}
+
+
+def _openai_user(content: Any) -> List[Dict[str, Any]]:
+    return [{"role": "user", "content": content}]
+
+
+def _openai_feature_cases() -> List[RequestCase]:
+    import base64
+
+    data_url = "data:image/png;base64," + base64.b64encode(_PNG).decode()
+    image = pk.Image.from_bytes(_PNG, detail="low")
+    url = "https://example.com/a.jpg"
+    return [
+        RequestCase("openai", "image-bytes", {}, dict(prompt=["What is this?", image]), {}, dict(
+            model="gpt-4o-mini", messages=_openai_user([
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": data_url, "detail": "low"}}]))),
+        RequestCase("openai", "image-url", {}, dict(prompt=[pk.Image.from_url(url), "Describe"]), {}, dict(
+            model="gpt-4o-mini", messages=_openai_user([
+                {"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "Describe"}]))),
+        RequestCase("openai", "json-object", {}, dict(prompt="Reply in JSON", json=True), {}, dict(
+            model="gpt-4o-mini", messages=_openai_user("Reply in JSON"), response_format={"type": "json_object"})),
+        RequestCase("openai", "json-schema-strict", {}, dict(schema=_PERSON_SCHEMA), {}, dict(
+            model="gpt-4o-mini", messages=_messages(system=False), response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": _PERSON_SCHEMA, "strict": True}})),
+        RequestCase("openai", "reasoning-effort", {"model": "o4-mini"}, dict(reasoning="high", max_tokens=64), {},
+                    dict(model="o4-mini", messages=_messages(system=False), reasoning_effort="high",
+                         max_completion_tokens=64)),
+        RequestCase("openai", "reasoning-off", {"model": "o4-mini"}, dict(reasoning=False), {},
+                    dict(model="o4-mini", messages=_messages(system=False), reasoning_effort="none")),
+        RequestCase("openai", "top-p-seed", {}, dict(top_p=0.25, seed=11), {},
+                    dict(model="gpt-4o-mini", messages=_messages(system=False), top_p=0.25, seed=11)),
+    ]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("case", _openai_feature_cases(), ids=lambda c: c.id)
+def test_openai_feature_request_matches_sdk(case: RequestCase, stream: bool) -> None:
+    sdk = _sdk("openai")
+    with LoopbackServer("openai", api_key=KEY, models=["gpt-4o-mini", "o4-mini"]) as server:
+        with _OpenAI.client(sdk, server) as client:
+            _OpenAI.send(client, dict(case.sdk_call), stream)
+        with _provider("openai", server, **case.pk_options) as provider:
+            _pk_send(provider, case.pk_call, stream)
+        sdk_req, pk_req = server.requests
+        assert server.errors == []
+    assert (pk_req.method, pk_req.path) == (sdk_req.method, sdk_req.path)
+    assert pk_req.json() == sdk_req.json()
+
+
+def test_openai_schema_class_request_matches_sdk_parse() -> None:
+    # parse(response_format=Model) makes the class's schema strict (openai/lib/_pydantic.py);
+    # provider_kit does the same for a class, so both ask for the same strict json_schema.
+    sdk = _sdk("openai")
+    pydantic = pytest.importorskip("pydantic")
+
+    class Address(pydantic.BaseModel):
+        city: str
+
+    class Person(pydantic.BaseModel):
+        name: str
+        nickname: Optional[str] = None
+        home: Address
+        tags: List[str] = []
+
+    with _server("openai") as server:
+        with _OpenAI.client(sdk, server) as client:
+            client.chat.completions.parse(model="gpt-4o-mini", messages=_messages(system=False),
+                                          response_format=Person)
+        with _provider("openai", server) as provider:
+            provider.complete(PROMPT, schema=Person)
+        sdk_body, pk_body = (request.json() for request in server.requests)
+    assert sdk_body.pop("stream") is False  # the SDK says so explicitly; no "stream" means the same
+    assert pk_body == sdk_body
+
+
+def _openai_stream_of(*deltas: Dict[str, Any], finish: str = "stop", usage: Optional[Dict[str, Any]] = None,
+                      ) -> ReplyFactory:
+    head = {"id": "chatcmpl-conf", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    events = [_sse(dict(head, choices=[{"index": 0, "delta": delta, "finish_reason": None}])) for delta in deltas]
+    events.append(_sse(dict(head, choices=[{"index": 0, "delta": {}, "finish_reason": finish}])))
+    if usage is not None:
+        events.append(_sse(dict(head, choices=[], usage=usage)))
+    body = "".join(events) + "data: [DONE]\n\n"
+    return lambda server: Reply(200, body=body.encode(), content_type="text/event-stream")
+
+
+_DETAILED_USAGE = {"prompt_tokens": 2000, "completion_tokens": 300, "total_tokens": 2300,
+                   "prompt_tokens_details": {"cached_tokens": 1536, "cache_write_tokens": 64},
+                   "completion_tokens_details": {"reasoning_tokens": 256}}
+
+
+def _sdk_usage_details(usage: Any) -> Tuple[Any, ...]:
+    prompt = getattr(usage, "prompt_tokens_details", None)
+    completion = getattr(usage, "completion_tokens_details", None)
+    return (usage.prompt_tokens, getattr(prompt, "cached_tokens", None),
+            (getattr(prompt, "model_extra", None) or {}).get("cache_write_tokens",
+                                                             getattr(prompt, "cache_write_tokens", None)),
+            getattr(completion, "reasoning_tokens", None))
+
+
+def _pk_usage_details(usage: pk.Usage) -> Tuple[Any, ...]:
+    return (usage.input_tokens, usage.cached_input_tokens, usage.cache_creation_input_tokens, usage.reasoning_tokens)
+
+
+def test_openai_parse_data_reasoning_and_usage_match_sdk() -> None:
+    sdk = _sdk("openai")
+    pydantic = pytest.importorskip("pydantic")
+
+    class Person(pydantic.BaseModel):
+        name: str
+        age: int
+
+    answer = json.dumps({"name": "Ada", "age": 36})
+    body = _openai_body(answer, "stop", None, reasoning_content="She is 36.")
+    body["usage"] = _DETAILED_USAGE
+    with _server("openai") as server:
+        server.enqueue(_json("openai", body)(server), times=2)
+        with _OpenAI.client(sdk, server) as client:
+            reply = client.chat.completions.parse(model="gpt-4o-mini", messages=_messages(), response_format=Person)
+        with _provider("openai", server) as provider:
+            ours = provider.complete(PROMPT, schema=Person)
+    message = reply.choices[0].message
+    assert ours.parsed == message.parsed and ours.data == message.parsed.model_dump()
+    assert ours.reasoning == message.model_extra["reasoning_content"]
+    assert _pk_usage_details(ours.usage) == _sdk_usage_details(reply.usage)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_openai_refusal_matches_sdk_parse(stream: bool) -> None:
+    sdk = _sdk("openai")
+    refusal = "I'm sorry, I can't help with that."
+    with _server("openai") as server:
+        if stream:
+            reply = _openai_stream_of({"role": "assistant", "content": None, "refusal": ""}, {"refusal": "I'm sorry, "},
+                                      {"refusal": "I can't help with that."})
+        else:
+            reply = _json("openai", _openai_body(None, "stop", refusal=refusal))
+        server.enqueue(reply(server), times=2)
+        with _OpenAI.client(sdk, server) as client:
+            if stream:
+                with client.chat.completions.stream(model="gpt-4o-mini", messages=_messages(),
+                                                    response_format=_person_class()) as events:
+                    final = events.get_final_completion()
+            else:
+                final = client.chat.completions.parse(model="gpt-4o-mini", messages=_messages(),
+                                                      response_format=_person_class())
+        with _provider("openai", server) as provider:
+            if stream:
+                chunks = list(provider.stream(PROMPT, schema=_PERSON_SCHEMA))
+                text, last = "".join(chunk.text for chunk in chunks), chunks[-1]
+            else:
+                last = provider.complete(PROMPT, schema=_PERSON_SCHEMA)
+                text = last.text
+    message = final.choices[0].message
+    assert message.refusal == text == refusal
+    assert message.parsed is None and last.data is None and last.parsed is None
+    assert last.finish_reason == "content_filter"
+
+
+def _person_class() -> Any:  # the pydantic class parse() and stream() need
+    pydantic = pytest.importorskip("pydantic")
+
+    class Person(pydantic.BaseModel):
+        name: str
+        age: int
+
+    return Person
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_openai_streamed_reasoning_and_usage_details_match_sdk(field: str) -> None:
+    sdk = _sdk("openai")
+    reply = _openai_stream_of({"role": "assistant", "content": ""}, {field: "Let me "}, {field: "think."},
+                              {"content": "Hi"}, {"content": "!"}, usage=_DETAILED_USAGE)
+    with _server("openai") as server:
+        server.enqueue(reply(server), times=2)
+        reasoning: List[str] = []
+        text: List[str] = []
+        usage = None
+        with _OpenAI.client(sdk, server) as client:
+            for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=_messages(), stream=True,
+                                                        stream_options={"include_usage": True}):
+                for choice in chunk.choices:
+                    reasoning.append((choice.delta.model_extra or {}).get(field) or "")
+                    text.append(choice.delta.content or "")
+                usage = chunk.usage or usage
+        with _provider("openai", server) as provider:
+            chunks = list(provider.stream(PROMPT))
+    assert "".join(chunk.reasoning for chunk in chunks) == "".join(reasoning)
+    assert "".join(chunk.text for chunk in chunks) == "".join(text)
+    assert _pk_usage_details(chunks[-1].usage) == _sdk_usage_details(usage)
+
+
+def test_openai_json_cut_short_is_an_error_for_both() -> None:
+    sdk = _sdk("openai")
+    with _server("openai") as server:
+        server.enqueue(_json("openai", _openai_body('{"name": "A', "length"))(server), times=2)
+        with _OpenAI.client(sdk, server) as client, pytest.raises(sdk.LengthFinishReasonError):
+            client.chat.completions.parse(model="gpt-4o-mini", messages=_messages(),
+                                          response_format=_person_class())
+        with _provider("openai", server) as provider, pytest.raises(pk.errors.ResponseFormatError, match="max_tokens"):
+            provider.complete(PROMPT, schema=_PERSON_SCHEMA)
