@@ -242,7 +242,7 @@ def preset_type(preset: Preset) -> type:
     class attributes (``TYPE``, ``DEFAULT_BASE_URL``, ``API_KEY_ENV``...)."""
     class_name = "".join(ch for ch in preset.label.title() if ch.isalnum()) + "Provider"
     key = f"``${preset.api_key_env}``" if preset.api_key_env else "no key variable"
-    attributes = {
+    attributes: Dict[str, Any] = {
         "__module__": __name__,
         "__qualname__": class_name,
         "__doc__": f"{preset.label} (``type = {preset.name!r}``): OpenAI Chat Completions at "

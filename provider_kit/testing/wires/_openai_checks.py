@@ -22,7 +22,7 @@ import base64
 import binascii
 import json
 import re
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from .._reply import Reply
 from ._base import JSONDict, _split, content_text, tokens
@@ -97,7 +97,9 @@ def _check_parts(parts: List[Any], role: str, index: int) -> Optional[str]:
             return (f"Invalid 'messages[{index}]'. Image URLs are only allowed for messages with role 'user', "
                     f"but this message with role '{role}' contains an image URL.")
         image = part.get("image_url")
-        url = image.get("url") if isinstance(image, dict) else None
+        if not isinstance(image, dict):
+            return f"Missing required parameter: '{where}.image_url'."
+        url = image.get("url")
         if not isinstance(url, str):
             return f"Missing required parameter: '{where}.image_url.url'."
         if image.get("detail") is not None and image["detail"] not in _DETAILS:
@@ -152,7 +154,7 @@ def _check_response_format(body: JSONDict, quirks: Mapping[str, Any]) -> Optiona
     return None
 
 
-def _strict_problem(name: str, schema: Any, path: tuple) -> Optional[str]:
+def _strict_problem(name: str, schema: Any, path: Tuple[str, ...]) -> Optional[str]:
     """OpenAI's words for the first part of ``schema`` strict mode cannot take (§F.1)."""
     if isinstance(schema, list):
         for item in schema:
@@ -191,16 +193,14 @@ class ChatTurn:
 
     def __init__(self, body: JSONDict, quirks: Mapping[str, Any], seen_prompts: Set[str]) -> None:
         messages = body["messages"]
-        user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        user: Dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         said = _described(user.get("content"))
         refusal = quirks.get("refusal")
         self.refusal = bool(refusal)
         if refusal:
             answer = str(refusal)
         else:
-            answer = _json_answer(body.get("response_format"), said)
-            if answer is None:
-                answer = "echo: " + said
+            answer = _json_answer(body.get("response_format"), said) or "echo: " + said
         self.reasoning = ""
         if quirks.get("reasoning_field") and not _thinking_off(body) and not refusal:
             self.reasoning = "thinking about: " + said
