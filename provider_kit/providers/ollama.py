@@ -12,7 +12,8 @@ from .._parts import Image, Text
 from .._streaming import NDJSON
 from ..errors import ConfigError
 from ..types import Message, StreamChunk, Usage
-from ._base import HTTPProvider, ParsedAnswer, StreamState, error_from_event
+from ._answers import ParsedAnswer
+from ._base import HTTPProvider, StreamState, error_from_event
 from ._calls import ChatCall, RequestSpec
 from ._listing import missing_reason
 

@@ -132,7 +132,7 @@ class OllamaWire(Wire):
         turn = Exchange(messages, limit)
         if not messages:  # an empty chat only loads the model (§C.2)
             return self._answer(server, body, [], [], "load", 0)
-        user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        user: JSONDict = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         prompt = content_text(user.get("content"))
         answer = _answer_text(prompt, user.get("images") or [], body.get("format"))
         thinking = _split(_thinking_text(prompt, think)) if thinks and think is not False else []
