@@ -1188,3 +1188,188 @@ def test_openai_json_cut_short_is_an_error_for_both() -> None:
                                           response_format=_person_class())
         with _provider("openai", server) as provider, pytest.raises(pk.errors.ResponseFormatError, match="max_tokens"):
             provider.complete(PROMPT, schema=_PERSON_SCHEMA)
+
+# 4. Ollama beyond plain text (issue 11; PROTOCOLS-2.md §E.4, §F.4, §H.4, §I.3): ollama-python's
+#    images=, format=, think= and options= against provider_kit's parts, schema=/json=,
+#    reasoning=, top_p/seed, extra_body and cache=True; then the answers both read.
+# ================================================================================================
+
+OLLAMA_THINKER = "qwen3:8b"  # thinking-capable in the simulator
+_PNG_SAMPLE = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+_JPEG = b"\xff\xd8\xff\xe0" + b"\x11" * 30
+_INVOICE = {"title": "Invoice", "type": "object", "required": ["total", "currency"],
+            "properties": {"total": {"type": "number"}, "currency": {"type": "string", "enum": ["EUR", "USD"]}}}
+
+
+class OllamaFeatureCase(NamedTuple):
+    id: str
+    model: str
+    pk_prompt: Any
+    pk_call: Dict[str, Any]
+    sdk_call: Dict[str, Any]  # chat() arguments besides the model
+
+
+def _ollama_feature_cases() -> List[OllamaFeatureCase]:
+    user = {"role": "user", "content": "What is this?"}
+    cases = [
+        OllamaFeatureCase("image", "llama3.2", ["What is this?", pk.Image.from_bytes(_PNG_SAMPLE)], {},
+                          dict(messages=[{**user, "images": [_PNG_SAMPLE]}])),
+        OllamaFeatureCase("images-and-system", "llama3.2",
+                          [pk.Message("system", SYSTEM), pk.Message("user", [
+                              "What is this?", pk.Image.from_bytes(_JPEG), pk.Image.from_bytes(_PNG_SAMPLE)])],
+                          {}, dict(messages=[{"role": "system", "content": SYSTEM},
+                                             {**user, "images": [_JPEG, _PNG_SAMPLE]}])),
+        OllamaFeatureCase("schema", "llama3.2", "Total?", dict(schema=_INVOICE),
+                          dict(messages=[{"role": "user", "content": "Total?"}], format=_INVOICE)),
+        OllamaFeatureCase("json", "llama3.2", "Total?", dict(json=True),
+                          dict(messages=[{"role": "user", "content": "Total?"}], format="json")),
+        OllamaFeatureCase("sampling", "llama3.2", PROMPT, dict(temperature=0.1, top_p=0.9, seed=42),
+                          dict(messages=_messages(system=False),
+                               options={"temperature": 0.1, "top_p": 0.9, "seed": 42})),
+        OllamaFeatureCase("extra-body-options", "llama3.2", PROMPT,
+                          dict(max_tokens=8, extra_body={"options": {"num_ctx": 8192}}),
+                          dict(messages=_messages(system=False), options={"num_predict": 8, "num_ctx": 8192})),
+        OllamaFeatureCase("cache-sends-nothing", "llama3.2", PROMPT, dict(cache=True),
+                          dict(messages=_messages(system=False))),
+        OllamaFeatureCase("think-off", OLLAMA_THINKER, PROMPT, dict(reasoning=False),
+                          dict(messages=_messages(system=False), think=False)),
+    ]
+    cases += [OllamaFeatureCase(f"think-{level}", OLLAMA_THINKER, PROMPT, dict(reasoning=level),
+                                dict(messages=_messages(system=False), think=level))
+              for level in ("low", "medium", "high")]
+    return cases
+
+
+@contextlib.contextmanager
+def _ollama_server() -> Iterator[LoopbackServer]:
+    with LoopbackServer("ollama", models=["llama3.2:latest", OLLAMA_THINKER]) as server:
+        yield server
+    assert server.errors == []
+
+
+def _ollama_bodies_agree(sdk_req: RecordedRequest, pk_req: RecordedRequest) -> None:
+    assert (pk_req.method, pk_req.path) == (sdk_req.method, sdk_req.path)
+    sdk_body, pk_body = sdk_req.json(), pk_req.json()
+    assert sdk_body.pop("tools") == [] and "tools" not in pk_body  # as in _body_deltas
+    assert pk_body == sdk_body
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("case", _ollama_feature_cases(), ids=lambda c: c.id)
+def test_ollama_feature_request_matches_sdk(case: OllamaFeatureCase, stream: bool) -> None:
+    sdk = _sdk("ollama")
+    with _ollama_server() as server:
+        with _Ollama.client(sdk, server) as client:
+            _Ollama.send(client, dict(case.sdk_call, model=case.model), stream)
+        with _provider("ollama", server, model=case.model) as provider:
+            _pk_send(provider, dict(case.pk_call, prompt=case.pk_prompt), stream)
+        sdk_req, pk_req = server.requests
+    _ollama_bodies_agree(sdk_req, pk_req)
+
+
+def test_ollama_pydantic_schema_and_image_path_match_sdk(tmp_path: Any) -> None:
+    """The SDK's documented ways: format=Model.model_json_schema() and images=[path]; provider_kit's
+    schema=Model and Image.from_path(path) send the same."""
+    sdk = _sdk("ollama")
+    pydantic = pytest.importorskip("pydantic")
+
+    class Receipt(pydantic.BaseModel):
+        shop: str
+        total: float
+
+    path = tmp_path / "receipt.png"
+    path.write_bytes(_PNG_SAMPLE)
+    with _ollama_server() as server:
+        with _Ollama.client(sdk, server) as client:
+            reply = client.chat(model="llama3.2", format=Receipt.model_json_schema(),
+                                messages=[{"role": "user", "content": "Read it", "images": [str(path)]}])
+        with _provider("ollama", server) as provider:
+            completion = provider.complete(["Read it", pk.Image.from_path(path)], schema=Receipt)
+        sdk_req, pk_req = server.requests
+    _ollama_bodies_agree(sdk_req, pk_req)
+    assert completion.parsed == Receipt.model_validate_json(reply.message.content)
+
+
+def test_ollama_appended_assistant_turn_sends_what_the_sdk_sends() -> None:
+    """ollama-python's round trip (messages.append(response.message)) sends the thinking back;
+    appending provider_kit's completion.message sends the same turn."""
+    sdk = _sdk("ollama")
+    first_user, second_user = {"role": "user", "content": "Plan a trip"}, {"role": "user", "content": "Shorter"}
+    with _ollama_server() as server:
+        with _Ollama.client(sdk, server) as client:
+            reply = client.chat(model=OLLAMA_THINKER, messages=[first_user], think="low")
+            client.chat(model=OLLAMA_THINKER, messages=[first_user, reply.message, second_user], think="low")
+        with _provider("ollama", server, model=OLLAMA_THINKER) as provider:
+            first = provider.complete("Plan a trip", reasoning="low")
+            provider.complete([pk.Message(**first_user), first.message, pk.Message(**second_user)], reasoning="low")
+        _, sdk_req, _, pk_req = server.requests
+    _ollama_bodies_agree(sdk_req, pk_req)
+    assert pk_req.json()["messages"][1]["thinking"] == reply.message.thinking == first.reasoning
+
+
+# -- the answers: the same bytes give the same thinking, text, data and usage ---------------------
+
+def _ollama_thinking_stream(server: LoopbackServer) -> Reply:
+    def line(message: Dict[str, Any], **fields: Any) -> str:
+        body = {"model": OLLAMA_THINKER, "created_at": "2026-08-21T10:00:00.1Z",
+                "message": {"role": "assistant", "content": "", **message}, **fields}
+        return json.dumps(body, ensure_ascii=False) + "\n"
+
+    return Reply(200, content_type="application/x-ndjson", chunks=[
+        line({"thinking": "Need the "}, done=False),
+        line({"thinking": "total 👋."}, done=False),
+        line({"content": '{"total": 12.5, '}, done=False),
+        line({"content": '"currency": "EUR"}'}, done=False),
+        line({}, done=True, done_reason="stop", prompt_eval_count=18, eval_count=9),
+    ])
+
+
+def _ollama_thinking_body(server: LoopbackServer) -> Reply:
+    body = _ollama_body('{"total": 12.5, "currency": "EUR"}', done_reason="stop", prompt_eval_count=18, eval_count=9)
+    body["message"]["thinking"] = "Need the total 👋."
+    return Reply(200, json=body)
+
+
+class _OllamaRead(NamedTuple):
+    reasoning: Optional[str]
+    text: str
+    data: Any
+    usage: Triple
+    finish: Optional[str]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("source", ["scripted", "simulator"])
+def test_ollama_thinking_and_json_answers_are_read_as_the_sdk_reads_them(source: str, stream: bool) -> None:
+    sdk = _sdk("ollama")
+    call = dict(model=OLLAMA_THINKER, messages=[{"role": "user", "content": "Total?"}], format=_INVOICE,
+                think="high")
+    with _ollama_server() as server:
+        if source == "scripted":
+            server.enqueue(_ollama_thinking_stream(server) if stream else _ollama_thinking_body(server), times=2)
+        with _Ollama.client(sdk, server) as client:
+            if stream:
+                parts = list(client.chat(**call, stream=True))
+                sdk_text = "".join(part.message.content or "" for part in parts)
+                sdk_seen = _OllamaRead("".join(part.message.thinking or "" for part in parts) or None, sdk_text,
+                                       json.loads(sdk_text), _Ollama.usage(parts[-1]),
+                                       _finish("ollama", parts[-1].done_reason))
+            else:
+                reply = client.chat(**call)
+                sdk_seen = _OllamaRead(reply.message.thinking, reply.message.content, json.loads(reply.message.content),
+                                       _Ollama.usage(reply), _finish("ollama", reply.done_reason))
+        with _provider("ollama", server, model=OLLAMA_THINKER) as provider:
+            if stream:
+                chunks = list(provider.stream("Total?", schema=_INVOICE, reasoning="high"))
+                pk_seen = _OllamaRead("".join(c.reasoning for c in chunks) or None, "".join(c.text for c in chunks),
+                                      chunks[-1].data, _pk_seen(chunks[-1].usage), chunks[-1].finish_reason)
+            else:
+                completion = provider.complete("Total?", schema=_INVOICE, reasoning="high")
+                pk_seen = _OllamaRead(completion.reasoning, completion.text, completion.data,
+                                      _pk_seen(completion.usage), completion.finish_reason)
+        assert server.pending == 0
+    assert sdk_seen.reasoning and sdk_seen.data  # there was thinking and JSON to read
+    if source == "scripted":
+        assert sdk_seen == _OllamaRead("Need the total 👋.", '{"total": 12.5, "currency": "EUR"}',
+                                       {"total": 12.5, "currency": "EUR"}, (18, 9, 27), "stop")
+    assert pk_seen == sdk_seen

@@ -251,7 +251,7 @@ def test_a_2xx_body_of_the_wrong_shape_is_a_format_error(
 
 def test_stream_reads_real_ndjson(server: LoopbackServer, make: MakeProvider) -> None:
     server.enqueue(ndjson([
-        line(part("", thinking="Sky colour?")),  # thinking fragments carry no text
+        line(part("", thinking="Sky colour?")),  # a thinking fragment: reasoning, no text
         line(part("The")),
         line(part(" sky")) + line(part(" is")),  # two lines in one read
         line(part(" blue"))[:10], line(part(" blue"))[10:],  # one line over two reads
@@ -260,9 +260,11 @@ def test_stream_reads_real_ndjson(server: LoopbackServer, make: MakeProvider) ->
     ]))
     chunks = list(make().stream("hi"))
 
-    assert [c.text for c in chunks] == ["The", " sky", " is", " blue", ""]
+    assert [c.text for c in chunks] == ["", "The", " sky", " is", " blue", ""]
+    assert [c.reasoning for c in chunks] == ["Sky colour?", "", "", "", "", ""]
     assert all(c.finish_reason is None and c.usage is None for c in chunks[:-1])
-    assert chunks[-1] == StreamChunk("", "stop", Usage(26, 282, 308), "ollama")
+    assert chunks[-1] == StreamChunk("", "stop", Usage(26, 282, 308), "ollama",
+                                     provider_state={"ollama": {"thinking": "Sky colour?"}})
 
 
 def test_text_on_the_done_line_is_not_lost(server: LoopbackServer, make: MakeProvider) -> None:

@@ -1,16 +1,37 @@
-"""The Ollama native chat wire (PROTOCOLS.md §C): bodies, errors and the default simulator."""
+"""The Ollama native chat wire (PROTOCOLS.md §C): bodies, errors and the default simulator.
+
+The simulator also takes what PROTOCOLS-2.md adds (§E.4, §F.4, §H.4): ``images`` (raw base64;
+a ``data:`` prefix is a 400 as on the real server; each image is described in the echo, so a
+test sees what arrived), ``format`` (a JSON answer that fits the schema, or any JSON object for
+``"json"``), ``think`` (thinking models, named below, think by default and answer
+``message.thinking`` first; ``think`` on another model is a 400) and an assistant turn's
+``thinking``.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
+import re
 import time
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
-from ._base import Exchange, JSONDict, Piece, Wire, text_events
+from ._base import Exchange, JSONDict, Piece, Wire, _split, content_text, text_events
 
 if TYPE_CHECKING:
     from .._server import LoopbackServer
+
+
+#: Model families that think (Ollama's "thinking" capability); other models refuse ``think``.
+THINKING_FAMILIES = ("qwen3", "deepseek-r1", "gpt-oss", "magistral", "granite3.3")
+#: ``think`` values the server parses (api/types.go ThinkValue), besides true and false.
+THINK_LEVELS = ("low", "medium", "high")
+#: The image formats the runners decode, by their first bytes.
+_IMAGE_MAGIC = (("image/png", b"\x89PNG\r\n\x1a\n"), ("image/jpeg", b"\xff\xd8\xff"))
+_BASE64_CHARACTERS = re.compile(r"[^A-Za-z0-9+/=\r\n]")
 
 
 class OllamaWire(Wire):
@@ -38,9 +59,11 @@ class OllamaWire(Wire):
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
 
     def completion(self, text: str, model: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int, include_usage: bool = True) -> JSONDict:
-        body: JSONDict = {"model": model, "created_at": self._now(),
-                          "message": {"role": "assistant", "content": text},
+                   output_tokens: int, include_usage: bool = True, thinking: str = "") -> JSONDict:
+        message: JSONDict = {"role": "assistant", "content": text}
+        if thinking:
+            message["thinking"] = thinking
+        body: JSONDict = {"model": model, "created_at": self._now(), "message": message,
                           "done": True, "done_reason": finish_reason,
                           "total_duration": 5_000_000 + 1_000_000 * output_tokens, "load_duration": 1_000_000}
         if include_usage:  # every metric is omitempty in Ollama (§C.3)
@@ -93,23 +116,175 @@ class OllamaWire(Wire):
         model = body.get("model")
         if not model:
             return self.error_reply(400, "model is required")
+        problem = _request_problem(body)
+        if problem is not None:
+            return self.error_reply(400, problem)
         if _ollama_name(str(model)) not in {_ollama_name(m) for m in server.models}:
             return self.error_reply(404, f'model "{model}" not found, try pulling it first')
+        think = body.get("think")
+        thinks = _thinks(str(model))
+        if think not in (None, False) and not thinks:
+            return self.error_reply(400, f'"{model}" does not support thinking')
         messages = body.get("messages") or []
         options = body.get("options")
         limit = options.get("num_predict") if isinstance(options, dict) else None
-        turn = Exchange(messages, limit if isinstance(limit, int) and limit >= 0 else None)
-        finish = "length" if turn.truncated else "stop"
+        limit = limit if isinstance(limit, int) and limit >= 0 else None
+        turn = Exchange(messages, limit)
         if not messages:  # an empty chat only loads the model (§C.2)
-            turn.pieces, turn.text, turn.output_tokens, finish = [], "", 0, "load"
+            return self._answer(server, body, [], [], "load", 0)
+        user: JSONDict = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        prompt = content_text(user.get("content"))
+        answer = _answer_text(prompt, user.get("images") or [], body.get("format"))
+        thinking = _split(_thinking_text(prompt, think)) if thinks and think is not False else []
+        pieces = thinking + _split(answer)
+        truncated = limit is not None and limit < len(pieces)
+        pieces = pieces[:limit] if truncated else pieces
+        return self._answer(server, body, pieces[:len(thinking)], pieces[len(thinking):],
+                            "length" if truncated else "stop", turn.input_tokens)
+
+    def _answer(self, server: LoopbackServer, body: JSONDict, thinking: List[str], pieces: List[str],
+                finish: str, input_tokens: int) -> Reply:
+        """The reply to a chat: thinking then text, whole or as NDJSON lines."""
+        model = str(body.get("model"))
+        output_tokens = len(thinking) + len(pieces)  # eval_count counts the thinking too
         if body.get("stream") is False or server.ignore_stream:
-            return self.json_reply(200, self.completion(turn.text, str(model), finish, turn.input_tokens,
-                                                        turn.output_tokens))
-        parts = self.stream_parts(turn.pieces, model=str(model), finish_reason=finish,
-                                  input_tokens=turn.input_tokens, output_tokens=turn.output_tokens,
-                                  include_usage=True, error_after=None, error=self.default_stream_error,
-                                  terminate=True)
-        return Reply(200, chunks=parts, content_type=self.stream_type)
+            return self.json_reply(200, self.completion("".join(pieces), model, finish, input_tokens,
+                                                        output_tokens, thinking="".join(thinking)))
+        lines: List[Chunk] = [
+            _dumps({"model": model, "created_at": self._now(),
+                    "message": {"role": "assistant", "content": "", "thinking": piece}, "done": False}) + b"\n"
+            for piece in thinking
+        ]
+        lines += self.stream_parts(pieces, model=model, finish_reason=finish, input_tokens=input_tokens,
+                                   output_tokens=output_tokens, include_usage=True, error_after=None,
+                                   error=self.default_stream_error, terminate=True)
+        return Reply(200, chunks=lines, content_type=self.stream_type)
+
+
+def _request_problem(body: JSONDict) -> Optional[str]:
+    """What the real server refuses in a chat body (400), as it words it; None when fine."""
+    think = body.get("think")
+    if think is not None and not isinstance(think, bool) and think not in THINK_LEVELS:
+        return f'invalid think value: {json.dumps(think)} (must be "high", "medium", "low", true, or false)'
+    fmt = body.get("format")
+    if fmt not in (None, "", "json") and not isinstance(fmt, dict):
+        return f'invalid format: {json.dumps(fmt)}; expected "json" or a valid JSON Schema object'
+    options = body.get("options")
+    if options is not None and not isinstance(options, dict):
+        return "json: cannot unmarshal options into Go struct field ChatRequest.options of type map[string]interface {}"
+    for name, kind in (("seed", int), ("top_p", (int, float)), ("num_ctx", int)):
+        value = (options or {}).get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+            return f"invalid option {name!r}: {json.dumps(value)}"
+    messages = body.get("messages")
+    if messages is not None and not isinstance(messages, list):
+        return "json: cannot unmarshal messages into Go struct field ChatRequest.messages of type []api.Message"
+    for message in messages or ():
+        if not isinstance(message, dict):
+            return "json: cannot unmarshal a message into Go value of type api.Message"
+        if not isinstance(message.get("thinking", ""), str):
+            return "json: cannot unmarshal thinking into Go struct field Message.messages.thinking of type string"
+        images = message.get("images")
+        if images is None:
+            continue
+        if not isinstance(images, list):
+            return "json: cannot unmarshal images into Go struct field Message.messages.images of type []api.ImageData"
+        for image in images:
+            problem = _image_problem(image)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _image_problem(image: Any) -> Optional[str]:
+    """Go decodes each ``images`` string as standard base64 into bytes: a ``data:`` prefix or a
+    URL fails at its first character outside the alphabet (``illegal base64 data at input byte
+    4``); bytes that are no PNG, JPEG or WebP cannot be read by the runner."""
+    if not isinstance(image, str):
+        return "json: cannot unmarshal images into Go struct field Message.messages.images of type []api.ImageData"
+    bad = _BASE64_CHARACTERS.search(image)
+    if bad is not None:
+        return f"illegal base64 data at input byte {bad.start()}"
+    try:
+        data = base64.b64decode(image, validate=False)
+    except (binascii.Error, ValueError):
+        return f"illegal base64 data at input byte {len(image.rstrip('='))}"
+    if _image_type(data) is None:
+        return "failed to process inputs: image: unknown format"
+    return None
+
+
+def _image_type(data: bytes) -> Optional[str]:
+    for media_type, magic in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _thinks(model: str) -> bool:
+    return _ollama_name(model).rsplit("/", 1)[-1].startswith(THINKING_FAMILIES)
+
+
+def _thinking_text(prompt: str, think: Any) -> str:
+    """What a thinking model thinks: names the level asked for, so a test sees it arrived."""
+    level = think if isinstance(think, str) else "on" if think is True else "default"
+    return f"Thinking ({level}) about: {prompt}"
+
+
+def _answer_text(prompt: str, images: Sequence[str], fmt: Any) -> str:
+    """The echo of the last user turn, each image described (type and size); with ``format``,
+    JSON: an instance of the schema (strings echo the prompt), or ``{"echo": prompt}``."""
+    described = "".join(
+        f" [image {number}: {_image_type(data)}, {len(data)} bytes]"
+        for number, data in enumerate((base64.b64decode(image) for image in images), 1)
+    )
+    if fmt == "json":
+        return json.dumps({"echo": prompt + described})
+    if isinstance(fmt, dict):
+        return json.dumps(_instance(fmt, fmt, prompt + described))
+    return "echo: " + prompt + described
+
+
+def _instance(schema: Any, root: Dict[str, Any], text: str, depth: int = 0) -> Any:
+    """A value that fits ``schema`` (the subset a structured-output schema uses: objects with
+    every property, arrays, enums, consts, $ref, anyOf/oneOf/allOf, the scalar types)."""
+    if not isinstance(schema, dict) or depth > 20:
+        return text
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for key in ref[2:].split("/"):
+            target = target.get(key, {}) if isinstance(target, dict) else {}
+        return _instance(target, root, text, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(combinator)
+        if isinstance(options, list) and options:
+            chosen = next((o for o in options if not (isinstance(o, dict) and o.get("type") == "null")), options[0])
+            return _instance(chosen, root, text, depth + 1)
+    kind: Union[str, List[str], None] = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
+        properties = schema.get("properties") or {}
+        return {name: _instance(sub, root, text, depth + 1) for name, sub in properties.items()}
+    if kind == "array":
+        count = max(1, int(schema.get("minItems") or 1))
+        return [_instance(schema.get("items") or {}, root, text, depth + 1) for _ in range(count)]
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return schema.get("minimum", 1.5)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return text
 
 
 def _ollama_name(name: str) -> str:
