@@ -237,7 +237,8 @@ def test_complete_parses_a_real_response_with_cache_usage(server: LoopbackServer
     assert completion.model == "claude-sonnet-4-5-20250929"
     assert completion.provider == "claude"
     assert completion.finish_reason == "stop"
-    assert completion.usage == Usage(162, 6, 168)  # input = input + cache creation + cache read
+    # input = input + cache creation + cache read; the cache counts are the details too
+    assert completion.usage == Usage(162, 6, 168, cached_input_tokens=50, cache_creation_input_tokens=100)
     assert completion.raw == body
 
 
@@ -336,9 +337,11 @@ def test_stream_reads_the_full_event_sequence(server: LoopbackServer, make: Make
     ]))
     chunks = list(make().stream("hi"))
 
-    assert [c.text for c in chunks] == ["Hello", "!", ""]
+    assert [(c.reasoning, c.text) for c in chunks] == [("Hmm.", ""), ("", "Hello"), ("", "!"), ("", "")]
     assert all(c.finish_reason is None and c.usage is None for c in chunks[:-1])
-    assert chunks[-1] == StreamChunk("", "stop", Usage(25, 15, 40), "anthropic")
+    thinking = {"type": "thinking", "thinking": "Hmm.", "signature": "EqQBCg"}
+    assert chunks[-1] == StreamChunk("", "stop", Usage(25, 15, 40), "anthropic",
+                                     provider_state={"thinking_blocks": [thinking]})
 
 
 def test_stream_usage_merges_cache_fields_field_by_field(server: LoopbackServer, make: MakeProvider) -> None:
@@ -351,7 +354,7 @@ def test_stream_usage_merges_cache_fields_field_by_field(server: LoopbackServer,
         MESSAGE_STOP,
     ]))
     chunks = list(make().stream("hi"))
-    assert chunks[-1].usage == Usage(128, 15, 143)
+    assert chunks[-1].usage == Usage(128, 15, 143, cached_input_tokens=100, cache_creation_input_tokens=3)
 
 
 def test_events_without_event_lines_fall_back_to_data_type(

@@ -1,20 +1,29 @@
-"""Anthropic's Messages API. Wire format: PROTOCOLS.md §B."""
+"""Anthropic's Messages API. Wire format: PROTOCOLS.md §B; images, structured output, thinking
+and prompt caching: PROTOCOLS-2 §E.3, §F.3, §H.3, §I.2. Reading answers: ``_anthropic_answers``."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+import re
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .._options import Validator, as_positive_int, as_str
+from .._options import Validator, as_bool, as_choice, as_positive_int, as_str
+from .._parts import Image, Text
 from .._streaming import SSE
-from ..errors import InvalidRequestError
-from ..types import StreamChunk, Usage
-from ._base import (
-    EXCERPT_WINDOW,
-    HTTPProvider,
-    StreamState,
-    error_from_event,
+from ..errors import ConfigError, InvalidRequestError
+from ..types import Message
+from ._answers import ParsedAnswer
+from ._anthropic_answers import ERROR_TYPE_STATUS as ERROR_TYPE_STATUS  # its home before the split
+from ._anthropic_answers import (
+    THINKING_BLOCKS,
+    THINKING_TYPES,
+    AnthropicStream,
+    anthropic_error,
+    anthropic_usage,
+    read_blocks,
+    thinking_state,
 )
+from ._anthropic_schema import anthropic_schema
+from ._base import HTTPProvider
 from ._calls import ChatCall, RequestSpec
 from ._listing import listed_as_alias, model_ids
 
@@ -36,87 +45,96 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-#: Error ``type`` of an in-stream error event -> the HTTP status it stands for.
-ERROR_TYPE_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
+
+#: ``reasoning=`` level -> ``thinking.budget_tokens`` in manual ("budget") mode, each level four
+#: times the last, from the API's minimum up (the ``thinking_budgets`` option changes them).
+THINKING_BUDGETS = {"low": 1024, "medium": 4096, "high": 16384}
+#: The smallest ``budget_tokens`` the API takes.
+MIN_THINKING_BUDGET = 1024
+#: With thinking on, ``top_p`` may only be from this to 1, and ``temperature`` only 1.
+MIN_TOP_P_WITH_THINKING = 0.95
+#: The largest image the Claude API takes, counted in base64 bytes (vision.md: 10 MB; 5 MB on
+#: Bedrock and Vertex, where the ``max_image_bytes`` option lowers it).
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+#: The prompt-caching marker (``types/cache_control_ephemeral_param.py``; the default 5-minute TTL).
+EPHEMERAL = {"type": "ephemeral"}
+
+#: A model name's family version: ``claude-sonnet-4-5-20250929`` -> 4.5, ``claude-opus-4-20250514``
+#: -> 4.0 (a date is no minor version), ``claude-3-7-sonnet`` -> 3.7, ``claude-fable-5`` -> 5.0.
+_MODEL_VERSION = re.compile(r"claude-(?:[a-z]+-(\d+)(?:-(\d)(?!\d))?|(\d)(?:-(\d))?-[a-z]+)")
+#: The first version that takes adaptive thinking; later ones refuse manual budgets (§H.3).
+_ADAPTIVE_SINCE = (4, 6)
 
 
-#: The usage fields whose sum is the whole input (``types/message.py``).
-_INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+def thinking_mode(model: str, configured: str = "auto") -> str:
+    """How ``reasoning=`` asks ``model`` to think: "budget" (``{"type": "enabled",
+    "budget_tokens"}``) or "adaptive" (``{"type": "adaptive"}`` + ``output_config.effort``).
+    "auto" reads the model's version: adaptive from Claude 4.6 on (4.7 and later, and the 5
+    family, refuse manual budgets), manual budgets before (4.5 and older refuse adaptive), and
+    manual for a name it cannot read (an alias: configure ``thinking`` for it)."""
+    if configured != "auto":
+        return configured
+    match = _MODEL_VERSION.search(model.lower())
+    if match is None:
+        return "budget"
+    major = match.group(1) or match.group(3)
+    minor = match.group(2) or match.group(4) or "0"
+    return "adaptive" if (int(major), int(minor)) >= _ADAPTIVE_SINCE else "budget"
 
 
-def _usage(data: Any) -> Usage:
-    """Anthropic reports no total, and cached input is counted apart from ``input_tokens``."""
-    if not isinstance(data, dict):
-        return Usage()
-    inputs = data.get("input_tokens")
-    if isinstance(inputs, int):
-        inputs += sum(data.get(field) or 0 for field in _INPUT_FIELDS[1:])
-    return Usage(inputs, data.get("output_tokens"))
-
-
-class _AnthropicStream(StreamState):
-    """Named events from message_start to message_stop; pings and unknown events are skipped."""
-
-    def __init__(self, provider: str = "", finish_reasons: Optional[Mapping[str, str]] = None) -> None:
-        super().__init__(provider, finish_reasons)
-        # The raw counts, merged field by field: message_delta repeats some of them,
-        # cumulatively, and may leave others out (types/message_delta_usage.py).
-        self.counts: Dict[str, Any] = {}
-
-    def feed(self, event: Any) -> Iterable[StreamChunk]:
-        try:
-            # An event with a name but no data ("event: message_stop" alone) still counts.
-            data = json.loads(event.data) if event.data else {}
-        except ValueError:
-            raise ValueError(f"stream event is not JSON: {event.data[:EXCERPT_WINDOW]!r}") from None
-        if not isinstance(data, dict):
-            raise TypeError("stream event is not a JSON object")
-        kind = event.event or data.get("type")
-        if kind == "content_block_delta":
-            delta = data["delta"]
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                return (self.text_chunk(str(delta["text"])),)
-        elif kind == "message_start":
-            self._merge_counts(data["message"].get("usage"))
-        elif kind == "message_delta":
-            stop_reason = (data.get("delta") or {}).get("stop_reason")
-            if stop_reason is not None:
-                self.finish_reason = self.finish(stop_reason)
-            # Counts in message_delta are cumulative: the last one wins.
-            self._merge_counts(data.get("usage"))
-        elif kind == "message_stop":
-            self.done = True
-            self.usage = _usage(self.counts)
-        elif kind == "error":
-            raise _error_event(self.provider, data.get("error"))
-        return ()
-
-    def _merge_counts(self, usage: Any) -> None:
-        if isinstance(usage, dict):
-            for field in (*_INPUT_FIELDS, "output_tokens"):
-                if usage.get(field) is not None:
-                    self.counts[field] = usage[field]
+def _as_budgets(value: Any) -> Dict[str, int]:
+    """The ``thinking_budgets`` option: a table of level -> budget_tokens (at least 1024)."""
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a table such as {low = 1024, medium = 4096, high = 16384}")
+    budgets = dict(THINKING_BUDGETS)
+    for level, budget in value.items():
+        if level not in THINKING_BUDGETS:
+            raise ValueError(f"has unknown level {level!r} (levels: low, medium, high)")
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+            raise ValueError(f"entry {level!r} must be an integer of at least {MIN_THINKING_BUDGET} (the API's "
+                             "minimum budget_tokens)")
+        budgets[level] = budget
+    return budgets
 
 
 class AnthropicProvider(HTTPProvider):
     """Anthropic's ``POST {base_url}/v1/messages``; ``base_url`` has no ``/v1``.
 
     Options beyond the common ones: ``anthropic_version`` (default ``2023-06-01``; under
-    ``2026-10-21`` a ``temperature`` is refused before sending, as the API would refuse it) and
-    ``default_max_tokens`` (default 4096), sent when a call gives no ``max_tokens``.
+    ``2026-10-21`` a ``temperature`` or ``top_p`` is refused before sending, as the API would
+    refuse it), ``default_max_tokens`` (default 4096), sent when a call gives no ``max_tokens``;
+    ``thinking`` ("auto", "budget" or "adaptive": how ``reasoning=`` asks, see
+    ``thinking_mode``), ``thinking_budgets`` (the ``budget_tokens`` of each level, default
+    ``THINKING_BUDGETS``), ``cache`` (true: every call marks its prompt for caching, as
+    ``cache=True`` does; a call's ``cache=False`` turns it off) and ``max_image_bytes`` (the
+    largest image sent, in base64 bytes; default 10 MB, the API's limit).
     ``$ANTHROPIC_API_KEY`` is sent only to api.anthropic.com or the server
     ``$ANTHROPIC_BASE_URL`` names; a loopback ``base_url`` (a local proxy) needs no key.
+
+    Beyond plain text:
+
+    - images: ``image`` blocks in user turns, bytes as a ``base64`` source and a URL as a
+      ``url`` source (the API fetches it); an image over ``max_image_bytes`` is refused before
+      sending. An image's ``detail`` (an OpenAI hint) has no Anthropic counterpart and is not sent.
+    - ``schema=``: ``output_config.format`` (``json_schema``), the schema rewritten as the SDK's
+      ``messages.parse()`` does (``_anthropic_schema``). ``json=True`` is refused: the API has
+      no "any JSON object" mode, only schemas whose every object is closed.
+    - ``reasoning=``: in "budget" mode ``thinking: {"type": "enabled", "budget_tokens": B}``
+      with B from ``thinking_budgets`` (low 1024, medium 4096, high 16384); in "adaptive" mode
+      ``thinking: {"type": "adaptive"}`` and ``output_config.effort`` = the level. Thinking
+      counts toward ``max_tokens``: a call without ``max_tokens`` gets ``default_max_tokens``
+      plus B, and one whose ``max_tokens`` is not above B is refused. ``reasoning=False``
+      sends ``{"type": "disabled"}`` in adaptive mode (models that think by default) and
+      nothing in budget mode (those models think only when asked). With thinking on, a
+      ``temperature`` other than 1 or a ``top_p`` under 0.95 is refused, as the API would.
+      The thinking text is ``reasoning``; the ``thinking``/``redacted_thinking`` blocks, with
+      their signatures, are kept in ``provider_state["thinking_blocks"]`` and sent back
+      unchanged, before the text, when ``completion.message`` is part of a later call.
+    - ``cache=True``: ``cache_control: {"type": "ephemeral"}`` on the system prompt and on the
+      last block of the last message (two of the API's four breakpoints): the next call of a
+      growing conversation reads everything up to there from the cache, and a call that changes
+      the conversation still reads the system prompt.
+    - ``top_p`` is sent; ``seed`` is refused (the API has none).
     """
 
     TYPE = "anthropic"
@@ -127,17 +145,29 @@ class AnthropicProvider(HTTPProvider):
     MODELS_PATH = "/v1/models"
     FINISH_REASONS = FINISH_REASONS
     STREAM_DECODER = SSE
-    STREAM_STATE = _AnthropicStream
+    STREAM_STATE = AnthropicStream
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "anthropic_version": as_str,
         "default_max_tokens": as_positive_int,
+        "thinking": as_choice("auto", "budget", "adaptive"),
+        "thinking_budgets": _as_budgets,
+        "cache": as_bool,
+        "max_image_bytes": as_positive_int,
     }
+    # json=True is listed so that its refusal can say why (see _apply_output_format).
+    STRUCTURED_OUTPUT_MODES = frozenset({"schema", "json"})
+    REASONING_LEVELS = frozenset({"low", "medium", "high", False})
+    SAMPLING_OPTIONS = frozenset({"top_p"})
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         # A configured base_url gets the same treatment as $ANTHROPIC_BASE_URL.
         self.base_url = self._normalise_base_url(self.base_url) or self.DEFAULT_BASE_URL
         self.anthropic_version: str = options.get("anthropic_version", DEFAULT_API_VERSION)
         self.default_max_tokens: int = options.get("default_max_tokens", DEFAULT_MAX_TOKENS)
+        self.thinking: str = options.get("thinking", "auto")
+        self.thinking_budgets: Dict[str, int] = options.get("thinking_budgets", dict(THINKING_BUDGETS))
+        self.cache: bool = options.get("cache", False)
+        self.max_image_bytes: int = options.get("max_image_bytes", MAX_IMAGE_BYTES)
 
     def _normalise_base_url(self, value: Optional[str]) -> Optional[str]:
         """Without a trailing ``/v1`` (or ``/v1/messages``): the Anthropic base URL excludes it,
@@ -154,8 +184,8 @@ class AnthropicProvider(HTTPProvider):
         return {"anthropic-version": self.anthropic_version}, ({"x-api-key": api_key} if api_key else {})
 
     def _build_request(self, call: ChatCall) -> RequestSpec:
-        system = [self._content_parts(m) for m in call.messages if m.role == "system"]
-        chat = [{"role": m.role, "content": self._content_parts(m)} for m in call.messages if m.role != "system"]
+        system = [self._system_text(m) for m in call.messages if m.role == "system"]
+        chat = [{"role": m.role, "content": self._message_content(m)} for m in call.messages if m.role != "system"]
         unsupported = sorted({m["role"] for m in chat} - {"user", "assistant"})
         if unsupported:
             raise InvalidRequestError(
@@ -194,16 +224,151 @@ class AnthropicProvider(HTTPProvider):
             body["stop_sequences"] = call.stop
         if call.stream:
             body["stream"] = True
+        # The provider option applies here, for every call; a call's cache=True comes here too
+        # (its hook, _apply_cache, has nothing left to do), its cache=False turns the option off.
+        if call.cache or (call.cache is None and self.cache):
+            _mark_for_caching(body)
         return RequestSpec("/v1/messages", body)
 
-    def _parse_completion(self, data: Any) -> Tuple[str, Optional[str], Optional[str], Usage]:
+    # -- content
+
+    def _system_text(self, message: Message) -> str:
+        """A system message as the top-level ``system`` text: Anthropic's takes text only."""
+        if not isinstance(message.content, str) and any(not isinstance(p, Text) for p in message.content):
+            raise self._refuse("image parts in a 'system' message",
+                               "Anthropic's system prompt takes text only; put the image in a user message")
+        return message.text
+
+    def _message_content(self, message: Message) -> Any:
+        """A user or assistant turn's ``content``: a string, or blocks. An assistant turn that
+        came from a completion with thinking sends its thinking blocks back first, unchanged."""
+        content = self._content_parts(message)
+        thinking = self._thinking_blocks(message)
+        if not thinking:
+            return content
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}] if content else []
+        return [*thinking, *content]
+
+    def _thinking_blocks(self, message: Message) -> List[Dict[str, Any]]:
+        state = message.provider_state
+        if message.role != "assistant" or not state or THINKING_BLOCKS not in state:
+            return []  # no state, or another protocol's: nothing of Anthropic's to send back
+        blocks = state[THINKING_BLOCKS]
+        if not isinstance(blocks, list) or not all(
+            isinstance(block, dict) and block.get("type") in THINKING_TYPES for block in blocks
+        ):
+            raise ConfigError(f"{self._where}: an assistant message's provider_state[{THINKING_BLOCKS!r}] must be "
+                              "the list of thinking blocks an Anthropic completion returned, unchanged")
+        return blocks
+
+    def _content_parts(self, message: Message) -> Any:
+        """Parts as content blocks: ``text``, and in user turns ``image`` (base64 or url source).
+        An empty ``Text`` is left out: the API refuses empty text blocks."""
+        content = message.content
+        if isinstance(content, str):
+            return content
+        blocks: List[Dict[str, Any]] = []
+        for index, part in enumerate(content):
+            if isinstance(part, Text):
+                if part.text:
+                    blocks.append({"type": "text", "text": part.text})
+            elif isinstance(part, Image):
+                if message.role != "user":
+                    raise self._refuse(f"image parts in a {message.role!r} message",
+                                       "Anthropic takes images in user turns only")
+                blocks.append(self._image_block(part, index))
+            else:
+                raise self._refuse(f"{type(part).__name__.lower()} parts in a {message.role!r} message")
+        return blocks
+
+    def _image_block(self, image: Image, index: int) -> Dict[str, Any]:
+        if image.url is not None:
+            return {"type": "image", "source": {"type": "url", "url": image.url}}
+        size = image.size or 0
+        encoded = 4 * ((size + 2) // 3)  # its base64 length, known before encoding it
+        if encoded > self.max_image_bytes:
+            raise self._refuse(
+                f"image (part {index})",
+                f"it is {size:,} bytes, {encoded:,} in base64, over the limit of {self.max_image_bytes:,} "
+                f"base64 bytes per image ({_megabytes(self.max_image_bytes)}); scale it down or compress it",
+            )
+        return {"type": "image", "source": {"type": "base64", "media_type": image.media_type, "data": image.base64}}
+
+    # -- features (see _features: each runs only for a call that asks for it)
+
+    def _apply_output_format(self, body: Dict[str, Any], call: ChatCall) -> None:
+        output = call.output
+        assert output is not None
+        if output.mode == "json":
+            raise self._refuse(
+                "structured output (json=True)",
+                "Anthropic's structured outputs have no 'any JSON object' mode, only JSON schemas whose "
+                "every object is closed; pass schema= (a JSON-schema dict or a pydantic model) instead",
+            )
+        if body["messages"][-1]["role"] == "assistant":
+            raise self._refuse("schema= after an assistant message",
+                               "Anthropic's structured outputs cannot continue a prefilled assistant turn; "
+                               "end the messages with a user turn")
+        try:
+            schema = anthropic_schema(output.schema or {})
+        except ValueError as error:
+            raise self._refuse("schema=", str(error)) from None
+        body.setdefault("output_config", {})["format"] = {"type": "json_schema", "schema": schema}
+
+    def _apply_reasoning(self, body: Dict[str, Any], call: ChatCall) -> None:
+        level = call.reasoning
+        mode = thinking_mode(call.model, self.thinking)
+        if level is False:
+            if mode == "adaptive":
+                body["thinking"] = {"type": "disabled"}
+            return
+        assert isinstance(level, str)
+        budget = self.thinking_budgets[level]
+        argument = f"reasoning={level!r}"
+        if call.temperature is not None and call.temperature != 1:
+            raise self._refuse(argument, f"Anthropic takes no temperature but 1 with thinking on, got "
+                                         f"{call.temperature}; leave temperature out")
+        if call.top_p is not None and call.top_p < MIN_TOP_P_WITH_THINKING:
+            raise self._refuse(argument, f"Anthropic takes a top_p from {MIN_TOP_P_WITH_THINKING} to 1 with thinking "
+                                         f"on, got {call.top_p}")
+        if call.max_tokens is None:
+            body["max_tokens"] = self.default_max_tokens + budget  # thinking counts toward max_tokens
+        elif mode == "budget" and call.max_tokens <= budget:
+            raise self._refuse(
+                argument,
+                f"its thinking budget, {budget} tokens, must be below max_tokens (got {call.max_tokens}: "
+                "thinking counts toward it); raise max_tokens, leave it out, or ask for a lower level",
+            )
+        if mode == "adaptive":
+            body["thinking"] = {"type": "adaptive"}
+            body.setdefault("output_config", {})["effort"] = level
+        else:
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+    def _apply_sampling(self, body: Dict[str, Any], call: ChatCall) -> None:
+        if self.anthropic_version >= _NO_SAMPLING_SINCE:
+            raise self._refuse("top_p", f"anthropic-version {self.anthropic_version} does not accept it; leave it "
+                                        'out or configure anthropic_version = "2023-06-01"')
+        body["top_p"] = call.top_p
+
+    def _apply_cache(self, body: Dict[str, Any], call: ChatCall) -> None:
+        """Nothing: ``_build_request`` marked the prompt (it also applies the ``cache`` option)."""
+
+    # -- answers
+
+    def _parse_completion(self, data: Any) -> ParsedAnswer:
         if isinstance(data, dict) and data.get("type") == "error":
-            raise _error_event(self.name, data.get("error"), context="in a 200 response")
-        blocks = data["content"]
-        if not isinstance(blocks, list):
-            raise TypeError("content is not a list of blocks")
-        text = "".join(str(block["text"]) for block in blocks if block.get("type") == "text")
-        return text, data.get("model"), self._finish_reason(data.get("stop_reason")), _usage(data.get("usage"))
+            raise anthropic_error(self.name, data.get("error"), context="in a 200 response")
+        text, reasoning, thinking = read_blocks(data["content"])
+        return ParsedAnswer(
+            text,
+            data.get("model"),
+            self._finish_reason(data.get("stop_reason")),
+            anthropic_usage(data.get("usage")),
+            reasoning=reasoning,
+            provider_state=thinking_state(thinking),
+        )
 
     def _models_request(self, query: Optional[Dict[str, str]]) -> Optional[RequestSpec]:
         # The first page asks for the largest page size the API allows.
@@ -223,9 +388,25 @@ class AnthropicProvider(HTTPProvider):
         return listed_as_alias(self.model, served)
 
 
-def _error_event(provider: str, error: Any, context: str = "in stream") -> Exception:
-    """The error for ``{"type": "error", "error": {"type", "message"}}`` in a 200 answer."""
-    error = error or {}
-    status = ERROR_TYPE_STATUS.get(str(error.get("type")), 500) if isinstance(error, dict) else 500
-    message = error.get("message") if isinstance(error, dict) else str(error)
-    return error_from_event(provider, status, str(message or "stream error"), None, context=context)
+
+def _mark_for_caching(body: Dict[str, Any]) -> None:
+    """Put the caching marker on the system prompt and on the last message's last block that
+    can carry one (not a thinking block, not an empty text). Blocks are copied, never changed:
+    a thinking block may be a completion's ``provider_state``."""
+    if isinstance(body.get("system"), str):
+        body["system"] = [{"type": "text", "text": body["system"], "cache_control": EPHEMERAL}]
+    message = body["messages"][-1]
+    content = message["content"]
+    if isinstance(content, str):
+        if content:
+            message["content"] = [{"type": "text", "text": content, "cache_control": EPHEMERAL}]
+        return
+    for index in range(len(content) - 1, -1, -1):
+        block = content[index]
+        if block.get("type") not in THINKING_TYPES and (block.get("type") != "text" or block.get("text")):
+            message["content"] = [*content[:index], dict(block, cache_control=EPHEMERAL), *content[index + 1:]]
+            return
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / (1024 * 1024):g} MB"
