@@ -1,12 +1,16 @@
-"""The Anthropic Messages wire (PROTOCOLS.md §B): bodies, errors and the default simulator."""
+"""The Anthropic Messages wire (PROTOCOLS.md §B): bodies, errors and the default simulator; what it
+checks and answers beyond plain text (images, thinking, structured outputs, prompt caching) is in
+``_anthropic_features``."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
-from ._base import Exchange, JSONDict, Piece, Wire, content_text, text_events
+from ._anthropic_features import PromptCache, Refusal, Thinking, check_blocks, schema_instance, thinking_blocks
+from ._base import Exchange, JSONDict, Piece, Wire, _split, content_text, text_events, tokens
 
 if TYPE_CHECKING:
     from .._server import LoopbackServer
@@ -163,18 +167,83 @@ class AnthropicWire(Wire):
             if role not in ("user", "assistant"):
                 return self.error_reply(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
         limit = body["max_tokens"]
-        system = body.get("system")
-        turn = Exchange(messages, limit if isinstance(limit, int) else None, content_text(system))
-        finish = "max_tokens" if turn.truncated else "end_turn"
         model = str(body["model"])
+        try:
+            thinking = Thinking(body, model)
+            described = check_blocks(body, thinking)
+        except Refusal as refusal:
+            return self.error_reply(400, str(refusal))
+        turn = Exchange(described, limit if isinstance(limit, int) else None, content_text(body.get("system")))
+        users = [m["content"] for m in described if m["role"] == "user"]
+        thoughts = thinking_blocks(thinking, users[-1] if users else "")
+        pieces = turn.pieces
+        truncated = turn.truncated
+        if thinking.schema is not None:  # a JSON answer that fits the schema asked for
+            pieces = _split(json.dumps(schema_instance(thinking.schema), ensure_ascii=False))
+            truncated = isinstance(limit, int) and 0 <= limit < len(pieces)
+            pieces = pieces[:limit] if truncated else pieces
+        finish = "max_tokens" if truncated else "end_turn"
+        thought_tokens = sum(tokens(str(block.get("thinking", ""))) or 1 for block in thoughts)
+        usage: JSONDict = {"input_tokens": turn.input_tokens, "output_tokens": len(pieces) + thought_tokens,
+                           "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                           "service_tier": "standard"}
+        split = self.__dict__.setdefault("_prompt_cache", PromptCache()).usage(body)
+        if split is not None:
+            usage.update(input_tokens=split[0], cache_read_input_tokens=split[1], cache_creation_input_tokens=split[2])
+        if thoughts:
+            usage["output_tokens_details"] = {"thinking_tokens": thought_tokens}
+        text = "".join(pieces)
         if body.get("stream") is not True or server.ignore_stream:
-            return self.json_reply(200, self.completion(turn.text, model, finish, turn.input_tokens,
-                                                        turn.output_tokens))
-        parts = self.stream_parts(turn.pieces, model=model, finish_reason=finish,
-                                  input_tokens=turn.input_tokens, output_tokens=turn.output_tokens,
-                                  include_usage=True, error_after=None, error=self.default_stream_error,
-                                  terminate=True)
+            message = self.completion(text, model, finish, 0, 0)
+            message["content"] = [*thoughts, *message["content"]]
+            message["usage"] = usage
+            return self.json_reply(200, message)
+        if not thoughts and thinking.schema is None and split is None:
+            parts = self.stream_parts(turn.pieces, model=model, finish_reason=finish,
+                                      input_tokens=turn.input_tokens, output_tokens=turn.output_tokens,
+                                      include_usage=True, error_after=None, error=self.default_stream_error,
+                                      terminate=True)
+        else:
+            parts = self.message_events(thoughts, pieces, model=model, finish_reason=finish, usage=usage)
         return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
+
+    def message_events(self, thoughts: Sequence[JSONDict], pieces: Sequence[str], *, model: str,
+                       finish_reason: str, usage: JSONDict) -> List[Chunk]:
+        """A whole streamed message: thinking blocks first (``thinking_delta`` word by word,
+        then the one ``signature_delta``; a redacted block whole in its start event), then a
+        text block of ``pieces``, then ``message_delta`` with the final usage and
+        ``message_stop`` (PROTOCOLS-2 §H.3)."""
+        def event(name: str, data: JSONDict) -> bytes:
+            return b"event: " + name.encode() + b"\ndata: " + _dumps(dict({"type": name}, **data)) + b"\n\n"
+
+        start = self.completion("", model, finish_reason, 0, 1)
+        start.update(stop_reason=None, content=[], usage=dict(usage, output_tokens=1))
+        start["usage"].pop("output_tokens_details", None)
+        out: List[Chunk] = [event("message_start", {"message": start})]
+        index = 0
+        for block in thoughts:
+            if block["type"] == "redacted_thinking":
+                out.append(event("content_block_start", {"index": index, "content_block": block}))
+            else:
+                out.append(event("content_block_start", {"index": index, "content_block": {
+                    "type": "thinking", "thinking": "", "signature": ""}}))
+                out += [event("content_block_delta", {"index": index, "delta": {"type": "thinking_delta",
+                                                                                "thinking": piece}})
+                        for piece in _split(block["thinking"])]
+                out.append(event("content_block_delta", {"index": index, "delta": {
+                    "type": "signature_delta", "signature": block["signature"]}}))
+            out.append(event("content_block_stop", {"index": index}))
+            index += 1
+        out.append(event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}}))
+        out.append(event("ping", {}))
+        out += [event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": piece}})
+                for piece in pieces]
+        out.append(event("content_block_stop", {"index": index}))
+        final = {key: usage[key] for key in ("output_tokens", "output_tokens_details") if key in usage}
+        out.append(event("message_delta", {"delta": {"stop_reason": finish_reason, "stop_sequence": None},
+                                           "usage": final}))
+        out.append(event("message_stop", {}))
+        return out
 
 
 def _display_name(model: str) -> str:
