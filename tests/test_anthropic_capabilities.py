@@ -6,6 +6,7 @@ streams), usage details, prompt caching, top_p/seed. The simulator checks what t
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
@@ -158,8 +159,9 @@ _BAD_REQUESTS = {
         "A maximum of 4 blocks with cache_control"),
     "tampered-thinking": ({"messages": [
         {"role": "user", "content": "a"},
-        {"role": "assistant", "content": [{"type": "thinking", "thinking": "changed", "signature": sign("thinking", "x")},
-                                          {"type": "text", "text": "b"}]},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "changed", "signature": sign("thinking", "x")},
+            {"type": "text", "text": "b"}]},
         {"role": "user", "content": "c"}]}, "Invalid `signature` in `thinking` block"),
     "schema-with-prefill": ({"output_config": {"format": {"type": "json_schema", "schema": {"type": "string"}}},
                              "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "{"}]},
@@ -294,10 +296,10 @@ def test_adaptive_models_get_adaptive_thinking_and_effort(server: LoopbackServer
     make().complete("Think", reasoning=False)
     assert "thinking" not in sent(server)  # budget-mode models think only when asked
     # The option overrides the model's version; the server refuses a mode the model lacks.
-    with pytest.raises(InvalidRequestError, match='"thinking.type.adaptive" is not supported'):
+    with pytest.raises(InvalidRequestError, match=re.escape('"thinking.type.adaptive" is not supported')):
         make(thinking="adaptive").complete("x", reasoning="low")
     assert sent(server)["thinking"] == {"type": "adaptive"}
-    with pytest.raises(InvalidRequestError, match='"thinking.type.enabled" is not supported'):
+    with pytest.raises(InvalidRequestError, match=re.escape('"thinking.type.enabled" is not supported')):
         make(model="claude-opus-4-8", thinking="budget").complete("x", reasoning="low")
 
 
