@@ -1189,6 +1189,7 @@ def test_openai_json_cut_short_is_an_error_for_both() -> None:
         with _provider("openai", server) as provider, pytest.raises(pk.errors.ResponseFormatError, match="max_tokens"):
             provider.complete(PROMPT, schema=_PERSON_SCHEMA)
 
+# ================================================================================================
 # 4. Ollama beyond plain text (issue 11; PROTOCOLS-2.md §E.4, §F.4, §H.4, §I.3): ollama-python's
 #    images=, format=, think= and options= against provider_kit's parts, schema=/json=,
 #    reasoning=, top_p/seed, extra_body and cache=True; then the answers both read.
@@ -1373,3 +1374,299 @@ def test_ollama_thinking_and_json_answers_are_read_as_the_sdk_reads_them(source:
         assert sdk_seen == _OllamaRead("Need the total 👋.", '{"total": 12.5, "currency": "EUR"}',
                                        {"total": 12.5, "currency": "EUR"}, (18, 9, 27), "stop")
     assert pk_seen == sdk_seen
+
+
+# ================================================================================================
+# 4. Anthropic beyond plain text (issue 11; PROTOCOLS-2 §E.3, §F.3, §H.3, §I.2): image blocks,
+#    structured outputs, thinking, prompt caching, top_p; and the answers' thinking, data, usage
+# ================================================================================================
+
+_A_PNG = b"\x89PNG\r\n\x1a\n" + bytes(40)
+_A_URL = "https://example.com/receipt.jpg"
+
+
+def _a_thinking_block(text: str) -> Dict[str, Any]:
+    """A thinking block as the simulator signs it (its check of the echo accepts only these)."""
+    from provider_kit.testing.wires._anthropic_features import sign
+
+    return {"type": "thinking", "thinking": text, "signature": sign("thinking", text)}
+
+
+def _a_invoice() -> Any:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Invoice(pydantic.BaseModel):  # type: ignore[misc, name-defined]
+        number: str = pydantic.Field(description="As printed")
+        total: float = pydantic.Field(ge=0)
+        lines: List[str] = pydantic.Field(default_factory=list, max_length=20)
+
+    return Invoice
+
+
+class AnthropicCall(NamedTuple):
+    id: str
+    pk_options: Dict[str, Any]
+    pk_call: Callable[[], Dict[str, Any]]  # built lazily: pydantic is imported only when run
+    sdk_call: Callable[[Any], Dict[str, Any]]  # given the SDK module
+    sdk_method: str = "create"  # or "parse" (messages.parse / messages.stream with output_format)
+    sdk_headers: Optional[Dict[str, str]] = None
+
+
+_A_SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "minLength": 1},
+                                              "email": {"type": "string", "format": "email"},
+                                              "tags": {"type": "array", "items": {"type": "string"},
+                                                       "minItems": 2}},
+             "required": ["name"]}
+_A_CACHED = {"type": "ephemeral"}
+
+ANTHROPIC_CALLS = [
+    AnthropicCall(
+        "images-base64-and-url", {},
+        lambda: dict(prompt=["Describe", pk.Image.from_bytes(_A_PNG), pk.Image.from_url(_A_URL)], max_tokens=64),
+        lambda sdk: dict(max_tokens=64, messages=[{"role": "user", "content": [
+            {"type": "text", "text": "Describe"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": __import__("base64").b64encode(_A_PNG).decode()}},
+            {"type": "image", "source": {"type": "url", "url": _A_URL}}]}])),
+    # messages.parse(output_format=Model) rewrites the model's schema (transform_schema): so does provider_kit.
+    AnthropicCall(
+        "schema-pydantic-model", {}, lambda: dict(schema=_a_invoice(), max_tokens=256),
+        lambda sdk: dict(max_tokens=256, messages=_messages(system=False), output_format=_a_invoice()),
+        sdk_method="parse"),
+    AnthropicCall(
+        "schema-dict", {}, lambda: dict(schema=_A_SCHEMA, max_tokens=256),
+        lambda sdk: dict(max_tokens=256, messages=_messages(system=False), output_config={
+            "format": {"type": "json_schema", "schema": sdk.transform_schema(_A_SCHEMA)}})),
+    AnthropicCall(
+        "thinking-budget", {}, lambda: dict(reasoning="medium", max_tokens=8192),
+        lambda sdk: dict(max_tokens=8192, messages=_messages(system=False),
+                         thinking={"type": "enabled", "budget_tokens": 4096})),
+    AnthropicCall(
+        "thinking-adaptive-effort", {"model": "claude-opus-4-8"}, lambda: dict(reasoning="high", max_tokens=8192),
+        lambda sdk: dict(model="claude-opus-4-8", max_tokens=8192, messages=_messages(system=False),
+                         thinking={"type": "adaptive"}, output_config={"effort": "high"})),
+    AnthropicCall(
+        "thinking-and-schema", {"model": "claude-opus-4-8"},
+        lambda: dict(reasoning="low", schema=_A_SCHEMA, max_tokens=4096),
+        lambda sdk: dict(model="claude-opus-4-8", max_tokens=4096, messages=_messages(system=False),
+                         thinking={"type": "adaptive"}, output_config={
+                             "effort": "low", "format": {"type": "json_schema",
+                                                         "schema": sdk.transform_schema(_A_SCHEMA)}})),
+    AnthropicCall(
+        "thinking-blocks-sent-back", {},
+        lambda: dict(prompt=[pk.Message("user", PROMPT),
+                             pk.Message("assistant", "Hi!", {"thinking_blocks": [_a_thinking_block("Greet.")]}),
+                             pk.Message("user", "Again")], reasoning="low", max_tokens=2048),
+        lambda sdk: dict(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024}, messages=[
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": [_a_thinking_block("Greet."), {"type": "text", "text": "Hi!"}]},
+            {"role": "user", "content": "Again"}])),
+    AnthropicCall(
+        "prompt-caching", {}, lambda: dict(system=SYSTEM, cache=True, max_tokens=64),
+        lambda sdk: dict(max_tokens=64, system=[{"type": "text", "text": SYSTEM, "cache_control": _A_CACHED}],
+                         messages=[{"role": "user", "content": [
+                             {"type": "text", "text": PROMPT, "cache_control": _A_CACHED}]}])),
+    # anthropic-python >= 1 has no top_p argument (and its default version refuses it): extra_body.
+    AnthropicCall(
+        "top-p", {"anthropic_version": "2023-06-01"}, lambda: dict(top_p=0.9, max_tokens=64),
+        lambda sdk: dict(max_tokens=64, messages=_messages(system=False), extra_body={"top_p": 0.9}),
+        sdk_headers={"anthropic-version": "2023-06-01"}),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("case", ANTHROPIC_CALLS, ids=lambda c: c.id)
+def test_anthropic_feature_request_matches_sdk(case: AnthropicCall, stream: bool) -> None:
+    sdk = _sdk("anthropic")
+    pk_options = {"anthropic_version": _sdk_anthropic_version(sdk), **case.pk_options}
+    sdk_call = {"model": MODELS["anthropic"], **case.sdk_call(sdk)}
+    with _server("anthropic") as server:
+        options = {"default_headers": case.sdk_headers} if case.sdk_headers else {}
+        with _Anthropic.client(sdk, server, **options) as client:
+            if case.sdk_method == "parse":
+                if stream:
+                    with client.messages.stream(**sdk_call) as events:
+                        events.get_final_message()
+                else:
+                    client.messages.parse(**sdk_call)
+            else:
+                _Anthropic.send(client, sdk_call, stream)
+        with _provider("anthropic", server, **pk_options) as provider:
+            _pk_send(provider, case.pk_call(), stream)
+        sdk_req, pk_req = server.requests
+    assert pk_req.headers.get("anthropic-version") == sdk_req.headers.get("anthropic-version")
+    assert "anthropic-beta" not in sdk_req.headers and "anthropic-beta" not in pk_req.headers  # GA: no beta header
+    assert pk_req.json() == sdk_req.json()
+
+
+def _a_message(content: List[Dict[str, Any]], stop_reason: str = "end_turn", **usage: Any) -> Dict[str, Any]:
+    return _anthropic_body(content, stop_reason, **(usage or {
+        "input_tokens": 10, "output_tokens": 30, "cache_creation_input_tokens": 4, "cache_read_input_tokens": 50,
+        "output_tokens_details": {"thinking_tokens": 21}}))
+
+
+def _a_stream_of(body: Dict[str, Any]) -> ReplyFactory:
+    """``body`` streamed as the API streams it: thinking deltas and one signature_delta per
+    thinking block, redacted blocks whole, text in two deltas, the usage split between
+    message_start (input and cache counts) and message_delta (output counts)."""
+    usage = dict(body["usage"])
+    start = dict(body, content=[], stop_reason=None,
+                 usage={k: v for k, v in usage.items() if k != "output_tokens_details"} | {"output_tokens": 1})
+    events = [_anthropic_event("message_start", message=start), _anthropic_event("ping")]
+    for index, block in enumerate(body["content"]):
+        if block["type"] == "thinking":
+            events.append(_anthropic_event("content_block_start", index=index,
+                                           content_block={"type": "thinking", "thinking": "", "signature": ""}))
+            text = block["thinking"]
+            for piece in (text[: len(text) // 2], text[len(text) // 2:]):
+                if piece:
+                    events.append(_anthropic_event("content_block_delta", index=index,
+                                                   delta={"type": "thinking_delta", "thinking": piece}))
+            events.append(_anthropic_event("content_block_delta", index=index,
+                                           delta={"type": "signature_delta", "signature": block["signature"]}))
+        elif block["type"] == "text":
+            events.append(_anthropic_event("content_block_start", index=index,
+                                           content_block={"type": "text", "text": ""}))
+            text = block["text"]
+            for piece in (text[:3], text[3:]):
+                events.append(_anthropic_event("content_block_delta", index=index,
+                                               delta={"type": "text_delta", "text": piece}))
+        else:
+            events.append(_anthropic_event("content_block_start", index=index, content_block=block))
+        events.append(_anthropic_event("content_block_stop", index=index))
+    final = {k: v for k, v in usage.items() if k in ("output_tokens", "output_tokens_details")}
+    events.append(_anthropic_event("message_delta", delta={"stop_reason": body["stop_reason"],
+                                                           "stop_sequence": None}, usage=final))
+    events.append(_anthropic_event("message_stop"))
+    return lambda server: Reply(200, chunks=events, content_type="text/event-stream; charset=utf-8")
+
+
+class AnthropicSeen(NamedTuple):
+    """What a client made of an answer beyond its text: the thinking, the blocks to send back,
+    the usage details, and the structured data."""
+
+    text: str
+    reasoning: Optional[str]
+    thinking_blocks: List[Dict[str, Any]]
+    usage: Tuple[Optional[int], ...]  # input (all), output, cache read, cache creation, thinking
+    finish: Optional[str]
+    data: Any = None
+
+
+def _sdk_anthropic_seen(message: Any, data: Any = None) -> AnthropicSeen:
+    usage = message.usage
+    details = usage.output_tokens_details
+    blocks = [block.model_dump(exclude_none=True) for block in message.content
+              if block.type in ("thinking", "redacted_thinking")]
+    thoughts = [block.thinking for block in message.content if block.type == "thinking" and block.thinking]
+    return AnthropicSeen(
+        "".join(block.text for block in message.content if block.type == "text"),
+        "\n\n".join(thoughts) or None,
+        blocks,
+        (usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0),
+         usage.output_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens,
+         details.thinking_tokens if details is not None else None),
+        _finish("anthropic", message.stop_reason),
+        data,
+    )
+
+
+def _pk_anthropic_seen(text: str, reasoning: Optional[str], state: Optional[Dict[str, Any]], usage: pk.Usage,
+                       finish: Optional[str], data: Any = None) -> AnthropicSeen:
+    return AnthropicSeen(text, reasoning or None, (state or {}).get("thinking_blocks", []),
+                         (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
+                          usage.cache_creation_input_tokens, usage.reasoning_tokens), finish, data)
+
+
+_A_ANSWERS = {
+    "thinking-then-text": _a_message([{"type": "thinking", "thinking": "Let me add it up.", "signature": "EqQB=="},
+                                      {"type": "text", "text": "The total is 42."}]),
+    "redacted-and-two-thinking-blocks": _a_message([
+        {"type": "thinking", "thinking": "First.", "signature": "s1"},
+        {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
+        {"type": "thinking", "thinking": "Second.", "signature": "s2"},
+        {"type": "text", "text": "Done here."}]),
+    "omitted-thinking": _a_message([{"type": "thinking", "thinking": "", "signature": "only-sig"},
+                                    {"type": "text", "text": "Short."}]),
+    "no-details": _a_message([{"type": "text", "text": "Plain text."}], input_tokens=3, output_tokens=2),
+    "refusal": _a_message([{"type": "text", "text": "I can't help."}], "refusal"),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("case", list(_A_ANSWERS), ids=list(_A_ANSWERS))
+def test_anthropic_thinking_and_usage_are_read_as_the_sdk_reads_them(case: str, stream: bool) -> None:
+    sdk = _sdk("anthropic")
+    body = _A_ANSWERS[case]
+    reply = _a_stream_of(body) if stream else _json("anthropic", body)
+    call = _Anthropic.call(MODELS["anthropic"])
+    with _server("anthropic") as server:
+        server.enqueue(reply(server), times=2)
+        with _Anthropic.client(sdk, server) as client:
+            if stream:
+                with client.messages.stream(**call) as events:
+                    sdk_thinking = "".join(e.thinking for e in events if e.type == "thinking")
+                    message = events.get_final_message()
+            else:
+                message = client.messages.create(**call)
+        with _provider("anthropic", server) as provider:
+            if stream:
+                chunks = list(provider.stream(PROMPT, system=SYSTEM, max_tokens=64))
+                last = chunks[-1]
+                pk_seen = _pk_anthropic_seen("".join(c.text for c in chunks), "".join(c.reasoning for c in chunks),
+                                             last.provider_state, last.usage, last.finish_reason)
+            else:
+                done = provider.complete(PROMPT, system=SYSTEM, max_tokens=64)
+                pk_seen = _pk_anthropic_seen(done.text, done.reasoning, done.provider_state, done.usage,
+                                             done.finish_reason)
+    sdk_seen = _sdk_anthropic_seen(message)
+    assert pk_seen == sdk_seen
+    if stream:  # the SDK's streamed thinking pieces (each block's own) are ours, blocks apart
+        assert sdk_thinking.replace("\n\n", "") == (pk_seen.reasoning or "").replace("\n\n", "")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("case", ["fits", "cut-short", "refusal"])
+def test_anthropic_structured_answer_is_parsed_as_the_sdk_parses_it(case: str, stream: bool) -> None:
+    sdk = _sdk("anthropic")
+    invoice = _a_invoice()
+    text = {"fits": '{"number": "INV-7", "total": 12.5, "lines": ["tea"]}', "cut-short": '{"number": "INV-7", "to',
+            "refusal": "I can't read invoices."}[case]
+    stop = {"fits": "end_turn", "cut-short": "max_tokens", "refusal": "refusal"}[case]
+    body = _a_message([{"type": "thinking", "thinking": "Reading.", "signature": "s"},
+                       {"type": "text", "text": text}], stop)
+    reply = _a_stream_of(body) if stream else _json("anthropic", body)
+    call = dict(model=MODELS["anthropic"], max_tokens=256, messages=_messages(system=False), output_format=invoice)
+    with _server("anthropic") as server:
+        server.enqueue(reply(server), times=2)
+        with _Anthropic.client(sdk, server) as client:
+            sdk_error: Optional[BaseException] = None
+            try:
+                if stream:
+                    with client.messages.stream(**call) as events:
+                        message = events.get_final_message()
+                else:
+                    message = client.messages.parse(**call)
+                sdk_parsed = message.parsed_output
+            except Exception as error:  # pydantic's ValidationError on cut-short JSON
+                sdk_error = error
+        with _provider("anthropic", server) as provider:
+            try:
+                if stream:
+                    last = list(provider.stream(PROMPT, schema=invoice, max_tokens=256))[-1]
+                    pk_parsed, pk_finish = last.parsed, last.finish_reason
+                else:
+                    done = provider.complete(PROMPT, schema=invoice, max_tokens=256)
+                    pk_parsed, pk_finish = done.parsed, done.finish_reason
+            except pk.ResponseFormatError as error:
+                assert sdk_error is not None, "provider_kit refused a reply the SDK parsed"
+                assert error.finish_reason == "length" and "max_tokens" in str(error)
+                return
+    if case == "refusal":
+        # A deliberate difference (issue 11): the SDK parses a refusal's text anyway and raises
+        # pydantic's ValidationError; provider_kit reports the refusal (content_filter, no data).
+        assert sdk_error is not None and "json_invalid" in str(sdk_error)
+        assert pk_parsed is None and pk_finish == "content_filter"
+    else:
+        assert sdk_error is None, f"the SDK failed where provider_kit parsed: {sdk_error!r}"
+        assert pk_parsed == sdk_parsed and isinstance(pk_parsed, invoice)
