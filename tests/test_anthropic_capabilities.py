@@ -30,7 +30,7 @@ MakeProvider = Callable[..., AnthropicProvider]
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer("anthropic", api_key=KEY, models=["claude-sonnet-4-5", "claude-opus-4-8"]) as server:
+    with LoopbackServer(AnthropicProvider.TYPE, api_key=KEY, models=["claude-sonnet-4-5", "claude-opus-4-8"]) as server:
         yield server
     assert server.errors == []
 
@@ -499,7 +499,7 @@ def test_no_usage_details_reported_means_none(server: LoopbackServer, make: Make
 def test_top_p_is_sent_and_seed_is_refused(server: LoopbackServer, make: MakeProvider) -> None:
     make().complete("x", top_p=0.5)
     assert sent(server)["top_p"] == 0.5
-    refused(server, lambda: make().complete("x", seed=7), "seed", "anthropic")
+    refused(server, lambda: make().complete("x", seed=7), "seed", f"the {AnthropicProvider.TYPE} provider type")
     refused(server, lambda: make(anthropic_version="2026-10-21").complete("x", top_p=0.5),
             "top_p", "2026-10-21 does not accept it")
 
@@ -509,3 +509,10 @@ def test_extra_body_cannot_overwrite_the_thinking_we_set(server: LoopbackServer,
             "'thinking.type' collides")
     make().complete("x", extra_body={"metadata": {"user_id": "u1"}}, reasoning="low")
     assert sent(server)["metadata"] == {"user_id": "u1"}
+
+
+def test_zero_cache_counts_are_no_cache_details(server: LoopbackServer, make: MakeProvider) -> None:
+    # The API (and the simulator) report both cache counts as 0 on a call that used no cache.
+    completion = make().complete("hi")
+    assert completion.raw["usage"]["cache_read_input_tokens"] == 0
+    assert completion.usage == Usage(1, 2) and completion.usage.cached_input_tokens is None

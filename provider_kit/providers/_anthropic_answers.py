@@ -45,7 +45,7 @@ def anthropic_usage(data: Any) -> Usage:
     """Anthropic reports no total, and counts the input read from and written to the prompt
     cache apart from ``input_tokens``: our ``input_tokens`` is the sum of the three. The cache
     counts and ``output_tokens_details.thinking_tokens`` become the usage details (None when
-    the body leaves them out)."""
+    the body leaves them out, and the cache counts when both are 0: no cache was used)."""
     if not isinstance(data, dict):
         return Usage()
     inputs = data.get("input_tokens")
@@ -53,11 +53,16 @@ def anthropic_usage(data: Any) -> Usage:
         inputs += sum(data.get(field) or 0 for field in _INPUT_FIELDS[1:])
     details = data.get("output_tokens_details")
     thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
+    read, written = _count(data.get("cache_read_input_tokens")), _count(data.get("cache_creation_input_tokens"))
+    if not read and not written:
+        # The API reports both as 0 on every call that used no cache: that is no cache to
+        # report, the same as a server that leaves them out (and plain calls compare equal).
+        read = written = None
     return Usage(
         inputs,
         data.get("output_tokens"),
-        cached_input_tokens=_count(data.get("cache_read_input_tokens")),
-        cache_creation_input_tokens=_count(data.get("cache_creation_input_tokens")),
+        cached_input_tokens=read,
+        cache_creation_input_tokens=written,
         reasoning_tokens=_count(thinking),
     )
 
@@ -90,7 +95,7 @@ def read_blocks(blocks: Any) -> Tuple[str, Optional[str], List[Dict[str, Any]]]:
     return "".join(texts), THOUGHT_SEPARATOR.join(thoughts) or None, kept
 
 
-class AnthropicStream(StreamState):
+class _AnthropicStream(StreamState):
     """Named events from message_start to message_stop; pings and unknown events are skipped.
 
     Thinking arrives as ``thinking_delta`` events (yielded as reasoning chunks) and one

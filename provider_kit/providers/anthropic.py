@@ -16,7 +16,7 @@ from ._anthropic_answers import ERROR_TYPE_STATUS as ERROR_TYPE_STATUS  # its ho
 from ._anthropic_answers import (
     THINKING_BLOCKS,
     THINKING_TYPES,
-    AnthropicStream,
+    _AnthropicStream,
     anthropic_error,
     anthropic_usage,
     read_blocks,
@@ -145,7 +145,7 @@ class AnthropicProvider(HTTPProvider):
     MODELS_PATH = "/v1/models"
     FINISH_REASONS = FINISH_REASONS
     STREAM_DECODER = SSE
-    STREAM_STATE = AnthropicStream
+    STREAM_STATE = _AnthropicStream
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "anthropic_version": as_str,
         "default_max_tokens": as_positive_int,
