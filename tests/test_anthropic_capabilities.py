@@ -511,8 +511,9 @@ def test_extra_body_cannot_overwrite_the_thinking_we_set(server: LoopbackServer,
     assert sent(server)["metadata"] == {"user_id": "u1"}
 
 
-def test_zero_cache_counts_are_no_cache_details(server: LoopbackServer, make: MakeProvider) -> None:
-    # The API (and the simulator) report both cache counts as 0 on a call that used no cache.
+def test_zero_cache_counts_are_reported_as_zero(server: LoopbackServer, make: MakeProvider) -> None:
+    # The API (and the simulator) report both cache counts as 0 on a call that used no cache:
+    # reported, so 0, not None (None is for a server that leaves them out).
     completion = make().complete("hi")
     assert completion.raw["usage"]["cache_read_input_tokens"] == 0
-    assert completion.usage == Usage(1, 2) and completion.usage.cached_input_tokens is None
+    assert completion.usage == Usage(1, 2, cached_input_tokens=0, cache_creation_input_tokens=0)

@@ -1559,15 +1559,13 @@ def _sdk_anthropic_seen(message: Any, data: Any = None) -> AnthropicSeen:
     blocks = [block.model_dump(exclude_none=True) for block in message.content
               if block.type in ("thinking", "redacted_thinking")]
     thoughts = [block.thinking for block in message.content if block.type == "thinking" and block.thinking]
-    read, written = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
-    if not read and not written:
-        read = written = None  # provider_kit's rule: both 0 (or absent) is no cache used, not reported
     return AnthropicSeen(
         "".join(block.text for block in message.content if block.type == "text"),
         "\n\n".join(thoughts) or None,
         blocks,
         (usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0),
-         usage.output_tokens, read, written, details.thinking_tokens if details is not None else None),
+         usage.output_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens,
+         details.thinking_tokens if details is not None else None),
         _finish("anthropic", message.stop_reason),
         data,
     )

@@ -45,7 +45,7 @@ def anthropic_usage(data: Any) -> Usage:
     """Anthropic reports no total, and counts the input read from and written to the prompt
     cache apart from ``input_tokens``: our ``input_tokens`` is the sum of the three. The cache
     counts and ``output_tokens_details.thinking_tokens`` become the usage details (None when
-    the body leaves them out, and the cache counts when both are 0: no cache was used)."""
+    the body leaves them out)."""
     if not isinstance(data, dict):
         return Usage()
     inputs = data.get("input_tokens")
@@ -53,16 +53,12 @@ def anthropic_usage(data: Any) -> Usage:
         inputs += sum(data.get(field) or 0 for field in _INPUT_FIELDS[1:])
     details = data.get("output_tokens_details")
     thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
-    read, written = _count(data.get("cache_read_input_tokens")), _count(data.get("cache_creation_input_tokens"))
-    if not read and not written:
-        # The API reports both as 0 on every call that used no cache: that is no cache to
-        # report, the same as a server that leaves them out (and plain calls compare equal).
-        read = written = None
     return Usage(
         inputs,
         data.get("output_tokens"),
-        cached_input_tokens=read,
-        cache_creation_input_tokens=written,
+        # Reported as 0 on a call that used no cache: kept, as OpenAI's cached_tokens 0 is.
+        cached_input_tokens=_count(data.get("cache_read_input_tokens")),
+        cache_creation_input_tokens=_count(data.get("cache_creation_input_tokens")),
         reasoning_tokens=_count(thinking),
     )
 
