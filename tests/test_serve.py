@@ -63,10 +63,12 @@ def test_latency_delays_the_answer_and_every_stream_chunk():
         started = time.monotonic()
         provider.complete("hi")
         assert time.monotonic() - started >= latency * 0.9
+        started = time.monotonic()
         arrivals = [time.monotonic() for chunk in provider.stream("one two three") if chunk.text]
         assert len(arrivals) == 4  # "echo: ", "one ", "two ", "three"
-        gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
-        assert min(gaps) >= latency * 0.9, gaps
+        # Delays only add on a loaded machine, so bound the total, not each gap (a chunk read
+        # late makes the next gap look short): the pause comes before every chunk after the first.
+        assert arrivals[-1] - started >= 3 * latency * 0.9, [t - started for t in arrivals]
         server.latency = 0  # a knob that can be turned while the server runs
         started = time.monotonic()
         provider.complete("hi")
