@@ -15,6 +15,7 @@ The reason is required. docs/contributing.rst documents this convention for writ
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import re
@@ -99,6 +100,14 @@ def doc_pages() -> List[Path]:
     return sorted(DOCS.glob("*.rst"))
 
 
+#: The files the examples read, as a reader would have them in the working directory:
+#: ``receipt.jpg`` (a 1x1 JPEG: the simulators describe an image by its type and size).
+EXAMPLE_FILES = {
+    "receipt.jpg": base64.b64decode(
+        "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP" + "/" * 86 + "wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgBAQABPxA="
+    ),
+}
+
 #: Real API addresses the examples may name, and the simulator (type) standing in for each: each
 #: built-in type's and each preset's default address (a type with no default host, Azure, is
 #: reached through its base-URL variable).
@@ -109,7 +118,7 @@ ADDRESSES = {cls.DEFAULT_BASE_URL: type_name for type_name, cls in PROVIDER_TYPE
 def simulated_world(monkeypatch: pytest.MonkeyPatch, config: str) -> Iterator[Dict[str, LoopbackServer]]:
     """``config`` as ./provider_kit.toml, every API address in it pointing at a local simulator;
     the key variables set and the base-URL variables naming the simulators, so that what the
-    examples build from the environment reaches them too."""
+    examples build from the environment reaches them too; the files of ``EXAMPLE_FILES`` beside it."""
     with contextlib.ExitStack() as stack:
         # A simulator per protocol, and one per preset the config names (by address, table
         # name or type): the preset reaches it through its base-URL variable or its address.
@@ -121,6 +130,8 @@ def simulated_world(monkeypatch: pytest.MonkeyPatch, config: str) -> Iterator[Di
                 config = config.replace(real, servers[kind].base_url)
         assert not re.search(r"https?://(?!127\.0\.0\.1)", config), "only loopback addresses"
         Path("provider_kit.toml").write_text(config, encoding="utf-8")
+        for name, content in EXAMPLE_FILES.items():
+            Path(name).write_bytes(content)
         for type_name in servers:
             cls = PROVIDER_TYPES[type_name]
             if cls.API_KEY_ENV and cls.REQUIRES_KEY:

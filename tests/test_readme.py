@@ -9,6 +9,8 @@ tests/test_docs_examples.py runs the same way.
 
 from __future__ import annotations
 
+import re
+
 from _kinds import KEYED_KINDS
 from _rst_examples import README, examples, run_examples, setup_commands, simulated_world
 
@@ -29,6 +31,25 @@ def test_every_python_example_runs_in_order(monkeypatch):
         # The hosted APIs it configures got the calls (the default, and the one streamed from).
         hosted = [spec.type for spec in load_config("provider_kit.toml").providers.values() if spec.type in KEYED_KINDS]
         assert len(hosted) >= 2 and all(servers[kind].requests for kind in hosted)
+
+
+def test_the_beyond_text_examples_show_their_feature_working(monkeypatch):
+    # Each capability section's example prints what only a working feature prints: the image's
+    # bytes reached the simulator, the JSON was parsed, the thinking came apart from the text,
+    # the second turn was read from the prompt cache, and the knobs were on the wire.
+    with simulated_world(monkeypatch, examples(README, "toml")[0].code) as servers:
+        printed = run_examples(README)
+        assert not any(server.errors for server in servers.values())
+        openai_bodies = [request.json() for request in servers["openai"].requests if request.method == "POST"]
+    assert "134 bytes" in printed  # tests/_rst_examples.py's receipt.jpg, described by the simulator
+    assert "{'total': 1.5, 'currency': 'echo: Invoice 7: 99.50 EUR.'}" in printed  # data, not text
+    thinking, _, answer = printed.partition("\n---\n")
+    assert thinking.rsplit("\n", 1)[-1].strip() not in ("", "None")  # the thinking, apart from the text
+    assert answer.startswith("echo: Is 1001 prime?\n")
+    assert re.search(r"Usage\(input_tokens=\d+, .*cached_input_tokens=[1-9]", printed)
+    knobs = [body for body in openai_bodies if body.get("seed") == 7]
+    assert knobs and knobs[0]["top_p"] == 0.9 and knobs[0]["user"] == "ticket-42"
+    assert openai_bodies[-1]["messages"][1] == {"role": "assistant", "content": "echo: Name a river."}
 
 
 def test_every_toml_example_is_valid_configuration(tmp_path):
