@@ -4,7 +4,8 @@ It owns everything on the server side of a provider test: the listening socket (
 ``127.0.0.1``, port 0), one daemon thread per connection, the exact bytes written (JSON, SSE,
 NDJSON; chunked, length- or close-delimited), scripted faults (gates, hangs, stalls, trickles,
 resets, redirects) and a record of every request. With no scripted reply queued, a small
-deterministic simulator answers as the real API would (``"echo: <last user message>"``).
+deterministic simulator answers as the real API would (``"echo: <last user message>"``), images,
+schemas, reasoning and prompt caching included (PROTOCOLS-2.md).
 
 Each connection is served by ``_handler.ConnectionHandler``, which reads and records the request
 and writes the reply this server chooses, with its framing and faults. It uses only the standard
@@ -75,10 +76,19 @@ class LoopbackServer:
     connection and joins every thread it started.
 
     Replies come from the scripted queue (:meth:`enqueue`, FIFO, first matching path) and then
-    from the simulator of ``protocol``: ``"openai"``, ``"anthropic"``, ``"ollama"``, the name of a
-    preset (``provider_kit.providers.PRESETS``: the OpenAI wire under the preset's API path, with
-    its quirks), or None for a server that only plays scripted replies (anything else gets a
-    plain-text 404).
+    from the simulator of ``protocol``: ``"openai"``, ``"anthropic"``, ``"ollama"``, ``"azure"``,
+    the name of a preset (``provider_kit.providers.PRESETS``: the OpenAI wire under the preset's
+    API path, with its quirks), or None for a server that only plays scripted replies (anything
+    else gets a plain-text 404).
+
+    Beyond plain text, each simulator takes what its API takes and refuses, with the API's own
+    400, what it refuses: images (described in the echo, ``[image image/png 70 bytes]``, so a
+    test sees what arrived; an Ollama image with a ``data:`` prefix refused), structured output
+    (an answer that fits the schema; OpenAI's strict mode with a schema that is not
+    strict-compatible refused), reasoning (thinking text from reasoning models: an OpenAI wire
+    with the ``reasoning_field`` quirk, an Ollama thinking model such as ``qwen3`` among
+    ``models``, Anthropic's thinking), usage details (a prompt prefix seen before is reported as
+    cached) and ``top_p`` / ``seed``.
 
     :param protocol: the wire format to simulate, or None.
     :param api_key: if set, the simulator checks it (``Authorization: Bearer`` for OpenAI,
@@ -98,9 +108,14 @@ class LoopbackServer:
     :param quirks: deviations of a service from its protocol that the simulator reproduces
         (the OpenAI wire's: ``models_shape``, ``error_shape``, ``integer_error_codes``,
         ``stream_comment``, ``health_path``, ``loading``, ``generation_error``,
-        ``errors_after_200``; see ``provider_kit.testing.wires.openai.OpenAIWire``). A preset
-        name as ``protocol`` (``"together"``) sets the preset's own quirks and API path; these
-        override them. Readable and changeable while the server runs as :attr:`quirks`.
+        ``errors_after_200``; beyond plain text ``structured_output`` (the ``response_format``
+        modes served, "schema" and "json"), ``reasoning_field`` (``"reasoning_content"`` or
+        ``"reasoning"``: the server thinks aloud in that field), ``reasoning_models`` (a
+        regular expression of the models that take ``reasoning_effort``; None: every model),
+        ``seed_field`` and ``refusal`` (a text every chat answer becomes); see
+        ``provider_kit.testing.wires.openai.OpenAIWire``). A preset name as ``protocol``
+        (``"together"``) sets the preset's own quirks and API path; these override them.
+        Readable and changeable while the server runs as :attr:`quirks`.
     :raises ValueError: for an unknown protocol or quirk, a port outside 0-65535 or a negative
         latency.
     """
