@@ -63,11 +63,18 @@ def list_table(page: Path, title: str) -> List[List[str]]:
 
 
 def provider_of(type_name: str, **options: Any) -> Any:
+    """A provider of the type, pointed nowhere (``_prepare`` sends nothing). A type with no
+    default host (Azure) is given an endpoint of its own."""
     cls = PROVIDER_TYPES[type_name]
-    if type_name == "azure":
-        options.setdefault("endpoint", "https://example.openai.azure.com")
-    return cls(type_name, base_url=options.pop("endpoint", None) or "http://127.0.0.1:9", api_key="sk-test",
+    base_url = "http://127.0.0.1:9" if cls.DEFAULT_BASE_URL else "https://example.openai.azure.com"
+    return cls(type_name, base_url=base_url, api_key="sk-test",
                model=options.pop("model", None) or cls.DEFAULT_MODEL or "some-model", **options)
+
+
+def column_with(table: Dict[str, Dict[str, str]], row: str, note: str) -> str:
+    """The one type whose cell in ``row`` carries ``note``."""
+    (kind,) = [kind for kind, cell in table[row].items() if note in cell]
+    return kind
 
 
 def prepared_body(provider: Any, prompt: Any, arguments: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -111,48 +118,49 @@ def test_each_cell_is_what_a_provider_of_the_type_does(table, type_name) -> None
 
 def test_the_notes_in_the_cells_hold(table) -> None:
     # "yes (no GIF)": a GIF is refused; "yes (up to N MB)": the limit refuses an image above it.
-    with provider_of("ollama") as ollama:
-        assert "no GIF" in table["image bytes"]["ollama"]
-        assert prepared_body(ollama, ["Describe it.", Image.from_bytes(GIF)], {}) is None
-        assert prepared_body(ollama, ["Describe it.", Image.from_bytes(PNG)], {}) is not None
-    megabytes = int(re.search(r"up to (\d+) MB", table["image bytes"]["anthropic"]).group(1))
+    with provider_of(column_with(table, "image bytes", "no GIF")) as provider:
+        assert prepared_body(provider, ["Describe it.", Image.from_bytes(GIF)], {}) is None
+        assert prepared_body(provider, ["Describe it.", Image.from_bytes(PNG)], {}) is not None
+    kind = column_with(table, "image bytes", "MB)")
+    megabytes = int(re.search(r"up to (\d+) MB", table["image bytes"][kind]).group(1))
     limit = megabytes * 1024 * 1024
-    with provider_of("anthropic") as anthropic:
+    with provider_of(kind) as provider:
         over = PNG + b"\x00" * (limit * 3 // 4 + 16 - len(PNG))  # its base64 just over the limit
-        assert prepared_body(anthropic, ["Describe it.", Image.from_bytes(over)], {}) is None
+        assert prepared_body(provider, ["Describe it.", Image.from_bytes(over)], {}) is None
         under = PNG + b"\x00" * (limit * 3 // 4 - 1024)
-        assert prepared_body(anthropic, ["Describe it.", Image.from_bytes(under)], {}) is not None
-    # Azure's classic URLs: "api-version D on": refused with the version before D, sent with D.
-    for row, cell in ((r, table[r]["azure"]) for r in CALLS if "classic" in table[r]["azure"]):
-        since = re.search(r"api-version (\d{4}-\d\d-\d\d) on", cell).group(1)
+        assert prepared_body(provider, ["Describe it.", Image.from_bytes(under)], {}) is not None
+    # "classic: api-version D on": refused with the version before D, sent with D.
+    kind = column_with(table, "``schema=``", "classic")
+    for row in (row for row in CALLS if "classic" in table[row][kind]):
+        since = re.search(r"api-version (\d{4}-\d\d-\d\d) on", table[row][kind]).group(1)
         year, month, _ = since.split("-")
         before = f"{year}-{int(month) - 1:02d}-01-preview" if month != "01" else f"{int(year) - 1}-12-01-preview"
         prompt, arguments = CALLS[row]
-        with provider_of("azure", api_version=before, model="o3-mini") as old:
+        with provider_of(kind, api_version=before) as old:
             assert prepared_body(old, prompt, arguments) is None, f"{row}: api-version {before} is refused"
-        with provider_of("azure", api_version=f"{since}-preview", model="o3-mini") as new:
+        with provider_of(kind, api_version=f"{since}-preview") as new:
             assert prepared_body(new, prompt, arguments) is not None, f"{row}: api-version {since} is sent"
 
 
 def test_the_reasoning_table_is_what_the_types_send() -> None:
-    rows = {row[0]: row[1:] for row in list_table(PAGE, "reasoning= on the wire")[1:]}
+    header, *body_rows = list_table(PAGE, "reasoning= on the wire")
+    # A column is headed by its type's display name ("OpenAI, Azure, presets": the first).
+    names = {cls.display_name().lower(): kind for kind, cls in BUILTIN_TYPES.items()}
+    kinds = [names[cell.split()[0].rstrip(",").lower()] for cell in header[1:]]
+    rows = {row[0]: row[1:] for row in body_rows}
     levels = {'``"low"``': "low", '``"medium"``': "medium", '``"high"``': "high", "``False``": False}
-    assert list(rows) == list(levels)
+    assert list(rows) == list(levels) and len(set(kinds)) == len(kinds) == 3
     for label, level in levels.items():
-        openai_cell, anthropic_cell, ollama_cell = rows[label]
-        arguments = {"reasoning": level, "max_tokens": 20_000}
-        with provider_of("openai", model="o3-mini") as openai:
-            effort = prepared_body(openai, "Think.", arguments)["reasoning_effort"]
-            assert openai_cell.startswith(f"``reasoning_effort: {json.dumps(effort)}``")
-        with provider_of("anthropic", model="claude-sonnet-4-5") as anthropic:  # a budget model
-            thinking = prepared_body(anthropic, "Think.", arguments).get("thinking")
-            if thinking is None:
-                assert anthropic_cell.startswith("nothing")
+        for kind, cell in zip(kinds, rows[label]):
+            # Each type's default model; Anthropic's thinks with a budget (the column's models).
+            with provider_of(kind) as provider:
+                body = prepared_body(provider, "Think.", {"reasoning": level, "max_tokens": 20_000})
+            added = {key: value for key, value in body.items() if key not in prepared_body_plain(kind)}
+            if not added:
+                assert cell.startswith("nothing"), f"{kind} {label}: {cell}"
             else:
-                assert anthropic_cell == f"``thinking: {json.dumps(thinking)}``"
-        with provider_of("ollama") as ollama:
-            think = prepared_body(ollama, "Think.", arguments)["think"]
-            assert ollama_cell == f"``think: {json.dumps(think)}``"
+                ((key, value),) = [(k, v) for k, v in added.items() if k != "max_tokens"]
+                assert cell.split(";")[0] == f"``{key}: {json.dumps(value)}``", f"{kind} {label}: {cell}"
     # reasoning=False on the presets with a switch of their own.
     for preset in PRESETS:
         if preset.reasoning_off is not None:
@@ -161,6 +169,11 @@ def test_the_reasoning_table_is_what_the_types_send() -> None:
                 for key, value in preset.reasoning_off.items():
                     assert body[key] == value
                     assert f"``{key}: {json.dumps(value)}``" in rows["``False``"][0], preset.name
+
+
+def prepared_body_plain(kind: str) -> Dict[str, Any]:
+    with provider_of(kind) as provider:
+        return prepared_body(provider, "Think.", {"max_tokens": 20_000}) or {}
 
 
 def test_the_presets_table_beyond_text_is_the_rows_of_presets() -> None:
@@ -188,19 +201,19 @@ def test_the_page_examples_show_each_feature_working(monkeypatch) -> None:
     with simulated_world(monkeypatch, world_config()) as servers:
         printed = run_examples(PAGE)
         assert not any(server.errors for server in servers.values())
-        bodies = [request.json() for request in servers["anthropic"].requests if request.method == "POST"]
+        bodies = [request.json() for server in servers.values() for request in server.requests
+                  if request.method == "POST"]
     assert "Image(media_type='image/jpeg', size=134)" in printed
-    assert printed.count("134 bytes") == 2  # OpenAI's and Ollama's simulators saw the receipt
+    assert printed.count("134 bytes") == 2  # two simulators saw the receipt
     assert "an image URL in a 'user' message" in printed
     assert "Invoice {'number': " in printed and "{'category': 'billing'}" in printed
     assert "declined: I can't help with that." in printed
     assert "length " in printed and "cut short by max_tokens" in printed
     assert "Invoice(number=" in printed  # the stream's last chunk parsed
-    assert re.search(r"\n(\d+) (\d+)\n", printed) and all(
-        int(count) > 0 for count in re.search(r"\n(\d+) (\d+)\n", printed).groups()
-    )  # the cache written, then read
-    assert "seed: the anthropic provider type does not support it" in printed
+    counts = re.search(r"\n(\d+) (\d+)\n", printed)
+    assert counts and all(int(count) > 0 for count in counts.groups())  # the cache written, then read
+    assert re.search(r"seed: the \w+ provider type does not support it", printed)
     # The second turn sent the first answer back with its signed thinking blocks, first.
-    last = bodies[-1]["messages"]
-    assert [m["role"] for m in last] == ["user", "assistant", "user"]
-    assert last[1]["content"][0]["type"] == "thinking" and last[1]["content"][0].get("signature")
+    turns = [body["messages"] for body in bodies if any(m.get("content") == "And 1009?" for m in body["messages"])]
+    assert len(turns) == 1 and [m["role"] for m in turns[0]] == ["user", "assistant", "user"]
+    assert turns[0][1]["content"][0]["type"] == "thinking" and turns[0][1]["content"][0].get("signature")

@@ -40,16 +40,18 @@ def test_the_beyond_text_examples_show_their_feature_working(monkeypatch):
     with simulated_world(monkeypatch, examples(README, "toml")[0].code) as servers:
         printed = run_examples(README)
         assert not any(server.errors for server in servers.values())
-        openai_bodies = [request.json() for request in servers["openai"].requests if request.method == "POST"]
+        bodies = [request.json() for server in servers.values() for request in server.requests
+                  if request.method == "POST"]
     assert "134 bytes" in printed  # tests/_rst_examples.py's receipt.jpg, described by the simulator
     assert "{'total': 1.5, 'currency': 'echo: Invoice 7: 99.50 EUR.'}" in printed  # data, not text
     thinking, _, answer = printed.partition("\n---\n")
     assert thinking.rsplit("\n", 1)[-1].strip() not in ("", "None")  # the thinking, apart from the text
     assert answer.startswith("echo: Is 1001 prime?\n")
     assert re.search(r"Usage\(input_tokens=\d+, .*cached_input_tokens=[1-9]", printed)
-    knobs = [body for body in openai_bodies if body.get("seed") == 7]
-    assert knobs and knobs[0]["top_p"] == 0.9 and knobs[0]["user"] == "ticket-42"
-    assert openai_bodies[-1]["messages"][1] == {"role": "assistant", "content": "echo: Name a river."}
+    knobs = [body for body in bodies if body.get("seed") == 7]
+    assert len(knobs) == 1 and knobs[0]["top_p"] == 0.9 and knobs[0]["user"] == "ticket-42"
+    second = [body for body in bodies if body["messages"][-1]["content"] == "And another?"]
+    assert second[0]["messages"][1] == {"role": "assistant", "content": "echo: Name a river."}
 
 
 def test_every_toml_example_is_valid_configuration(tmp_path):
