@@ -21,6 +21,7 @@ from .errors import (
     ResponseFormatError,
     ServerError,
     UnknownProviderError,
+    UnsupportedFeatureError,
 )
 from .providers import AnthropicProvider, AzureOpenAIProvider, OllamaProvider, OpenAIProvider
 from .registry import ProviderFactory, ProviderRegistry, get_registry, reset_registry
@@ -68,6 +69,7 @@ __all__ = [
     "StreamChunk",
     "Text",
     "UnknownProviderError",
+    "UnsupportedFeatureError",
     "Usage",
     "__version__",
     "get_registry",

@@ -45,7 +45,7 @@ from typing import (
 
 from ._breaker import CircuitBreaker
 from ._plugins import describe_error
-from .errors import ConfigError, ProviderConnectionError, ProviderError
+from .errors import ConfigError, ProviderConnectionError, ProviderError, ProviderKitError, UnsupportedFeatureError
 from .providers._settings import DEFAULT_TIMEOUT
 from .types import Completion, Message, MessagesInput, Provider, StreamChunk
 
@@ -214,7 +214,7 @@ class Router:
             open, waits for a trial within its timeout instead (until the event is set).
         """
         started = time.monotonic()
-        errors: List[ProviderError] = []
+        errors: List[ProviderKitError] = []
         waiting: List[Target] = []
         for target in targets:
             admitted, completion = self._attempt(target, prompt, kwargs, errors, limited=batch is not None)
@@ -243,13 +243,15 @@ class Router:
         target: Target,
         prompt: MessagesInput,
         kwargs: Dict[str, Any],
-        errors: List[ProviderError],
+        errors: List[ProviderKitError],
         *,
         limited: bool,
     ) -> Tuple[bool, Optional[Completion]]:
         """One call through ``target``'s breaker: (admitted, the completion or None if it failed).
 
-        A ``ProviderError`` is appended to ``errors``; anything else propagates.
+        A ``ProviderError``, or the provider's refusal of a feature the call asks for
+        (``UnsupportedFeatureError``: another provider may take it), is appended to ``errors``;
+        anything else propagates.
         """
         name, provider = target
         breaker = self.breaker(name)
@@ -260,6 +262,10 @@ class Router:
                 return False, None
             try:
                 completion = provider.complete(prompt, **kwargs)
+            except UnsupportedFeatureError as exc:  # nothing was sent: the circuit is not concerned
+                errors.append(exc)
+                logger.info("provider %r cannot take this call (%s)", name, describe_error(exc))
+                return True, None
             except BaseException as exc:
                 breaker.record(exc)
                 if not isinstance(exc, ProviderError):
@@ -316,12 +322,20 @@ class Router:
                 self._changed.wait(min([left, *(seconds for _, (seconds, _) in hints)]))
 
     def _exhausted(
-        self, targets: List[Target], errors: List[ProviderError], why: str, kwargs: Dict[str, Any]
-    ) -> ProviderError:
+        self, targets: List[Target], errors: List[ProviderKitError], why: str, kwargs: Dict[str, Any]
+    ) -> ProviderKitError:
         """The error to raise when no candidate answered: the last provider error, carrying
-        every error in ``.errors``, or a ``ProviderConnectionError`` when no call was made."""
-        if errors:
-            last = errors[-1]
+        every error in ``.errors``; when every candidate refused the call, the refusal (one
+        naming each provider's when there were several); a ``ProviderConnectionError`` when no
+        call was made."""
+        failures = [error for error in errors if isinstance(error, ProviderError)]
+        last: Optional[Union[ProviderError, UnsupportedFeatureError]] = failures[-1] if failures else None
+        if last is None and errors:
+            refusals = [error for error in errors if isinstance(error, UnsupportedFeatureError)]
+            last = refusals[0] if len(refusals) == 1 else UnsupportedFeatureError(
+                "no candidate provider can take this call: " + "; ".join(str(error) for error in refusals)
+            )
+        if last is not None:
             last.errors = list(errors)
             return last
         states = "; ".join(str(self.breaker(name).state()) for name, _ in targets)
@@ -351,7 +365,7 @@ class Router:
         is raised (with ``.errors`` listing the earlier providers' errors and its own). Closing
         the generator closes the provider's stream, and with it the connection.
         """
-        errors: List[ProviderError] = []
+        errors: List[ProviderKitError] = []
         for name, provider in targets:
             breaker = self.breaker(name)
             if not breaker.allow():
@@ -364,6 +378,11 @@ class Router:
             except StopIteration:  # a provider that sent nothing at all, not even a final chunk
                 breaker.record(None)
                 return
+            except UnsupportedFeatureError as exc:  # nothing was sent: try the next provider
+                _close_stream(chunks)
+                errors.append(exc)
+                logger.info("provider %r cannot take this call (%s)", name, describe_error(exc))
+                continue
             except BaseException as exc:
                 breaker.record(exc)
                 _close_stream(chunks)

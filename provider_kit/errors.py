@@ -4,7 +4,8 @@
 
     ProviderKitError
     ├── ConfigError                  bad configuration or bad arguments to the library
-    │   └── NoProvidersError         no provider could be registered
+    │   ├── NoProvidersError         no provider could be registered
+    │   └── UnsupportedFeatureError  this provider type cannot do what the call asks (another may)
     ├── UnknownProviderError         (also KeyError) a name the registry does not hold
     └── ProviderError                a provider call failed (.provider, .status_code, .request_id)
         ├── AuthenticationError      401, 403 (and 402 billing: a retry cannot fix it)
@@ -44,6 +45,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "UnknownProviderError",
+    "UnsupportedFeatureError",
     "error_for_status",
 ]
 
@@ -58,6 +60,16 @@ class ConfigError(ProviderKitError):
 
 class NoProvidersError(ConfigError):
     """No provider could be registered; the message lists every reason."""
+
+
+class UnsupportedFeatureError(ConfigError):
+    """The provider cannot send what the call asks (an image, a schema mode, a reasoning level,
+    ``seed``...); nothing was sent. Registry fallbacks go on to the next provider, which may."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        #: Through the registry, when no candidate could take the call: each one's refusal.
+        self.errors: List[ProviderKitError] = []
 
 
 class UnknownProviderError(ProviderKitError, KeyError):
@@ -111,8 +123,9 @@ class ProviderError(ProviderKitError):
         self.request_id = request_id
         self.retry_after = retry_after
         self.body = body
-        #: With fallbacks, every failure in the order tried (this one last); else empty.
-        self.errors: List[ProviderError] = []
+        #: With fallbacks, every failure in the order tried (this one last), a provider's
+        #: ``UnsupportedFeatureError`` included; else empty.
+        self.errors: List[ProviderKitError] = []
 
     def __repr__(self) -> str:
         extras = "".join(

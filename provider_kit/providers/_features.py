@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Dict, FrozenSet, Optional, Union
 
 from .._parts import Text
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsupportedFeatureError
 from ..types import Message
 from ._calls import ChatCall, RequestSpec
 
@@ -56,10 +56,10 @@ class CallFeatures:
     TYPE: ClassVar[str]
     _where: str
 
-    def _refuse(self, feature: str, why: str = "") -> ConfigError:
+    def _refuse(self, feature: str, why: str = "") -> UnsupportedFeatureError:
         """The error for a feature this type cannot send: it names the type and the feature."""
         reason = why or f"the {self.TYPE} provider type does not support it"
-        return ConfigError(f"{self._where}: {feature}: {reason}")
+        return UnsupportedFeatureError(f"{self._where}: {feature}: {reason}")
 
     # -- content
 
