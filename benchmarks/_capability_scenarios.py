@@ -60,8 +60,10 @@ def same_wire(specs: List[cc.CallSpec], structured: bool) -> None:
         floor, kit = bodies
         if floor != kit:
             fields = sorted(key for key in set(floor) | set(kit) if floor.get(key) != kit.get(key))
+            floor_has = {key: floor.get(key) for key in fields}
+            kit_has = {key: kit.get(key) for key in fields}
             raise AssertionError(f"{protocol}: the floor's body differs from provider_kit's in {fields}: "
-                                 f"{ {key: floor.get(key) for key in fields} } vs { {key: kit.get(key) for key in fields} }"[:600])
+                                 f"{str(floor_has)[:300]} vs {str(kit_has)[:300]}")
 
 
 def _build(specs: List[cc.CallSpec], urls: Dict[str, str], suffix: str, errors: Dict[str, str],

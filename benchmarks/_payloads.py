@@ -12,7 +12,7 @@ import json
 import random
 import struct
 import zlib
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 #: The chat path of each protocol, where the canned answer is played.
 CHAT_PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}
@@ -142,6 +142,3 @@ def install_structured_answer(server: Any, protocol: str, copies: int = 4) -> No
 def expect_equal(key: str, got: Any, expected: Any) -> None:
     if got != expected:
         raise AssertionError(f"{key}: parsed answer differs from the canned one: {str(got)[:120]}")
-
-
-Normalise = Callable[[Any], Any]

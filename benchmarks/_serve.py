@@ -12,6 +12,7 @@ import sys
 import time
 
 from _payloads import install_structured_answer
+
 from provider_kit.testing import LoopbackServer
 
 PROTOCOLS = ("openai", "anthropic", "ollama")

@@ -25,7 +25,6 @@ from typing import Any, Dict, Tuple
 
 from .._call_args import OutputFormat
 
-
 #: Each class's ``(schema, strict)``, made on its first call; a class going away takes it along.
 _CLASS_RESULTS: Any = None
 
