@@ -110,9 +110,9 @@ def _capabilities(results: Dict[str, Any], keys: List[str], urls: Dict[str, str]
     for scenario, specs, measure in (("structured", _capability_clients.STRUCTURED, caps.structured),
                                      ("image", _capability_clients.IMAGE, caps.image)):
         chosen = caps.choose(specs, keys, notes, scenario)
-        caps.same_wire(chosen, structured=scenario == "structured")
+        errors = caps.same_wire(chosen, structured=scenario == "structured")
         sc.log(f"{scenario}: {plan['cap_rounds']} rounds, {len(chosen)} clients")
-        results[scenario] = measure(chosen, urls, plan["cap_rounds"], plan["cap_batch"], SLOW)
+        results[scenario] = measure(chosen, urls, plan["cap_rounds"], plan["cap_batch"], SLOW, errors)
 
 
 def _choose_clients(args: argparse.Namespace, notes: List[str]) -> List[str]:
