@@ -11,7 +11,9 @@ import os
 import platform
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import _capability_clients
 import _clients
+import _payloads
 import _scenarios as sc
 
 FLOOR = "requests"
@@ -66,6 +68,7 @@ def render(results: Dict[str, Any], notes: List[str], *, quick: bool, argv: Sequ
     ]
     lines += targets_table(results, threads)
     lines += clients_table(results, threads)
+    lines += capability_table(results)
     lines += fan_out_table(results["fan_out"])
     lines += import_details(results["import"])
     server = results.get("server", {})
@@ -78,6 +81,8 @@ def render(results: Dict[str, Any], notes: List[str], *, quick: bool, argv: Sequ
         "Floor clients speak the OpenAI protocol; the Anthropic and Ollama rows are compared with the "
         "same floor, so their ratios include their protocols' slightly different bodies.",
         *(f"{_clients.BY_KEY[key].label} failed: {error}" for key, error in results["errors"].items()),
+        *(f"{scenario}: {spec.label} failed: {results[scenario]['errors'][spec.key]}"
+          for scenario, specs in CAPABILITIES for spec in specs if spec.key in results[scenario]["errors"]),
     ]
     lines += ["", "## Notes", "", *(f"- {note}" for note in all_notes)]
     return "\n".join(lines) + "\n"
@@ -152,6 +157,7 @@ def targets_table(results: Dict[str, Any], threads: int) -> List[str]:
          f"({signed(diff(rss[f'calls:{PK}'], rss[f'calls:{FLOOR}']))} MB vs requests)",
          "(reported)", MISSING),
     ]
+    rows += capability_rows(results)
     return [
         "## Targets (provider_kit OpenAIProvider unless said)", "",
         "Import, per call and threaded are judged on CPU time (of the importing interpreter, of the client "
@@ -160,6 +166,70 @@ def targets_table(results: Dict[str, Any], threads: int) -> List[str]:
         "| Scenario | Measured | Target | Result |", "|---|---|---|---|",
         *(f"| {name} | {value} | {target} | {result} |" for name, value, target, result in rows),
     ]
+
+
+CAPABILITIES = (("structured", _capability_clients.STRUCTURED), ("image", _capability_clients.IMAGE))
+#: The most a structured-output call may cost, as a ratio to the floor on the same wire (CPU).
+STRUCTURED_TARGET = 1.10
+PROTOCOL_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "ollama": "Ollama"}
+
+
+def _vs(rows: Samples, key: str, other: Optional[str]) -> Optional[float]:
+    """The paired CPU ratio of ``key`` to ``other`` (None when either was not measured)."""
+    return paired(rows, key, "cpu_us", other) if other and key in rows and other in rows else None
+
+
+def capability_rows(results: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
+    """Target rows: per protocol, provider_kit's structured-output call (``schema=`` a dict and a
+    pydantic class; the verdict takes the worse) and its image call, against the same wire's floor."""
+    rows = []
+    structured, image = results["structured"]["rows"], results["image"]["rows"]
+    for protocol, name in PROTOCOL_NAMES.items():
+        floor, kit, kit_class = f"requests-{protocol}", f"pk-{protocol}", f"pk-{protocol}-class"
+        ratios = [_vs(structured, key, floor) for key in (kit, kit_class)]
+        worst = max((value for value in ratios if value is not None), default=None)
+        rows.append((
+            f"Structured output, {name}",
+            f"CPU `schema=dict` {fmt(med(structured, kit, 'cpu_us'))} us = **{ratio(ratios[0])} floor** "
+            f"({ratio(_vs(structured, kit, f'{protocol}-dict'))} SDK + json.loads); `schema=Invoice` "
+            f"{fmt(med(structured, kit_class, 'cpu_us'))} us = **{ratio(ratios[1])} floor** "
+            f"({ratio(_vs(structured, kit_class, f'{protocol}-class'))} SDK parsing into the class)",
+            f"CPU <= {STRUCTURED_TARGET:.2f}x floor", verdict(worst, STRUCTURED_TARGET)))
+    for protocol, name in PROTOCOL_NAMES.items():
+        floor, kit = f"requests-{protocol}", f"pk-{protocol}"
+        rows.append((
+            f"Image call, {name}",
+            f"CPU {fmt(med(image, kit, 'cpu_us'))} us = **{ratio(_vs(image, kit, floor))} floor**, "
+            f"{ratio(_vs(image, kit, protocol))} SDK",
+            "(reported)", MISSING))
+    return rows
+
+
+def capability_table(results: Dict[str, Any]) -> List[str]:
+    plan = results["plan"]
+    lines = [
+        "", "## Structured output and images, per protocol", "",
+        f"Medians of {plan['cap_rounds']} interleaved rounds. The floor of each protocol is a bare "
+        "`requests.Session` posting exactly the body provider_kit posts (checked before measuring) and "
+        "`json.loads` of the reply (and of its content, for structured output). `x floor` and `x SDK` are "
+        "paired CPU ratios; `x SDK` compares provider_kit with the SDK call doing the same work (a dict "
+        "schema with `create()` + `json.loads`, the pydantic class with the SDK's own parsing). Structured "
+        f"output: a canned {len(_payloads.STRUCTURED_TEXT):,} byte JSON answer, parsed and compared. Image: text and a "
+        f"{len(_payloads.PNG):,} byte PNG, base64-encoded on every call by every client.", "",
+        "| Scenario | Client | CPU us/call | x floor | x SDK | Wall us/call |", "|---|---|---:|---:|---:|---:|",
+    ]
+    for scenario, specs in CAPABILITIES:
+        rows, errors = results[scenario]["rows"], results[scenario]["errors"]
+        title = "Structured output" if scenario == "structured" else "Image"
+        for spec in specs:
+            if spec.key in errors:
+                lines.append(f"| {title} | {spec.label} | failed: {errors[spec.key]} | | | |")
+            elif spec.key in rows:
+                lines.append(
+                    f"| {title} | {spec.label} | {fmt(med(rows, spec.key, 'cpu_us'))} | "
+                    f"{ratio(_vs(rows, spec.key, f'requests-{spec.protocol}'))} | "
+                    f"{ratio(_vs(rows, spec.key, spec.counterpart))} | {fmt(med(rows, spec.key, 'wall_us'))} |")
+    return lines
 
 
 def clients_table(results: Dict[str, Any], threads: int) -> List[str]:

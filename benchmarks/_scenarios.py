@@ -151,22 +151,32 @@ def _check(key: str, prompt: str, text: str) -> None:
 
 def per_call(clients: Dict[str, _clients.Client], rounds: int, batch: Dict[str, int]) -> Result:
     """Sequential non-streamed completions: µs per call (wall and this process's CPU)."""
-    keys = list(clients)
+    return paired_calls({key: client.complete for key, client in clients.items()}, rounds, batch, _check)
+
+
+def paired_calls(calls: Dict[str, Callable[[str], Any]], rounds: int, batch: Dict[str, int],
+                 check: Callable[[str, str, Any], None], prompt: str = "call") -> Result:
+    """Sequential calls, interleaved: µs per call (wall and this process's CPU).
+
+    Each result is checked with ``check(key, prompt, result)`` after its batch, outside the
+    timed loop, so a client cannot look fast by answering wrongly and checking costs no one.
+    """
+    keys = list(calls)
     for key in keys:  # warm up: connections open, lazy imports done, caches filled
         for number in range(20):
-            _check(key, f"warm {number}", clients[key].complete(f"warm {number}"))
+            check(key, f"{prompt} warm {number}", calls[key](f"{prompt} warm {number}"))
     wall: Dict[str, List[float]] = {key: [] for key in keys}
     cpu: Dict[str, List[float]] = {key: [] for key in keys}
     for round_number in range(rounds):
         for key in rotated(keys, round_number):
-            complete, count = clients[key].complete, batch[key]
-            prompts = [f"call {round_number:03d} {number:06d}" for number in range(count)]
+            call, count = calls[key], batch[key]
+            prompts = [f"{prompt} {round_number:03d} {number:06d}" for number in range(count)]
             gc.collect()
             cpu_started, started = time.process_time(), time.perf_counter()
-            texts = [complete(prompt) for prompt in prompts]
+            results = [call(text) for text in prompts]
             elapsed, cpu_elapsed = time.perf_counter() - started, time.process_time() - cpu_started
-            for prompt, text in zip(prompts, texts):
-                _check(key, prompt, text)
+            for text, result in zip(prompts, results):
+                check(key, text, result)
             wall[key].append(elapsed / count * 1e6)
             cpu[key].append(cpu_elapsed / count * 1e6)
     return {key: {"wall_us": wall[key], "cpu_us": cpu[key]} for key in keys}

@@ -1,7 +1,8 @@
 """The loopback servers in a process of their own, so their work never competes for the client's GIL.
 
-Run by ``run.py``: starts one ``LoopbackServer`` per protocol, prints their base URLs as one JSON
-line, serves until its stdin closes, then prints how much CPU it spent and exits.
+Run by ``run.py``: starts one ``LoopbackServer`` per protocol, and one per protocol that answers
+every chat request with the canned structured-output answer (``<protocol>-structured``), prints
+their base URLs as one JSON line, serves until its stdin closes, then prints how much CPU it spent and exits.
 """
 
 from __future__ import annotations
@@ -10,13 +11,20 @@ import json
 import sys
 import time
 
+from _payloads import install_structured_answer
+
 from provider_kit.testing import LoopbackServer
+
+PROTOCOLS = ("openai", "anthropic", "ollama")
 
 
 def main() -> None:
-    servers = {protocol: LoopbackServer(protocol) for protocol in ("openai", "anthropic", "ollama")}
-    for server in servers.values():
+    servers = {protocol: LoopbackServer(protocol) for protocol in PROTOCOLS}
+    servers.update({f"{protocol}-structured": LoopbackServer(protocol) for protocol in PROTOCOLS})
+    for name, server in servers.items():
         server.start()
+        if name.endswith("-structured"):
+            install_structured_answer(server, server.protocol or "")
     try:
         print(json.dumps({protocol: server.base_url for protocol, server in servers.items()}), flush=True)
         sys.stdin.read()  # the parent closes our stdin to stop us

@@ -25,6 +25,8 @@ import _guard  # noqa: E402 - the guard goes in before any client library is imp
 
 _guard.forbid_non_loopback()
 
+import _capability_clients  # noqa: E402
+import _capability_scenarios as caps  # noqa: E402
 import _clients  # noqa: E402
 import _report  # noqa: E402
 import _scenarios as sc  # noqa: E402
@@ -33,10 +35,10 @@ THREADS = 16
 #: Rounds and sizes. Per-call batches are smaller for slow clients; results are per call.
 FULL: Dict[str, Any] = dict(import_reps=15, import_heavy_reps=3, call_rounds=15, batch=200, thread_rounds=5,
             thread_calls=40, chunk_rounds=7, stall=0.3, stream_rounds=5, stream_words=2000,
-            fan_rounds=5, mem_rounds=2, mem_calls=1000)
+            fan_rounds=5, mem_rounds=2, mem_calls=1000, cap_rounds=15, cap_batch=100)
 QUICK: Dict[str, Any] = dict(import_reps=2, import_heavy_reps=1, call_rounds=2, batch=20, thread_rounds=1,
              thread_calls=3, chunk_rounds=1, stall=0.3, stream_rounds=1, stream_words=200,
-             fan_rounds=1, mem_rounds=1, mem_calls=20)
+             fan_rounds=1, mem_rounds=1, mem_calls=20, cap_rounds=2, cap_batch=10)
 #: Relative cost per call, to size batches so that no client dominates the run time.
 SLOW = {"openai": 2, "anthropic": 2, "ollama": 2, "litellm": 10}
 
@@ -70,6 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["long_stream"] = sc.long_stream(clients, plan["stream_rounds"], plan["stream_words"])
         for client in clients.values():
             client.close()
+        _capabilities(results, keys, urls, plan, notes)
         sc.log(f"threaded: {THREADS} threads")
         calls = {key: max(2, plan["thread_calls"] // SLOW.get(key, 1)) for key in clients}
         results["threaded"] = sc.threaded(
@@ -94,7 +97,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         handle.write(report)
     sc.log(f"wrote {args.out}")
     failed = [key for key in results["errors"] if _clients.BY_KEY[key].kind != "alternative"]
+    for scenario, specs in (("structured", _capability_clients.STRUCTURED), ("image", _capability_clients.IMAGE)):
+        kinds = {spec.key: spec.kind for spec in specs}
+        failed += [key for key in results[scenario]["errors"] if kinds[key] != "alternative"]
     return 1 if failed or results["server"].get("errors") else 0
+
+
+def _capabilities(results: Dict[str, Any], keys: List[str], urls: Dict[str, str], plan: Dict[str, Any],
+                  notes: List[str]) -> None:
+    """Structured output and images, per protocol: the floor's body checked against provider_kit's
+    first (an in-process server), then every chosen client measured against the server process."""
+    for scenario, specs, measure in (("structured", _capability_clients.STRUCTURED, caps.structured),
+                                     ("image", _capability_clients.IMAGE, caps.image)):
+        chosen = caps.choose(specs, keys, notes, scenario)
+        errors = caps.same_wire(chosen, structured=scenario == "structured")
+        sc.log(f"{scenario}: {plan['cap_rounds']} rounds, {len(chosen)} clients")
+        results[scenario] = measure(chosen, urls, plan["cap_rounds"], plan["cap_batch"], SLOW, errors)
 
 
 def _choose_clients(args: argparse.Namespace, notes: List[str]) -> List[str]:

@@ -224,6 +224,56 @@ def test_a_pydantic_model_gives_an_instance_complete_and_stream_alike(
     assert chunks[-1].data == completion.data and chunks[-1].parsed == completion.parsed
 
 
+class _Point:
+    """A duck-typed schema class (no pydantic needed) whose schema needs rewriting."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.fields = fields
+
+    @classmethod
+    def model_json_schema(cls) -> Dict[str, Any]:
+        return {"type": "object", "title": "Point", "properties": {"x": {"type": "integer", "minimum": 0}},
+                "required": ["x"]}
+
+
+def test_a_class_schema_is_rewritten_once_and_sent_alike_on_every_call(
+    server: LoopbackServer, make: MakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provider_kit.providers import _anthropic_schema
+    from provider_kit.providers import anthropic as anthropic_module
+
+    rewritten: List[Any] = []
+    rewrite = _anthropic_schema.anthropic_schema
+
+    def counting(schema: Dict[str, Any]) -> Dict[str, Any]:
+        rewritten.append(schema)
+        return rewrite(schema)
+
+    monkeypatch.setattr(_anthropic_schema, "anthropic_schema", counting)
+    # Wherever the provider looks the rewrite up, it is counted.
+    monkeypatch.setattr(anthropic_module, "anthropic_schema", counting, raising=False)
+    provider = make()
+    formats = []
+    for _ in range(3):
+        completion = provider.complete("Where?", schema=_Point)
+        assert isinstance(completion.parsed, _Point) and set(completion.parsed.fields) == {"x"}
+        formats.append(sent(server)["output_config"])
+    assert len([schema for schema in rewritten if schema.get("title") == "Point"]) == 1  # (~25 us a call)
+    assert formats[0] == formats[1] == formats[2] == {"format": {"type": "json_schema", "schema": {
+        "type": "object", "title": "Point", "additionalProperties": False, "required": ["x"],
+        "properties": {"x": {"type": "integer", "description": "{minimum: 0}"}}}}}
+    assert _Point.model_json_schema()["properties"]["x"] == {"type": "integer", "minimum": 0}
+
+
+def test_a_dict_schema_changed_between_calls_is_rewritten_again(server: LoopbackServer, make: MakeProvider) -> None:
+    schema: Dict[str, Any] = {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}
+    provider = make()
+    provider.complete("Where?", schema=schema)
+    schema["properties"]["y"] = {"type": "string"}  # the caller's dict: never kept by identity
+    provider.complete("Where?", schema=schema)
+    assert set(sent(server)["output_config"]["format"]["schema"]["properties"]) == {"x", "y"}
+
+
 def test_json_true_is_refused_clearly(server: LoopbackServer, make: MakeProvider) -> None:
     refused(server, lambda: make().complete("x", json=True), "json=True", "no 'any JSON object' mode", "schema=")
 

@@ -5,6 +5,7 @@ Numbers from --quick mean nothing; this only keeps the benchmark code from rotti
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+HAS_PYDANTIC = importlib.util.find_spec("pydantic") is not None  # the class rows need it
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SCENARIOS = [
     "Import cost",
@@ -24,6 +26,8 @@ SCENARIOS = [
     "Hung provider, 1 s deadline",
     "Peak RSS after import",
     "Peak RSS after calls",
+    *(f"{scenario}, {protocol}" for scenario in ("Structured output", "Image call")
+      for protocol in ("OpenAI", "Anthropic", "Ollama")),
 ]
 CLIENTS = [
     "requests.Session (floor)",
@@ -64,3 +68,18 @@ def test_quick_mode_writes_a_row_for_every_scenario_and_client(tmp_path: Path) -
     assert labels[: len(CLIENTS)] == CLIENTS
     for line in client_rows[1:]:
         assert "failed" not in line, line
+
+    # Structured output and images: the floor and provider_kit rows of every protocol, measured.
+    capabilities = report.split("## Structured output and images", 1)[1].split("\n## ", 1)[0]
+    measured = {tuple(cell.strip() for cell in line.split("|")[1:3]): line
+                for line in capabilities.splitlines() if line.startswith("| ") and "---" not in line}
+    for protocol in ("OpenAI", "Anthropic", "Ollama"):
+        for scenario, clients in (
+            ("Structured output", ["requests.Session + `json.loads` (floor)", "provider_kit `schema=dict`",
+                                   *(["provider_kit `schema=Invoice` (pydantic)"] if HAS_PYDANTIC else [])]),
+            ("Image", ["requests.Session, base64 per call (floor)", "provider_kit `Image.from_bytes`"]),
+        ):
+            for client in clients:
+                line = measured.get((scenario, f"{protocol}: {client}"))
+                assert line is not None, f"no {scenario} row for {protocol}: {client} in:\n{capabilities}"
+                assert "failed" not in line and re.search(r"\| [\d,]+ \| \d+\.\d\dx \|", line), line

@@ -166,6 +166,54 @@ def test_a_class_is_made_strict_as_the_sdk_parse_does(server: LoopbackServer, ma
     assert isinstance(completion.parsed, Person) and completion.parsed.name == "echo: Who?"
 
 
+class _Point:
+    """A duck-typed schema class (no pydantic needed): a loose schema the strict rule completes."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.fields = fields
+
+    @classmethod
+    def model_json_schema(cls) -> Dict[str, Any]:
+        return {"type": "object", "title": "Point", "properties": {"x": {"type": "integer"}}}
+
+
+def test_a_class_is_made_strict_once_and_sent_alike_on_every_call(server: LoopbackServer, make: MakeProvider,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from provider_kit.providers import _openai_schema
+
+    made: List[Any] = []
+    make_strict = _openai_schema._make_strict
+
+    def counting(node: Any, root: Any) -> Any:
+        if node is root:
+            made.append(root)
+        return make_strict(node, root)
+
+    monkeypatch.setattr(_openai_schema, "_make_strict", counting)
+    provider = make()
+    bodies = []
+    for _ in range(3):
+        completion = provider.complete("Where?", schema=_Point)
+        assert isinstance(completion.parsed, _Point) and completion.parsed.fields == {"x": 1}
+        bodies.append(_sent(server)["response_format"])
+    assert len(made) == 1  # made strict on the first call only (it cost ~100 us a call)
+    assert bodies[0] == bodies[1] == bodies[2] == {"type": "json_schema", "json_schema": {
+        "name": "_Point", "strict": True, "schema": {
+            "type": "object", "title": "Point", "properties": {"x": {"type": "integer"}}, "required": ["x"],
+            "additionalProperties": False}}}
+    assert _Point.model_json_schema() == {"type": "object", "title": "Point", "properties": {"x": {"type": "integer"}}}
+
+
+def test_a_dict_schema_changed_between_calls_is_checked_again(server: LoopbackServer, make: MakeProvider) -> None:
+    schema: Dict[str, Any] = {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}
+    provider = make()
+    provider.complete("Where?", schema=schema)
+    assert _sent(server)["response_format"]["json_schema"]["strict"] is False
+    schema["additionalProperties"] = False  # the caller's dict: never cached by identity
+    provider.complete("Where?", schema=schema)
+    assert _sent(server)["response_format"]["json_schema"] == {"name": "response", "schema": schema, "strict": True}
+
+
 def test_the_simulator_refuses_strict_mode_without_additional_properties_false(server: LoopbackServer) -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}],

@@ -22,7 +22,7 @@ from ._anthropic_answers import (
     read_blocks,
     thinking_state,
 )
-from ._anthropic_schema import anthropic_schema
+from ._anthropic_schema import output_schema
 from ._base import HTTPProvider
 from ._calls import ChatCall, RequestSpec
 from ._listing import listed_as_alias, model_ids
@@ -311,7 +311,7 @@ class AnthropicProvider(HTTPProvider):
                                "Anthropic's structured outputs cannot continue a prefilled assistant turn; "
                                "end the messages with a user turn")
         try:
-            schema = anthropic_schema(output.schema or {})
+            schema = output_schema(output)
         except ValueError as error:
             raise self._refuse("schema=", str(error)) from None
         body.setdefault("output_config", {})["format"] = {"type": "json_schema", "schema": schema}
