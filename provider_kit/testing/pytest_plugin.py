@@ -35,16 +35,14 @@ warning "already imported" when a suite imports it before enabling it with ``-p`
 from __future__ import annotations
 
 import collections.abc
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 import pytest
 
 from ..providers import PROVIDER_TYPES
+from ..registry import ProviderRegistry
 from . import FakeProvider, LoopbackServer
 from ._server import SAFETY_TIMEOUT
-
-if TYPE_CHECKING:
-    from ..registry import ProviderRegistry
 
 __all__ = [
     "UNCHECKED_API_KEY",
@@ -186,8 +184,6 @@ class ProviderRegistryFactory:
                     settings["api_key"] = server.api_key or UNCHECKED_API_KEY
                 settings.update(options)
                 providers.append(PROVIDER_TYPES[server.protocol](name, **settings))
-            from ..registry import ProviderRegistry  # loaded when a test asks for a registry
-
             registry = ProviderRegistry(providers, default_provider=default_provider)
         except BaseException:
             for provider in providers:
