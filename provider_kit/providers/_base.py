@@ -88,7 +88,6 @@ from .._call_args import check_call_args
 from .._error_bodies import error_message
 from .._retry import Deadline
 from .._streaming import DEFAULT_MAX_LINE_BYTES, SSE, StreamDecoder
-from .._structured import structured_result
 from .._transport import StreamBody, Transport
 from ..errors import ResponseFormatError
 from ..types import Completion, MessagesInput, StreamChunk, Usage
@@ -203,7 +202,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
             answer = ParsedAnswer.of(self._parse_completion(result.data))
         data = parsed = None
         if call.output is not None:
-            data, parsed = structured_result(
+            data, parsed = _structured_result(
                 call.output, answer.text, answer.finish_reason,
                 provider=self.name, request_id=result.request_id, redact=transport.redact,
             )
@@ -313,7 +312,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
         final = final._from(self.name)
         if call.output is None:
             return final
-        data, parsed = structured_result(
+        data, parsed = _structured_result(
             call.output, "".join(texts or ()), final.finish_reason,
             provider=self.name, request_id=stream_body.request_id, redact=transport.redact,
         )
@@ -397,3 +396,10 @@ class HTTPProvider(CallFeatures, HealthChecks):
             self._apply_features(request, call)
         transport = self._transport if not call.extra_headers else self._transport.with_headers(call.extra_headers)
         return call, request, Deadline(args.timeout if args.timeout is not None else self.timeout), transport
+
+
+def _structured_result(*args: Any, **kwargs: Any) -> Any:
+    """``_structured.structured_result``, imported by the first call with a schema."""
+    from .._structured import structured_result
+
+    return structured_result(*args, **kwargs)

@@ -22,7 +22,6 @@ from ._anthropic_answers import (
     read_blocks,
     thinking_state,
 )
-from ._anthropic_schema import output_schema
 from ._base import HTTPProvider
 from ._calls import ChatCall, RequestSpec
 from ._listing import listed_as_alias, model_ids
@@ -311,6 +310,8 @@ class AnthropicProvider(HTTPProvider):
                                "Anthropic's structured outputs cannot continue a prefilled assistant turn; "
                                "end the messages with a user turn")
         try:
+            from ._anthropic_schema import output_schema  # only calls with a schema need it
+
             schema = output_schema(output)
         except ValueError as error:
             raise self._refuse("schema=", str(error)) from None

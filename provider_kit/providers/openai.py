@@ -22,7 +22,6 @@ from ._base import (
 )
 from ._calls import ChatCall, RequestSpec
 from ._listing import model_ids
-from ._openai_schema import response_schema
 from ._settings import base_url_host
 
 FINISH_REASONS = {
@@ -274,6 +273,8 @@ class OpenAIProvider(HTTPProvider):
         if output.mode == "json":
             body["response_format"] = {"type": "json_object"}
             return
+        from ._openai_schema import response_schema  # only calls with a schema need it
+
         schema, strict = response_schema(output)
         body["response_format"] = {
             "type": "json_schema",
