@@ -156,12 +156,24 @@ def body_reader(raw: Any, headers: Mapping[str, str]) -> Callable[[], bytes]:
     return lambda: bytes(raw.read(READ_SIZE, decode_content=True))
 
 
+#: How far under the time left a read's timeout may already be for ``_limit_next_read`` to
+#: keep it (at most 1% of the time left).
+_TIMEOUT_SLACK_S = 0.01
+
+
 def _limit_next_read(raw: Any, seconds: float) -> None:
     # ``HTTPResponse.connection`` is public in urllib3 1.x and 2; None once the body is read.
     sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.settimeout(max(seconds, 0.001))
+    if sock is None:
+        return
+    # settimeout is a system call (it sets the descriptor's blocking mode), one per stream event
+    # otherwise; a stream's gap deadline restarts at every event, so the timeout the previous
+    # read set is usually still right. It is kept only when it does not exceed the time left.
+    current = sock.gettimeout()
+    if current is not None and seconds - min(_TIMEOUT_SLACK_S, seconds / 100) <= current <= seconds:
+        return
+    with contextlib.suppress(OSError):
+        sock.settimeout(max(seconds, 0.001))
 
 
 def content_length(headers: Mapping[str, str]) -> int:
