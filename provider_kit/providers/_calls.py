@@ -10,34 +10,22 @@ from .._call_args import CallArgs, OutputFormat
 from ..types import Message
 
 
-class ChatCall:
+class ChatCall(CallArgs):
     """One ``complete()`` or ``stream()`` call, its arguments checked and its defaults applied:
-    ``messages`` (system messages included, in order; content a string or a tuple of parts),
-    ``model`` (the call's, else the provider's), ``max_tokens``, ``temperature`` and ``stop``
-    (None when the caller gave none), and ``stream``.
+    the ``CallArgs`` of the call with ``model`` resolved (the call's, else the provider's), and
+    ``stream``. ``messages`` hold the system messages too, in order; content is a string or a
+    tuple of parts. ``max_tokens``, ``temperature`` and ``stop`` are None when the caller gave
+    none.
 
     The rest are None when not given: ``output`` (an ``OutputFormat``: ``schema=`` or
     ``json=True``; its ``schema`` is shared, copy it before changing it), ``reasoning``
     ("low", "medium", "high" or False), ``top_p``, ``seed``, ``cache``; and what the call flow
-    applies itself, around the type's hooks: ``max_retries``, ``extra_headers``, ``extra_body``.
+    applies itself, around the type's hooks: ``max_retries``, ``extra_headers``, ``extra_body``
+    (and ``timeout``, which the call flow has already turned into the call's deadline).
     """
 
-    __slots__ = (
-        "cache",
-        "extra_body",
-        "extra_headers",
-        "max_retries",
-        "max_tokens",
-        "messages",
-        "model",
-        "output",
-        "reasoning",
-        "seed",
-        "stop",
-        "stream",
-        "temperature",
-        "top_p",
-    )
+    __slots__ = ("stream",)
+    model: str
 
     def __init__(
         self,
@@ -57,40 +45,22 @@ class ChatCall:
         extra_headers: Optional[Dict[str, str]] = None,
         extra_body: Optional[Dict[str, Any]] = None,
     ) -> None:
-        self.messages = messages
-        self.model = model
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.stop = stop
+        super().__init__(
+            messages, model, max_tokens, temperature, stop, None, output=output, reasoning=reasoning,
+            top_p=top_p, seed=seed, max_retries=max_retries, extra_headers=extra_headers,
+            extra_body=extra_body, cache=cache,
+        )
         self.stream = stream
-        self.output = output
-        self.reasoning = reasoning
-        self.top_p = top_p
-        self.seed = seed
-        self.cache = cache
-        self.max_retries = max_retries
-        self.extra_headers = extra_headers
-        self.extra_body = extra_body
 
     @classmethod
     def from_args(cls, args: CallArgs, model: str, *, stream: bool) -> ChatCall:
         """The call of checked arguments ``args``, with ``model`` resolved."""
-        return cls(
-            args.messages,
-            model,
-            max_tokens=args.max_tokens,
-            temperature=args.temperature,
-            stop=args.stop,
-            stream=stream,
-            output=args.output,
-            reasoning=args.reasoning,
-            top_p=args.top_p,
-            seed=args.seed,
-            cache=args.cache,
-            max_retries=args.max_retries,
-            extra_headers=args.extra_headers,
-            extra_body=args.extra_body,
-        )
+        call = cls.__new__(cls)
+        for name in CallArgs.__slots__:
+            setattr(call, name, getattr(args, name))
+        call.model = model
+        call.stream = stream
+        return call
 
     def __repr__(self) -> str:
         # Never the headers' values (a per-call credential) nor the messages' contents.
