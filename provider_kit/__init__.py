@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ._parts import Image, Text
+from ._tools import Tool, ToolCall
 from ._version import __version__
 from .config import Config, ProviderSpec, load_config
 from .errors import (
@@ -33,6 +34,7 @@ from .types import (
     Message,
     Provider,
     StreamChunk,
+    ToolResult,
     Usage,
 )
 
@@ -68,6 +70,9 @@ __all__ = [
     "ServerError",
     "StreamChunk",
     "Text",
+    "Tool",
+    "ToolCall",
+    "ToolResult",
     "UnknownProviderError",
     "UnsupportedFeatureError",
     "Usage",

@@ -10,9 +10,10 @@ that provider.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._secrets import is_secret_name
+from ._tools import Tool, as_tools, check_tool_choice
 from .errors import ConfigError
 from .types import Message, MessagesInput, as_messages
 
@@ -51,7 +52,9 @@ class OutputFormat:
 class CallArgs:
     """A call's arguments once checked: ``messages`` coerced, ``stop`` a list or None, ``timeout``
     a float or None (None: the provider's own default), ``output`` an ``OutputFormat`` or None,
-    ``extra_headers`` / ``extra_body`` dicts or None; every other one as given (None: not set)."""
+    ``extra_headers`` / ``extra_body`` dicts or None, ``tools`` a tuple of ``Tool`` or None (an
+    empty list is None), ``tool_choice`` "auto", "none", "required" or a tool's name; every
+    other one as given (None: not set)."""
 
     __slots__ = (
         "cache",
@@ -62,11 +65,14 @@ class CallArgs:
         "messages",
         "model",
         "output",
+        "parallel_tool_calls",
         "reasoning",
         "seed",
         "stop",
         "temperature",
         "timeout",
+        "tool_choice",
+        "tools",
         "top_p",
     )
 
@@ -87,6 +93,9 @@ class CallArgs:
         extra_headers: Optional[Dict[str, str]] = None,
         extra_body: Optional[Dict[str, Any]] = None,
         cache: Optional[bool] = None,
+        tools: Optional[Tuple[Tool, ...]] = None,
+        tool_choice: Optional[str] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> None:
         self.messages = messages
         self.model = model
@@ -102,6 +111,9 @@ class CallArgs:
         self.extra_headers = extra_headers
         self.extra_body = extra_body
         self.cache = cache
+        self.tools = tools
+        self.tool_choice = tool_choice
+        self.parallel_tool_calls = parallel_tool_calls
 
 
 def check_timeout(provider: str, timeout: Any) -> float:
@@ -147,6 +159,9 @@ def check_call_args(
     extra_headers: Optional[Mapping[str, str]] = None,
     extra_body: Optional[Mapping[str, Any]] = None,
     cache: Optional[bool] = None,
+    tools: Any = None,
+    tool_choice: Any = None,
+    parallel_tool_calls: Optional[bool] = None,
 ) -> CallArgs:
     """Check and normalise the arguments of ``complete``/``stream`` before anything is sent.
 
@@ -188,7 +203,22 @@ def check_call_args(
     ):
         _check_more(args, where, provider, schema, json, reasoning, top_p, seed, max_retries, extra_headers,
                     extra_body, cache)
+    if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
+        _check_tools(args, where, tools, tool_choice, parallel_tool_calls)
     return args
+
+
+def _check_tools(args: CallArgs, where: str, tools: Any, tool_choice: Any, parallel_tool_calls: Any) -> None:
+    if tools is not None:
+        args.tools = as_tools(tools, where)
+    if tool_choice is not None:
+        args.tool_choice = check_tool_choice(tool_choice, args.tools, where)
+    if parallel_tool_calls is not None:
+        if not isinstance(parallel_tool_calls, bool):
+            raise ConfigError(f"{where} parallel_tool_calls must be True or False, got {parallel_tool_calls!r}")
+        if not args.tools:
+            raise ConfigError(f"{where} parallel_tool_calls needs tools=")
+        args.parallel_tool_calls = parallel_tool_calls
 
 
 def _check_more(

@@ -162,6 +162,11 @@ def _shortened(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _tool_call_lines(completion: Any) -> List[str]:
+    """One line per tool call: ``name(arguments)  [id]``, the raw text when it is not JSON."""
+    return [f"{call.name}({call.raw_arguments})  [{call.id}]" for call in getattr(completion, "tool_calls", ())]
+
+
 def completion_text(completion: Any) -> str:
     """The reply, then one aligned row of what came with it; indented under a title so that a
     list of results (``registry.map``) still reads one completion at a time. A reply with
@@ -176,6 +181,12 @@ def completion_text(completion: Any) -> str:
             lines += ["reasoning:", *(f"  {line}" for line in reasoning.splitlines()), ""]
         title, body = ("data:", data) if data is not None else ("answer:", completion.text)
         lines += [title, *(f"  {line}" for line in body.splitlines() or ["(no text)"])]
+    calls = _tool_call_lines(completion)
+    if calls:
+        if lines == ["(no text)"]:
+            lines = []
+        lines += ["", "tool calls:", *(f"  {line}" for line in calls)] if lines else ["tool calls:", *(
+            f"  {line}" for line in calls)]
     table = text_table(_completion_table(completion)).splitlines()
     return "\n".join(f"  {line}".rstrip() for line in [*lines, "", *table]).join(("Completion:\n", ""))
 
@@ -193,5 +204,8 @@ def completion_html(completion: Any) -> str:
         )
     data = _data_text(completion)
     parts.append(f'<pre style="{pre}">{html.escape(completion.text if data is None else data)}</pre>')
+    calls = _tool_call_lines(completion)
+    if calls:
+        parts.append(f'<pre style="{pre}">tool calls:\n{html.escape(chr(10).join(calls))}</pre>')
     parts.append(f"{html_table(_completion_table(completion))}</div>")
     return "".join(parts)

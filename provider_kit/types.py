@@ -22,7 +22,8 @@ from typing import (
     runtime_checkable,
 )
 
-from ._messages import Message, MessagesInput, as_messages
+from ._messages import Message, MessagesInput, ToolResult, as_messages
+from ._tools import ToolCall
 from ._value import _Value
 
 # ``_display`` (the text and HTML tables) is imported by the methods that show a value, so that
@@ -37,6 +38,8 @@ __all__ = [
     "MessagesInput",
     "Provider",
     "StreamChunk",
+    "ToolCall",
+    "ToolResult",
     "Usage",
     "as_messages",
 ]
@@ -127,6 +130,12 @@ class Completion(_Value):
     ``text``). ``reasoning`` is the model's thinking when the server returned it (never part
     of ``text``). ``provider_state`` is what the protocol needs back in a later turn, opaque.
     ``message`` is the assistant turn, ready to append to a conversation.
+
+    ``tool_calls`` are the calls the model asked for (a tuple of ``ToolCall``, empty when none;
+    ``finish_reason`` is then "tool_calls"): append ``message`` and one ``ToolResult`` per call
+    (``call.result(value)``) to the conversation and call again, or let ``run_tools`` do it.
+    ``messages`` is the whole exchange when ``run_tools`` made the completion (the prompt, each
+    assistant turn and tool result, and this answer last), else None.
     """
 
     __slots__ = (
@@ -141,8 +150,10 @@ class Completion(_Value):
         "parsed",
         "reasoning",
         "provider_state",
+        "tool_calls",
+        "messages",
     )
-    _repr_skip = ("raw",)
+    _repr_skip = ("raw", "messages")
     text: str
     model: Optional[str]
     provider: str
@@ -154,6 +165,8 @@ class Completion(_Value):
     parsed: Any
     reasoning: Optional[str]
     provider_state: Optional[Dict[str, Any]]
+    tool_calls: Tuple[ToolCall, ...]
+    messages: Optional[Tuple[Message, ...]]
 
     def __init__(
         self,
@@ -168,6 +181,8 @@ class Completion(_Value):
         parsed: Any = None,
         reasoning: Optional[str] = None,
         provider_state: Optional[Dict[str, Any]] = None,
+        tool_calls: Sequence[ToolCall] = (),
+        messages: Optional[Sequence[Message]] = None,
     ) -> None:
         self._set(
             text=text,
@@ -181,20 +196,22 @@ class Completion(_Value):
             parsed=parsed,
             reasoning=reasoning,
             provider_state=provider_state,
+            tool_calls=tuple(tool_calls),
+            messages=tuple(messages) if messages is not None else None,
         )
 
     @property
     def message(self) -> Message:
-        """The assistant turn: ``text`` as an assistant ``Message`` carrying ``provider_state``,
-        to append to the conversation for the next call."""
-        return Message("assistant", self.text, self.provider_state)
+        """The assistant turn: ``text`` as an assistant ``Message`` carrying ``tool_calls`` and
+        ``provider_state``, to append to the conversation for the next call."""
+        return Message("assistant", self.text, self.provider_state, self.tool_calls)
 
     def __str__(self) -> str:
         return self.text
 
     def to_dict(self, include_raw: bool = False) -> Dict[str, Any]:
         """A JSON-ready dict: ``text``, ``provider``, ``model``, ``finish_reason``, ``usage`` (a
-        dict) and ``latency_s``; ``data`` and ``reasoning`` when there are some;
+        dict) and ``latency_s``; ``data``, ``reasoning`` and ``tool_calls`` when there are some;
         ``raw``, the provider's decoded body, only when asked for."""
         data: Dict[str, Any] = {
             "text": self.text,
@@ -208,6 +225,8 @@ class Completion(_Value):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         if include_raw:
             data["raw"] = self.raw
         return data
@@ -235,9 +254,15 @@ class StreamChunk(_Value):
     ``provider`` names the provider that is answering: the built-in providers and
     ``registry.stream`` set it on every chunk (with fallbacks, the one that took over); None
     when a third-party provider streams on its own and does not say.
+
+    With tools, ``tool_call`` is the call being built, as far as it has arrived (a ``ToolCall``
+    whose ``raw_arguments`` grow chunk by chunk: for a live display; None in a chunk that does
+    not advance one), and the last chunk's ``tool_calls`` are the assembled calls: the same as
+    ``complete`` returns for the same reply.
     """
 
-    __slots__ = ("text", "finish_reason", "usage", "provider", "reasoning", "data", "parsed", "provider_state")
+    __slots__ = ("text", "finish_reason", "usage", "provider", "reasoning", "data", "parsed", "provider_state",
+                 "tool_call", "tool_calls")
     text: str
     finish_reason: Optional[str]
     usage: Optional[Usage]
@@ -246,6 +271,8 @@ class StreamChunk(_Value):
     data: Any
     parsed: Any
     provider_state: Optional[Dict[str, Any]]
+    tool_call: Optional[ToolCall]
+    tool_calls: Tuple[ToolCall, ...]
 
     def __init__(
         self,
@@ -257,6 +284,8 @@ class StreamChunk(_Value):
         data: Any = None,
         parsed: Any = None,
         provider_state: Optional[Dict[str, Any]] = None,
+        tool_call: Optional[ToolCall] = None,
+        tool_calls: Sequence[ToolCall] = (),
     ) -> None:
         self._set(
             text=text,
@@ -267,6 +296,8 @@ class StreamChunk(_Value):
             data=data,
             parsed=parsed,
             provider_state=provider_state,
+            tool_call=tool_call,
+            tool_calls=tuple(tool_calls) if tool_calls else (),
         )
 
     def _from(self, provider: str) -> StreamChunk:
@@ -277,7 +308,8 @@ class StreamChunk(_Value):
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dict: ``text``, ``finish_reason``, ``usage`` (a dict or None) and
-        ``provider``; ``reasoning`` and ``data`` when the chunk carries some."""
+        ``provider``; ``reasoning``, ``data``, ``tool_call`` (id, name and the raw arguments so
+        far) and ``tool_calls`` when the chunk carries some."""
         data: Dict[str, Any] = {
             "text": self.text,
             "finish_reason": self.finish_reason,
@@ -288,6 +320,11 @@ class StreamChunk(_Value):
             data["reasoning"] = self.reasoning
         if self.data is not None:
             data["data"] = self.data
+        if self.tool_call is not None:
+            data["tool_call"] = {"id": self.tool_call.id, "name": self.tool_call.name,
+                                 "raw_arguments": self.tool_call.raw_arguments}
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         return data
 
     def __repr__(self) -> str:
@@ -295,8 +332,8 @@ class StreamChunk(_Value):
         shown = [f"{key}={getattr(self, key)!r}" for key in self.__slots__[:4]]
         shown += [
             f"{key}={getattr(self, key)!r}"
-            for key in ("reasoning", "data", "parsed", "provider_state")
-            if getattr(self, key) not in (None, "")
+            for key in ("reasoning", "data", "parsed", "provider_state", "tool_call", "tool_calls")
+            if getattr(self, key) not in (None, "", ())
         ]
         return f"StreamChunk({', '.join(shown)})"
 

@@ -145,7 +145,7 @@ def test_system_messages_become_the_top_level_system(
 @pytest.mark.parametrize(
     "given, fragment",
     [
-        ([{"role": "tool", "content": "42"}], "not tool"),
+        ([{"role": "critic", "content": "42"}], "not critic"),
         ([{"role": "system", "content": "only a system prompt"}], "at least one user message"),
     ],
 )

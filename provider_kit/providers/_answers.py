@@ -5,10 +5,12 @@ errors a 200 body or stream reports. Protocol-independent; each provider supplie
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .._error_bodies import one_line
 from .._secrets import Redactor
+from .._tools import ToolCall
 from ..errors import ProviderError, ResponseFormatError, error_for_status
 from ..types import StreamChunk, Usage
 
@@ -26,10 +28,12 @@ class ParsedAnswer:
     body names none), the normalised ``finish_reason``, ``usage``, and when the protocol has
     them ``reasoning`` (the thinking text, never part of ``text``) and ``provider_state`` (what
     a later turn must send back, e.g. Anthropic's thinking signatures; opaque to the rest of
-    provider_kit). A record rather than a tuple, so a protocol can fill a field added later
-    without changing a signature; a hook that returns the old 4-tuple still works."""
+    provider_kit) and ``tool_calls`` (a list of ``ToolCall``; the call flow makes the finish
+    reason "tool_calls" when there are some and the wire said "stop", as Ollama does). A record
+    rather than a tuple, so a protocol can fill a field added later without changing a
+    signature; a hook that returns the old 4-tuple still works."""
 
-    __slots__ = ("finish_reason", "model", "provider_state", "reasoning", "text", "usage")
+    __slots__ = ("finish_reason", "model", "provider_state", "reasoning", "text", "tool_calls", "usage")
 
     def __init__(
         self,
@@ -39,13 +43,15 @@ class ParsedAnswer:
         usage: Usage,
         reasoning: Optional[str] = None,
         provider_state: Optional[Dict[str, Any]] = None,
+        tool_calls: Sequence[ToolCall] = (),
     ) -> None:
         self.text = text
         self.model = model
-        self.finish_reason = finish_reason
+        self.finish_reason = tool_calls_finish(finish_reason, tool_calls)
         self.usage = usage
         self.reasoning = reasoning
         self.provider_state = provider_state
+        self.tool_calls = tuple(tool_calls)
 
     @classmethod
     def of(cls, parsed: Any) -> ParsedAnswer:
@@ -86,6 +92,7 @@ class StreamState:
         self.finish_reason: Optional[str] = None
         self.usage: Optional[Usage] = None
         self.provider_state: Optional[Dict[str, Any]] = None
+        self.tool_calls = ToolCallAssembler()
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         raise NotImplementedError
@@ -100,11 +107,72 @@ class StreamState:
     def reasoning_chunk(self, reasoning: str) -> StreamChunk:
         return StreamChunk("", None, None, self.provider or None, reasoning)
 
+    def tool_call_chunk(self, partial: ToolCall) -> StreamChunk:
+        return StreamChunk("", None, None, self.provider or None, tool_call=partial)
+
     def final_chunk(self) -> StreamChunk:
-        chunk = StreamChunk("", self.finish_reason, self.usage or Usage(), self.provider or None)
-        if self.provider_state is not None:
-            chunk = chunk._replace(provider_state=self.provider_state)
-        return chunk
+        calls = self.tool_calls.calls() if self.tool_calls else ()
+        return StreamChunk("", tool_calls_finish(self.finish_reason, calls), self.usage or Usage(),
+                           self.provider or None, provider_state=self.provider_state, tool_calls=calls)
+
+
+def tool_calls_finish(finish_reason: Optional[str], tool_calls: Sequence[Any]) -> Optional[str]:
+    """The finish reason of an answer with ``tool_calls``: "tool_calls" where the wire says
+    "stop" (Ollama, some compatible servers) or nothing; "length" and the rest are kept."""
+    if tool_calls and finish_reason in (None, "stop"):
+        return "tool_calls"
+    return finish_reason
+
+
+def new_tool_call_id() -> str:
+    """An id for a call the server sent none for (Ollama before v0.12.10): unique, in the
+    ``call_`` form the servers use."""
+    return "call_" + os.urandom(12).hex()
+
+
+class ToolCallAssembler:
+    """Streamed tool calls put together, in the order they started.
+
+    A protocol keys each call as its wire does (OpenAI's ``tool_calls[].index``, Anthropic's
+    content-block index) and calls ``start(key, id, name)`` once, then ``add(key, fragment)``
+    for each piece of the arguments' JSON text. The id and name are set once, never
+    concatenated (a server that repeats them in every fragment would otherwise get
+    ``"call_Acall_A"``, as the openai SDK does); the fragments are joined once, at the end.
+    Each method returns the call as far as it has arrived, for ``tool_call_chunk``.
+    """
+
+    __slots__ = ("_calls", "_order")
+
+    def __init__(self) -> None:
+        self._calls: Dict[Any, Tuple[str, str, List[str]]] = {}
+        self._order: List[Any] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._order)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._calls
+
+    def start(self, key: Any, call_id: Optional[str], name: str, arguments: str = "") -> ToolCall:
+        """A new call (``call_id`` None or "": one is made); ``arguments`` its first text."""
+        if key in self._calls:
+            raise ValueError(f"tool call {key!r} started twice")
+        fragments = [arguments] if arguments else []
+        self._calls[key] = (call_id or new_tool_call_id(), name, fragments)
+        self._order.append(key)
+        return self.partial(key)
+
+    def add(self, key: Any, fragment: str) -> ToolCall:
+        """Another piece of call ``key``'s arguments."""
+        self._calls[key][2].append(fragment)
+        return self.partial(key)
+
+    def partial(self, key: Any) -> ToolCall:
+        call_id, name, fragments = self._calls[key]
+        return ToolCall(call_id, name, "".join(fragments))
+
+    def calls(self) -> List[ToolCall]:
+        return [self.partial(key) for key in self._order]
 
 
 #: How much of a bad event parsers quote; secrets are masked in it before it is cut to size.

@@ -165,6 +165,9 @@ class HTTPProvider(CallFeatures, HealthChecks):
         extra_headers: Optional[Mapping[str, str]] = None,
         extra_body: Optional[Mapping[str, Any]] = None,
         cache: Optional[bool] = None,
+        tools: Optional[Sequence[Any]] = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> Completion:
         """Send one chat completion and wait for the whole answer.
 
@@ -184,6 +187,11 @@ class HTTPProvider(CallFeatures, HealthChecks):
         :param extra_body: keys merged into the JSON body (server-specific options); a key
             provider_kit sets for the call is a ``ConfigError``, never overwritten.
         :param cache: True marks the prompt for caching where the protocol asks for it.
+        :param tools: functions, ``Tool`` values or OpenAI-shaped tool dicts the model may call;
+            its calls are in ``completion.tool_calls`` (``finish_reason`` "tool_calls").
+        :param tool_choice: "auto", "none", "required" or a tool's name (refused before sending
+            where the protocol cannot express it).
+        :param parallel_tool_calls: False asks for at most one call per turn.
         :raises ProviderError: a subclass per failure (see ``provider_kit.errors``);
             ``ResponseFormatError`` for a reply that is not the JSON ``schema``/``json`` asked for.
         :raises ConfigError: for arguments of the wrong type or range, or a feature this
@@ -194,6 +202,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
             prompt_or_messages, system, False, model=model, max_tokens=max_tokens, temperature=temperature,
             stop=stop, timeout=timeout, schema=schema, json=json, reasoning=reasoning, top_p=top_p, seed=seed,
             max_retries=max_retries, extra_headers=extra_headers, extra_body=extra_body, cache=cache,
+            tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
         )
         result = transport.request_json(
             request.method, request.target, body=request.body, deadline=deadline, max_retries=call.max_retries
@@ -218,6 +227,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
             parsed=parsed,
             reasoning=answer.reasoning,
             provider_state=answer.provider_state,
+            tool_calls=answer.tool_calls,
         )
 
     def stream(
@@ -239,6 +249,9 @@ class HTTPProvider(CallFeatures, HealthChecks):
         extra_headers: Optional[Mapping[str, str]] = None,
         extra_body: Optional[Mapping[str, Any]] = None,
         cache: Optional[bool] = None,
+        tools: Optional[Sequence[Any]] = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> Generator[StreamChunk, None, None]:
         """Stream a chat completion: an iterator of ``StreamChunk`` yielded as tokens arrive.
 
@@ -246,7 +259,8 @@ class HTTPProvider(CallFeatures, HealthChecks):
         iteration starts. ``timeout`` bounds the wait for the first chunk (retries included) and
         every gap between chunks. Thinking arrives in chunks' ``reasoning``. The last chunk
         carries ``finish_reason`` and ``usage``, and with ``schema``/``json`` the parsed
-        ``data`` and ``parsed``; every chunk's ``provider`` is this provider's name. A stream
+        ``data`` and ``parsed``, with ``tools`` the assembled ``tool_calls`` (chunks on the way
+        carry each call being built in ``tool_call``); every chunk's ``provider`` is this provider's name. A stream
         that ends before the protocol's terminator raises ``ResponseFormatError``. It is a
         generator: ``close()`` it to stop early and release the connection at once.
         """
@@ -254,6 +268,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
             prompt_or_messages, system, True, model=model, max_tokens=max_tokens, temperature=temperature,
             stop=stop, timeout=timeout, schema=schema, json=json, reasoning=reasoning, top_p=top_p, seed=seed,
             max_retries=max_retries, extra_headers=extra_headers, extra_body=extra_body, cache=cache,
+            tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
         )
         return self._iter_stream(request, deadline, call, transport)
 
@@ -344,7 +359,9 @@ class HTTPProvider(CallFeatures, HealthChecks):
                 answer = ParsedAnswer.of(self._parse_completion(data))
             pieces = [StreamChunk("", None, None, self.name, answer.reasoning)] if answer.reasoning else []
             pieces += [StreamChunk(answer.text, None, None, self.name)] if answer.text else []
-            final = StreamChunk("", answer.finish_reason, answer.usage, self.name, provider_state=answer.provider_state)
+            pieces += [StreamChunk("", None, None, self.name, tool_call=call) for call in answer.tool_calls]
+            final = StreamChunk("", answer.finish_reason, answer.usage, self.name, provider_state=answer.provider_state,
+                                tool_calls=answer.tool_calls)
             return (), [*pieces, final]
         chunks = iter(stream_body)
         head = b""
@@ -391,7 +408,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
         call = ChatCall.from_args(args, args.model or self.model, stream=stream)
         request = self._build_request(call)
         if args.output is not None or args.reasoning is not None or args.top_p is not None or (
-            args.seed is not None or args.cache or args.extra_body
+            args.seed is not None or args.cache or args.extra_body or args.tools is not None
         ):
             self._apply_features(request, call)
         transport = self._transport if not call.extra_headers else self._transport.with_headers(call.extra_headers)

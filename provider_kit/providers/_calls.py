@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from .._call_args import CallArgs, OutputFormat
+from .._tools import Tool
 from ..types import Message
 
 
@@ -16,6 +17,10 @@ class ChatCall(CallArgs):
     ``stream``. ``messages`` hold the system messages too, in order; content is a string or a
     tuple of parts. ``max_tokens``, ``temperature`` and ``stop`` are None when the caller gave
     none.
+
+    ``tools`` (a tuple of ``Tool``), ``tool_choice`` ("auto", "none", "required" or a tool's
+    name) and ``parallel_tool_calls`` are None when not given; the messages may hold assistant
+    turns with ``tool_calls`` and ``ToolResult`` messages (role "tool").
 
     The rest are None when not given: ``output`` (an ``OutputFormat``: ``schema=`` or
     ``json=True``; its ``schema`` is shared, copy it before changing it), ``reasoning``
@@ -44,11 +49,15 @@ class ChatCall(CallArgs):
         max_retries: Optional[int] = None,
         extra_headers: Optional[Dict[str, str]] = None,
         extra_body: Optional[Dict[str, Any]] = None,
+        tools: Optional[Tuple[Tool, ...]] = None,
+        tool_choice: Optional[str] = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> None:
         super().__init__(
             messages, model, max_tokens, temperature, stop, None, output=output, reasoning=reasoning,
             top_p=top_p, seed=seed, max_retries=max_retries, extra_headers=extra_headers,
-            extra_body=extra_body, cache=cache,
+            extra_body=extra_body, cache=cache, tools=tools, tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
         )
         self.stream = stream
 
@@ -66,9 +75,12 @@ class ChatCall(CallArgs):
         # Never the headers' values (a per-call credential) nor the messages' contents.
         extra = "".join(
             f", {key}={getattr(self, key)!r}"
-            for key in ("output", "reasoning", "top_p", "seed", "cache", "max_retries")
+            for key in ("output", "reasoning", "top_p", "seed", "cache", "max_retries", "tool_choice",
+                        "parallel_tool_calls")
             if getattr(self, key) is not None
         )
+        if self.tools:
+            extra += f", tools={[tool.name for tool in self.tools]!r}"
         if self.extra_headers:
             extra += f", extra_headers={sorted(self.extra_headers)!r}"
         if self.extra_body:

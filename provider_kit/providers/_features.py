@@ -20,6 +20,12 @@ the server would misread or an argument silently dropped. A protocol opts in per
     Which of "top_p" and "seed" the type sends; the hook writes them.
 ``_apply_cache(body, call)``
     ``cache=True``: mark the prompt for caching (Anthropic's ``cache_control``). Default: refused.
+``TOOL_CHOICES`` + ``PARALLEL_TOOL_CALLS`` + ``_apply_tools(body, call)``
+    The ``tool_choice`` forms the type can express ("auto", "none", "required", "name": one
+    named tool; empty: no tool calling at all, ``tools=`` refused), whether it can ask for
+    ``parallel_tool_calls=False``, and the hook writing ``call.tools`` and the choice into the
+    body. The type's ``_build_request`` sends the tool turns of the history (assistant
+    ``tool_calls``, ``ToolResult`` messages) in its own shape.
 
 The call flow (``_apply_features``) runs after ``_build_request``: the refusals, then the
 hooks, then ``extra_body`` merged in (``_merge_extra_body``), once here for every protocol.
@@ -51,6 +57,11 @@ class CallFeatures:
     REASONING_LEVELS: ClassVar[FrozenSet[Union[str, bool]]] = frozenset()
     #: The sampling arguments the type sends: "top_p", "seed".
     SAMPLING_OPTIONS: ClassVar[FrozenSet[str]] = frozenset()
+    #: The ``tool_choice`` forms the type can express: "auto", "none", "required", "name" (one
+    #: named tool). Empty: the type has no tool calling, and ``tools=`` is refused.
+    TOOL_CHOICES: ClassVar[FrozenSet[str]] = frozenset()
+    #: Whether the type can ask for one call at most (``parallel_tool_calls=False``).
+    PARALLEL_TOOL_CALLS: ClassVar[bool] = False
 
     # Provided by HTTPProvider.
     TYPE: ClassVar[str]
@@ -104,10 +115,32 @@ class CallFeatures:
             self._apply_sampling(body, call)
         if call.cache:
             self._apply_cache(body, call)
+        if call.tools is not None:
+            self._check_tool_options(call)
+            self._apply_tools(body, call)
         if call.extra_body:
             request.body = self._merge_extra_body(body, call.extra_body)
 
+    def _check_tool_options(self, call: ChatCall) -> None:
+        if not self.TOOL_CHOICES:
+            raise self._refuse("tools=", f"the {self.TYPE} provider type has no tool calling")
+        choice = call.tool_choice
+        if choice is not None:
+            form = choice if choice in ("auto", "none", "required") else "name"
+            if form not in self.TOOL_CHOICES:
+                shown = "tool_choice=" + repr(choice)
+                raise self._refuse(shown, f"the {self.TYPE} provider type cannot ask for "
+                                   + ("a named tool" if form == "name" else f"{choice!r}"))
+        if call.parallel_tool_calls is False and not self.PARALLEL_TOOL_CALLS:
+            raise self._refuse("parallel_tool_calls=False",
+                               f"the {self.TYPE} provider type cannot limit a turn to one call")
+
     # -- the hooks a protocol overrides (each runs only for a call that asks for its feature)
+
+    def _apply_tools(self, body: Dict[str, Any], call: ChatCall) -> None:
+        """Write ``call.tools``, ``call.tool_choice`` and ``call.parallel_tool_calls`` (those not
+        None; already checked against ``TOOL_CHOICES``) into ``body``."""
+        raise self._refuse("tools=")
 
     def _apply_output_format(self, body: Dict[str, Any], call: ChatCall) -> None:
         """Write ``call.output`` (mode "schema" or "json") into ``body``."""

@@ -30,7 +30,8 @@ from .._reply import _SSE, Chunk, Gate, RecordedRequest, Reply
 if TYPE_CHECKING:
     from .._server import LoopbackServer
 
-__all__ = ["JSONDict", "Piece", "Wire", "content_text", "text_events", "Exchange", "tokens"]
+__all__ = ["Exchange", "JSONDict", "Piece", "ToolPlan", "Wire", "content_text", "example_arguments", "text_events",
+           "tokens"]
 
 JSONDict = Dict[str, Any]
 #: One item of ``stream_reply()`` pieces: a text delta, a :class:`Gate`, or a pause in seconds.
@@ -190,3 +191,84 @@ def text_events(
         out.append(text_event(piece))
         sent += 1
     return out, error_after is not None
+
+
+class ToolPlan:
+    """What the simulated model does with tools, the same for every wire (each wire reads its
+    request into these protocol-neutral facts and writes the plan in its own shape).
+
+    :param tools: ``(name, parameters schema)`` of each tool the request offers, in order.
+    :param choice: "auto", "none", "required", a tool's name, or None (the default: "auto").
+    :param parallel: False when the request allows one call at most.
+    :param prompt: the last user message's text.
+    :param results: the texts of the tool results the request ends with (empty when it ends
+        with a user turn).
+    :param scripted: calls to make instead, ``[(name, arguments dict or raw JSON text)]``
+        (the wire's ``tool_calls`` quirk).
+
+    ``calls`` is the list of ``(name, arguments)`` the model makes (empty: it answers in text),
+    ``text`` the answer otherwise: after tool results, ``"results: "`` and the results joined
+    by ``" | "``; without tools, None (the wire's own echo).
+
+    The model calls tools when the request offers some, the choice allows it, and it does not
+    end with tool results (or the choice forces a call): every tool offered, in order (only the
+    named one for a named choice, only the first with ``parallel`` False). Each call's arguments
+    fill the schema's required properties (all of them when none is required): a string is
+    the prompt (an enum's first value), an integer the prompt's word count, a number 1.5, a
+    boolean true, an array [] and an object {}.
+    """
+
+    def __init__(self, tools: Sequence[Tuple[str, Any]], choice: Optional[str], parallel: bool, prompt: str,
+                 results: Sequence[str], scripted: Optional[Sequence[Tuple[str, Any]]] = None) -> None:
+        self.calls: List[Tuple[str, Any]] = []
+        self.text: Optional[str] = None
+        choice = choice or "auto"
+        forced = choice == "required" or choice not in ("auto", "none", "required")
+        if tools and choice != "none" and (forced or not results):
+            if scripted is not None:
+                self.calls = [(str(name), arguments) for name, arguments in scripted]
+                return
+            named = choice not in ("auto", "required")
+            chosen = [tool for tool in tools if tool[0] == choice] if named else list(tools)
+            if not parallel:
+                chosen = chosen[:1]
+            self.calls = [(name, example_arguments(schema, prompt)) for name, schema in chosen]
+        elif results:
+            self.text = "results: " + " | ".join(results)
+
+
+def example_arguments(schema: Any, prompt: str) -> JSONDict:
+    """Arguments that fit an object schema (see ``ToolPlan``)."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return {}
+    required = schema.get("required") or list(properties)
+    return {name: _example(properties.get(name), prompt) for name in required if name in properties}
+
+
+def _example(schema: Any, prompt: str) -> Any:
+    if not isinstance(schema, dict):
+        return prompt
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf"):
+        options = [option for option in schema.get(key) or () if isinstance(option, dict)
+                   and option.get("type") != "null"]
+        if options:
+            return _example(options[0], prompt)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind == "integer":
+        return len(prompt.split())
+    if kind == "number":
+        return 1.5
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return []
+    if kind == "object":
+        return example_arguments(schema, prompt)
+    return prompt
