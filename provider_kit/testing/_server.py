@@ -51,7 +51,7 @@ from ._reply import (
     RecordedRequest,
     Reply,
 )
-from .wires import PRESET_WIRES, WIRES, Piece, Wire, tokens, wire_for
+from .wires import PRESET_WIRES, WIRES, Piece, ScriptedCall, Wire, tokens, wire_for
 
 __all__ = [
     "SAFETY_TIMEOUT",
@@ -384,6 +384,7 @@ class LoopbackServer:
         input_tokens: int = 5,
         output_tokens: Optional[int] = None,
         include_usage: bool = True,
+        tool_calls: Optional[Sequence[ScriptedCall]] = None,
     ) -> Reply:
         """A successful non-streamed completion in this protocol's format.
 
@@ -393,9 +394,19 @@ class LoopbackServer:
         :param input_tokens: the prompt token count.
         :param output_tokens: the completion token count; defaults to the word count of ``text``.
         :param include_usage: False leaves usage out (OpenAI ``usage``, Ollama's counts).
+        :param tool_calls: calls the answer makes, ``(id, name, arguments)`` each: ``id`` None
+            for one the wire makes up (Ollama's ``ids`` quirk False: none), ``arguments`` a dict
+            or the raw JSON text (which may be invalid, as a model's can be). ``text`` then comes
+            before the calls ("" for none), and ``finish_reason`` defaults to the protocol's
+            tool-call finish.
         :raises ValueError: if the server has no protocol.
         """
         wire = self._protocol("completion_reply")
+        if tool_calls is not None:
+            return wire.json_reply(200, wire.tool_call_completion(
+                text, list(tool_calls), model=model or self._default_model(), finish_reason=finish_reason,
+                input_tokens=input_tokens, output_tokens=tokens(text) + 5 * len(tool_calls)
+                if output_tokens is None else output_tokens))
         body = wire.completion(text, model or self._default_model(), finish_reason or wire.default_finish,
                                input_tokens, tokens(text) if output_tokens is None else output_tokens,
                                include_usage)
@@ -415,6 +426,8 @@ class LoopbackServer:
         error_type: Optional[str] = None,
         terminate: bool = True,
         framing: str = "chunked",
+        tool_calls: Optional[Sequence[ScriptedCall]] = None,
+        fragments: int = 3,
     ) -> Reply:
         """A realistic streamed reply: SSE for OpenAI and Anthropic, NDJSON for Ollama.
 
@@ -434,9 +447,21 @@ class LoopbackServer:
         :param terminate: False leaves out only the final terminator (OpenAI ``data: [DONE]``,
             Anthropic ``message_stop``, Ollama's ``done: true`` line), i.e. a truncated stream.
         :param framing: ``"chunked"`` or ``"close"`` (close-delimited).
+        :param tool_calls: calls the answer makes after the text pieces, as for
+            ``completion_reply``; each call's arguments text is cut into ``fragments`` pieces
+            (OpenAI ``delta.tool_calls``, Anthropic ``input_json_delta``; Ollama sends whole calls,
+            one line each). ``error_after`` does not apply to them.
         :raises ValueError: if the server has no protocol.
         """
         wire = self._protocol("stream_reply")
+        if tool_calls is not None:
+            parts = wire.tool_call_stream_parts(
+                pieces, list(tool_calls), fragments=fragments, model=model or self._default_model(),
+                finish_reason=finish_reason, input_tokens=input_tokens,
+                output_tokens=len(pieces) + 5 * len(tool_calls) if output_tokens is None else output_tokens,
+                include_usage=include_usage, terminate=terminate)
+            return Reply(200, chunks=parts, content_type=wire.stream_type, headers=wire.id_headers(),
+                         framing=framing)
         texts = [piece for piece in pieces if isinstance(piece, str)]
         error = (error_type or wire.default_stream_error[0], error_message or wire.default_stream_error[1])
         parts = wire.stream_parts(

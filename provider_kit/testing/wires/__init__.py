@@ -12,13 +12,13 @@ import urllib.parse
 from typing import Dict
 
 from ...providers import PRESET_TYPES
-from ._base import Piece, Wire, tokens
+from ._base import Piece, ScriptedCall, Wire, tokens
 from .anthropic import AnthropicWire
 from .azure import AzureWire
 from .ollama import OllamaWire
 from .openai import OpenAIWire
 
-__all__ = ["PRESET_WIRES", "WIRES", "Piece", "Wire", "tokens", "wire_for"]
+__all__ = ["PRESET_WIRES", "WIRES", "Piece", "ScriptedCall", "Wire", "tokens", "wire_for"]
 
 #: Type name -> the simulator of its wire format (what ``LoopbackServer(protocol)`` speaks).
 WIRES: Dict[str, Wire] = {

@@ -30,10 +30,12 @@ from .._reply import _SSE, Chunk, Gate, RecordedRequest, Reply
 if TYPE_CHECKING:
     from .._server import LoopbackServer
 
-__all__ = ["Exchange", "JSONDict", "Piece", "ToolPlan", "Wire", "content_text", "example_arguments", "text_events",
+__all__ = ["Exchange", "JSONDict", "Piece", "ScriptedCall", "ToolPlan", "Wire", "content_text", "example_arguments", "text_events",
            "tokens"]
 
 JSONDict = Dict[str, Any]
+#: A tool call a scripted reply makes: ``(id or None, name, arguments dict or raw JSON text)``.
+ScriptedCall = Tuple[Optional[str], str, Union[JSONDict, str]]
 #: One item of ``stream_reply()`` pieces: a text delta, a :class:`Gate`, or a pause in seconds.
 Piece = Union[str, Gate, float]
 
@@ -156,6 +158,19 @@ class Wire:
         raise NotImplementedError
 
     def simulate(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
+        raise NotImplementedError
+
+    def tool_call_completion(self, text: str, calls: Sequence[ScriptedCall], *, model: str,
+                             finish_reason: Optional[str], input_tokens: int, output_tokens: int) -> JSONDict:
+        """A whole answer with ``text`` (may be "") and then ``calls``; ``finish_reason`` None:
+        the protocol's own for tool calls."""
+        raise NotImplementedError
+
+    def tool_call_stream_parts(self, pieces: Sequence[Piece], calls: Sequence[ScriptedCall], *, fragments: int,
+                               model: str, finish_reason: Optional[str], input_tokens: int, output_tokens: int,
+                               include_usage: bool, terminate: bool) -> List[Chunk]:
+        """A streamed answer: the text ``pieces``, then ``calls``, each call's arguments text
+        cut into ``fragments`` pieces where the protocol streams them in pieces."""
         raise NotImplementedError
 
     def parse_json(self, request: RecordedRequest) -> Union[JSONDict, Reply]:
