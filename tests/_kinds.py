@@ -119,9 +119,9 @@ def fast_retries(provider: HTTPProvider) -> HTTPProvider:
 
 def featureless(kind: str) -> Type[HTTPProvider]:
     """``kind``'s class with every feature hook (images, structured output, reasoning, sampling,
-    caching) back at ``CallFeatures``' refusing default: what a type that has not mapped a
+    caching, tools) back at ``CallFeatures``' refusing default: what a type that has not mapped a
     feature does, whatever the built-in type has mapped since."""
     hooks = {name: value for name, value in vars(CallFeatures).items() if name.startswith(("_apply", "_content"))}
     constants = {"STRUCTURED_OUTPUT_MODES": frozenset(), "REASONING_LEVELS": frozenset(),
-                 "SAMPLING_OPTIONS": frozenset()}
+                 "SAMPLING_OPTIONS": frozenset(), "TOOL_CHOICES": frozenset(), "PARALLEL_TOOL_CALLS": False}
     return type(f"Featureless{CLASSES[kind].__name__}", (CLASSES[kind],), {**hooks, **constants})
