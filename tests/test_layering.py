@@ -22,7 +22,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("display", ("provider_kit._display",)),  # text and HTML tables for the value types
     # the value types, the content parts and their common base
     ("values", ("provider_kit.types", "provider_kit._messages", "provider_kit._parts", "provider_kit._value",
-                "provider_kit._progress", "provider_kit._tools", "provider_kit._tool_schema")),
+                "provider_kit._progress", "provider_kit._tools", "provider_kit._tool_schema",
+                "provider_kit._tool_docstring")),
     # checks of arguments and options; the structured-output step every provider shares
     ("call arguments", ("provider_kit._call_args", "provider_kit._options", "provider_kit._structured")),
     (
