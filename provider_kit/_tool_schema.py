@@ -88,7 +88,9 @@ def _special(origin: Any, *names: str) -> bool:
 
 # -------------------------------------------------------------------------------- the cache
 
-_BUILT: Any = weakref.WeakKeyDictionary()  # function -> {(tool_class, name, description): tool}
+#: function -> {(tool_class, name, description): its tool without the function}. The kept tool must
+#: not hold the function: a value referring to its key would keep both alive for ever.
+_BUILT: Any = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -96,24 +98,32 @@ def function_tool(tool_class: Any, function: Callable[..., Any], *, name: Option
                   description: Optional[str] = None) -> Any:
     """``tool_class(name, description, parameters, function)`` for ``function``.
 
-    The tool is built once per function (and ``name``/``description``) and kept while the
-    function lives; the same ``Tool`` is returned after that (its ``parameters`` are shared:
-    copy them before changing them).
+    The schema is made once per function (and ``name``/``description``) and kept while the
+    function lives: ``run_tools`` asks again every turn. Tools of one function share their
+    ``parameters`` dict: copy it before changing it.
 
     :raises ConfigError: naming the tool and the parameter that cannot be described.
     """
     if not callable(function):
         raise ConfigError(f"a tool function must be callable, got {type(function).__name__}")
-    key = (tool_class, name, description)
+    key: Optional[Tuple[Any, ...]] = (tool_class, name, description)
     try:
         with _LOCK:
-            tool = _BUILT.get(function, {}).get(key)
-    except TypeError:  # unhashable or not weak-referenceable: built every time
-        return _build(tool_class, function, name, description)
-    if tool is None:
-        tool = _build(tool_class, function, name, description)
-        with _LOCK:
-            _BUILT.setdefault(function, {})[key] = tool
+            template = _BUILT.get(function, {}).get(key)
+    except TypeError:  # unhashable or not weak-referenceable: made every time
+        template = None
+        key = None
+    if template is None:
+        template = _build(tool_class, function, name, description)
+        if key is not None:
+            with _LOCK:
+                _BUILT.setdefault(function, {})[key] = template
+    # The template was checked by the constructor when it was built: only the function differs.
+    tool = object.__new__(tool_class)
+    fields = {field: getattr(template, field) for klass in tool_class.__mro__
+              for field in vars(klass).get("__slots__", ()) if not field.startswith("__")}
+    fields["function"] = function
+    tool._set(**fields)
     return tool
 
 
@@ -135,7 +145,7 @@ def _build(tool_class: Any, function: Callable[..., Any], name: Optional[str], d
         docstring = None
     summary, documented = parse_docstring(docstring if isinstance(docstring, str) else None)
     parameters = _parameters(function, where, documented)
-    return tool_class(name, summary if description is None else description, parameters, function)
+    return tool_class(name, summary if description is None else description, parameters)
 
 
 def _signature(function: Callable[..., Any], where: str) -> inspect.Signature:
@@ -188,7 +198,7 @@ def _namespaces(function: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     defined in the enclosing function, when the body uses it)."""
     target = function
     if isinstance(target, type):
-        target = target.__init__
+        target = vars(target).get("__init__", target)  # a class's own __init__; else its module
     elif not inspect.isroutine(target) and hasattr(target, "func"):  # functools.partial
         target = target.func
     elif not inspect.isroutine(target):

@@ -68,6 +68,8 @@ def test_import_leaves_slow_modules_unloaded():
                  "html", "provider_kit.cli", "provider_kit.testing", "asyncio",
                  # what only health_check_all, map and showing a value use: each module costs import time
                  "provider_kit._health", "provider_kit._progress", "provider_kit._display",
+                 # what only a tool made from a function uses (inspect, typing's hints, dataclasses)
+                 "provider_kit._tool_schema", "provider_kit._tool_docstring", "inspect",
                  # what only a call with a schema uses
                  "provider_kit._structured", "provider_kit.providers._openai_schema",
                  "provider_kit.providers._anthropic_schema"):
