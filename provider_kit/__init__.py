@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ._parts import Image, Text
+from ._tool_loop import run_tools
 from ._tools import Tool, ToolCall
 from ._version import __version__
 from .config import Config, ProviderSpec, load_config
@@ -12,6 +13,7 @@ from .errors import (
     AuthenticationError,
     ConfigError,
     InvalidRequestError,
+    MaxTurnsExceededError,
     NoProvidersError,
     ProviderConnectionError,
     ProviderError,
@@ -21,6 +23,8 @@ from .errors import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    ToolLoopError,
+    ToolLoopTimeoutError,
     UnknownProviderError,
     UnsupportedFeatureError,
 )
@@ -52,6 +56,7 @@ __all__ = [
     "HealthStatus",
     "Image",
     "InvalidRequestError",
+    "MaxTurnsExceededError",
     "Message",
     "NoProvidersError",
     "OllamaProvider",
@@ -72,6 +77,8 @@ __all__ = [
     "Text",
     "Tool",
     "ToolCall",
+    "ToolLoopError",
+    "ToolLoopTimeoutError",
     "ToolResult",
     "UnknownProviderError",
     "UnsupportedFeatureError",
@@ -80,4 +87,5 @@ __all__ = [
     "get_registry",
     "load_config",
     "reset_registry",
+    "run_tools",
 ]

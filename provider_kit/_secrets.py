@@ -167,6 +167,11 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
+    @property
+    def secrets(self) -> Tuple[str, ...]:
+        """The values hidden, for building a redactor that hides several owners' secrets."""
+        return self._secrets
+
     def __repr__(self) -> str:
         return f"Redactor({len(self._secrets)} secrets)"
 

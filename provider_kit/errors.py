@@ -7,6 +7,9 @@
     │   ├── NoProvidersError         no provider could be registered
     │   └── UnsupportedFeatureError  this provider type cannot do what the call asks (another may)
     ├── UnknownProviderError         (also KeyError) a name the registry does not hold
+    ├── ToolLoopError                run_tools stopped before the model's answer (.messages)
+    │   ├── MaxTurnsExceededError    the model still called tools after max_turns calls
+    │   └── ToolLoopTimeoutError     (also TimeoutError) the loop's deadline passed in a tool
     └── ProviderError                a provider call failed (.provider, .status_code, .request_id)
         ├── AuthenticationError      401, 403 (and 402 billing: a retry cannot fix it)
         ├── RateLimitError           429 (.retry_after, .retryable)
@@ -29,7 +32,7 @@ as one line by the command line and kept in circuit states. The body stays in ``
 
 from __future__ import annotations
 
-from typing import List, Optional, Type
+from typing import Any, List, Optional, Sequence, Tuple, Type
 
 __all__ = [
     "AuthenticationError",
@@ -43,7 +46,10 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "ResponseFormatError",
+    "MaxTurnsExceededError",
     "ServerError",
+    "ToolLoopError",
+    "ToolLoopTimeoutError",
     "UnknownProviderError",
     "UnsupportedFeatureError",
     "error_for_status",
@@ -78,6 +84,27 @@ class UnknownProviderError(ProviderKitError, KeyError):
     def __str__(self) -> str:
         # KeyError.__str__ quotes its argument; a message should read as a sentence.
         return str(self.args[0]) if self.args else ""
+
+
+class ToolLoopError(ProviderKitError):
+    """``run_tools`` stopped before the model gave its answer. ``messages`` is the exchange so
+    far (a tuple of messages: the prompt, each assistant turn and the tool results sent)."""
+
+    def __init__(self, message: str, *, messages: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.messages: Tuple[Any, ...] = tuple(messages)
+
+
+class MaxTurnsExceededError(ToolLoopError):
+    """The model still asked for tools after ``max_turns`` calls. ``messages`` ends with the
+    results of its last calls, so ``run_tools(target, error.messages, ...)`` carries on."""
+
+
+class ToolLoopTimeoutError(ToolLoopError, TimeoutError):
+    """The ``timeout`` of ``run_tools`` passed while tools ran (or before the next model call);
+    a tool still running is abandoned, not waited for. ``messages`` ends with the assistant turn
+    whose calls were not all answered. (A model call that runs out of the remaining time raises
+    the provider's ``ProviderTimeoutError``, also a ``TimeoutError``.)"""
 
 
 class ProviderSkippedWarning(UserWarning):

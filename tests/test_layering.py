@@ -39,7 +39,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("transport", ("provider_kit._transport",)),  # the only importer of requests and urllib3
     ("providers", ("provider_kit.providers",)),
     ("plugins", ("provider_kit._plugins",)),  # provider types by name
-    ("routing", ("provider_kit._routing",)),  # fallbacks, breakers, batches
+    ("routing", ("provider_kit._routing", "provider_kit._tool_loop")),  # fallbacks, breakers, batches; run_tools
     (
         "registry",
         ("provider_kit.registry", "provider_kit._building", "provider_kit._health", "provider_kit._shared_registry"),

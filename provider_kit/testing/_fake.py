@@ -1,15 +1,22 @@
 """``FakeProvider``: a scripted, in-memory provider for tests of code that uses provider_kit.
 
 It satisfies the ``Provider`` protocol without inheriting from anything, so it exercises the
-same duck-typed path as a third-party provider. It imports only ``config``, ``errors``,
-``types`` and ``_call_args`` (the argument check every real provider makes) from the package,
-and does no I/O.
+same duck-typed path as a third-party provider. It imports only value and checking modules
+from the package (``errors``, ``types``, ``_tools``, ``_call_args``: the argument check every
+real provider makes...), and does no I/O.
 
 Calls take every argument a real provider takes and check them the same way. A call with
 ``schema=`` or ``json=True`` gets ``data``/``parsed`` built from the reply's text by the step
 the real providers use, so a scripted reply that is not the JSON asked for fails as production
 would; a reply may be scripted as a dict or list (sent as its JSON text). A scripted
 ``Completion`` carrying ``reasoning`` streams it in ``reasoning`` chunks before the text.
+
+Tools: ``FakeProvider.tool_call_reply([("add", {"a": 1, "b": 2})])`` scripts a reply that
+calls tools (streamed, as the real providers stream it: a chunk per fragment of each call, the
+assembled calls on the last chunk). Every conversation it is sent is checked as the real APIs
+check it: an assistant turn's calls must each be answered by a ``ToolResult`` before the next
+other message, and a result must answer a call of the turn before it; else the call raises
+``InvalidRequestError`` (status 400), as their 400s do.
 
 Example::
 
@@ -54,7 +61,13 @@ from .._options import (
 from .._parts import Image
 from .._secrets import mask_secret
 from .._structured import structured_result
-from ..errors import ConfigError, ProviderTimeoutError, ResponseFormatError
+from ..errors import (
+    ConfigError,
+    InvalidRequestError,
+    ProviderTimeoutError,
+    ResponseFormatError,
+    UnsupportedFeatureError,
+)
 from ..types import (
     Completion,
     HealthStatus,
@@ -63,6 +76,7 @@ from ..types import (
     StreamChunk,
     Usage,
 )
+from ._fake_tools import TOOL_CHOICE_FORMS, scripted_call, tool_call_chunks, tool_turn_problem
 
 __all__ = ["FakeCall", "FakeProvider"]
 
@@ -71,6 +85,8 @@ Reply = Union[str, Completion, BaseException, Dict[str, Any], List[Any]]
 
 #: The deadline used when a call passes ``timeout=None``.
 DEFAULT_TIMEOUT_S = 60.0
+
+
 
 _OPTIONS_SCHEMA = {
     "replies": as_str_list,
@@ -94,7 +110,8 @@ def _words(text: str) -> int:
 class FakeCall:
     """One recorded call: ``method`` ("complete", "stream", "health_check"), the coerced
     ``messages`` (empty for health checks; their content strings or parts) and the keyword
-    arguments as passed (``schema``, ``reasoning``... only when given)."""
+    arguments as passed (``schema``, ``reasoning``, ``tools``, ``tool_choice``... only when
+    given)."""
 
     __slots__ = ("kwargs", "messages", "method")
 
@@ -164,6 +181,10 @@ class FakeProvider:
     :param reasoning: the thinking attached to every string reply (``completion.reasoning``,
         streamed in ``reasoning`` chunks before the text), as a reasoning model's; none for a
         call that passes ``reasoning=False``.
+    :param tool_choices: the ``tool_choice`` forms this fake can express, of "auto", "none",
+        "required" and "name" (a tool's name); a call asking another raises
+        ``UnsupportedFeatureError`` before anything is recorded, as a real provider type that
+        cannot express it does (an empty set: ``tools=`` refused). None (the default): all.
 
     Calls are recorded in ``calls`` (a list of ``FakeCall``), thread-safely.
     """
@@ -184,6 +205,7 @@ class FakeProvider:
         api_key: Optional[str] = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         reasoning: Optional[str] = None,
+        tool_choices: Optional[Iterable[str]] = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -197,6 +219,11 @@ class FakeProvider:
         self.api_key = api_key
         self.timeout = float(timeout)
         self.reasoning = reasoning
+        self.tool_choices = TOOL_CHOICE_FORMS if tool_choices is None else frozenset(tool_choices)
+        unknown = self.tool_choices - TOOL_CHOICE_FORMS
+        if unknown:
+            raise ConfigError(f"fake provider {name!r}: tool_choices must be of 'auto', 'none', 'required', 'name'; "
+                              f"got {sorted(unknown)!r}")
         self.closed = False
         self._replies: Deque[Reply] = deque(replies or ())
         self._calls: List[FakeCall] = []
@@ -231,6 +258,20 @@ class FakeProvider:
         """A copy of the calls made so far, in order."""
         with self._lock:
             return list(self._calls)
+
+    @staticmethod
+    def tool_call_reply(calls: Sequence[Any], *, text: str = "") -> Completion:
+        """A reply that calls tools, for ``replies=`` or ``add_replies``: each call a
+        ``ToolCall``, a ``(name, arguments)`` pair or a ``{"name", "arguments", "id"}`` dict
+        (``id`` optional: a unique one is made). ``arguments`` is a dict, or a string sent as
+        the model's raw text (invalid JSON included, to test how it is answered). ``text`` is
+        what the model says besides calling.
+
+        :raises ConfigError: for a call that is none of these.
+        """
+        if isinstance(calls, (str, bytes, Mapping, tuple)) or not isinstance(calls, Sequence) or not calls:
+            raise ConfigError("tool_call_reply takes a non-empty list of calls")
+        return Completion(text, finish_reason="tool_calls", tool_calls=[scripted_call(call) for call in calls])
 
     def add_replies(self, *replies: Reply) -> None:
         """Append replies to the script."""
@@ -270,13 +311,20 @@ class FakeProvider:
         with ``schema``/``json``, its ``data``/``parsed`` built as a real provider builds them."""
         started = time.monotonic()
         self._record(method, args.messages, kwargs)
+        problem = tool_turn_problem(args.messages)
+        if problem is not None:  # sent, and refused as the real APIs refuse it
+            return InvalidRequestError(f"{self.name}: HTTP 400: {problem}", provider=self.name, status_code=400)
         missed = self._wait(args.timeout)
         if missed is not None:
             return ProviderTimeoutError(f"{self.name}: no answer within {missed!r} s", provider=self.name)
         reply = self._next_reply(args)
         if isinstance(reply, BaseException):
             return reply
-        if not isinstance(reply, Completion):
+        if isinstance(reply, Completion):
+            if not reply.provider or reply.model is None:  # e.g. tool_call_reply(): who answered
+                model = reply.model or args.model or self.model
+                reply = reply._replace(provider=reply.provider or self.name, model=model)
+        else:
             text = reply if isinstance(reply, str) else _json_text(reply)
             reply = Completion(
                 text,
@@ -311,7 +359,19 @@ class FakeProvider:
         a call that production would refuse before sending is refused, and not recorded."""
         args = check_call_args(self.name, prompt_or_messages, system=system, **kwargs)
         self.validate_config()
+        if args.tools is not None:
+            self._check_tool_choice(args)
         return args
+
+    def _check_tool_choice(self, args: CallArgs) -> None:
+        if not self.tool_choices:
+            raise UnsupportedFeatureError(f"{self.name}: tools= is not supported: this fake has no tool calling")
+        choice = args.tool_choice
+        if choice is not None:
+            form = choice if choice in ("auto", "none", "required") else "name"
+            if form not in self.tool_choices:
+                raise UnsupportedFeatureError(f"{self.name}: tool_choice={choice!r} is not supported: this fake "
+                                              f"takes {sorted(self.tool_choices)!r}")
 
     # ----------------------------------------------------------------- Provider
 
@@ -334,19 +394,27 @@ class FakeProvider:
         extra_headers: Optional[Mapping[str, str]] = None,
         extra_body: Optional[Mapping[str, Any]] = None,
         cache: Optional[bool] = None,
+        tools: Optional[Sequence[Any]] = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> Completion:
         """The next scripted reply (or raise it). Takes every argument a real provider takes
         (``schema``, ``json``, ``reasoning``, ``top_p``, ``seed``, ``max_retries``,
-        ``extra_headers``, ``extra_body``, ``cache``), checked as a real provider checks them.
+        ``extra_headers``, ``extra_body``, ``cache``, ``tools``, ``tool_choice``,
+        ``parallel_tool_calls``), checked as a real provider checks them.
 
         :raises ConfigError: for an argument every real provider refuses, with the same message
             (``temperature=5``, ``max_tokens=-3``, ``stop=[1]``, a malformed prompt...), or when
             built with ``invalid``; such a call is not recorded, as production sends nothing.
+        :raises UnsupportedFeatureError: for a ``tool_choice`` outside ``tool_choices``.
+        :raises InvalidRequestError: for a conversation whose tool calls and results do not
+            match (recorded: a real API receives it and answers 400).
         :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
         """
         kwargs = _call_options(model, max_tokens, temperature, stop, timeout, dict(
             schema=schema, json=json, reasoning=reasoning, top_p=top_p, seed=seed, max_retries=max_retries,
-            extra_headers=extra_headers, extra_body=extra_body, cache=cache,
+            extra_headers=extra_headers, extra_body=extra_body, cache=cache, tools=tools, tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
         ))
         args = self._check(prompt_or_messages, system, kwargs)
         result = self._prepare("complete", args, dict(kwargs, system=system))
@@ -373,6 +441,9 @@ class FakeProvider:
         extra_headers: Optional[Mapping[str, str]] = None,
         extra_body: Optional[Mapping[str, Any]] = None,
         cache: Optional[bool] = None,
+        tools: Optional[Sequence[Any]] = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: Optional[bool] = None,
     ) -> Iterator[StreamChunk]:
         """The next scripted reply, word by word; the last chunk has ``finish_reason`` and usage.
 
@@ -382,11 +453,15 @@ class FakeProvider:
         :raises ConfigError: for an argument every real provider refuses, with the same message
             (``temperature=5``, ``max_tokens=-3``, ``stop=[1]``, a malformed prompt...), or when
             built with ``invalid``; such a call is not recorded, as production sends nothing.
+        :raises UnsupportedFeatureError: for a ``tool_choice`` outside ``tool_choices``.
+        :raises InvalidRequestError: for a conversation whose tool calls and results do not
+            match (recorded: a real API receives it and answers 400).
         :raises ProviderTimeoutError: when ``latency`` exceeds ``timeout``.
         """
         kwargs = _call_options(model, max_tokens, temperature, stop, timeout, dict(
             schema=schema, json=json, reasoning=reasoning, top_p=top_p, seed=seed, max_retries=max_retries,
-            extra_headers=extra_headers, extra_body=extra_body, cache=cache,
+            extra_headers=extra_headers, extra_body=extra_body, cache=cache, tools=tools, tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
         ))
         args = self._check(prompt_or_messages, system, kwargs)
         result = self._prepare("stream", args, dict(kwargs, system=system))
@@ -400,16 +475,23 @@ class FakeProvider:
                 if thought:
                     yield StreamChunk("", provider=self.name, reasoning=thought)
         pieces = [piece for piece in re.split(r"(?<= )", completion.text) if piece] or [""]
-        for piece in pieces[:-1]:
+        last = pieces.pop()
+        for piece in pieces:
             yield StreamChunk(piece, provider=self.name)
+        if completion.tool_calls:
+            if last:
+                yield StreamChunk(last, provider=self.name)
+                last = ""
+            yield from tool_call_chunks(completion.tool_calls, self.name)
         yield StreamChunk(
-            pieces[-1],
+            last,
             finish_reason=completion.finish_reason,
             usage=completion.usage,
             provider=self.name,
             data=completion.data,
             parsed=completion.parsed,
             provider_state=completion.provider_state,
+            tool_calls=completion.tool_calls,
         )
 
     def health_check(self, timeout: Optional[float] = None) -> HealthStatus:
