@@ -54,8 +54,8 @@ from django.test.utils import override_settings, setup_test_environment, teardow
 from llm_api import registry as site_registry  # noqa: E402
 from llm_api import views  # noqa: E402
 
-from provider_kit import load_config  # noqa: E402
-from provider_kit.testing import Gate, LoopbackServer, Reply  # noqa: E402
+from provider_kit import ProviderRegistry, ToolResult, load_config  # noqa: E402
+from provider_kit.testing import FakeProvider, Gate, LoopbackServer, Reply  # noqa: E402
 
 KEY = "sk-django-test-0123456789abcdef"
 OPENAI_CHAT = "/v1/chat/completions"
@@ -161,7 +161,7 @@ def test_csrf_protection_is_on_for_the_rest_of_the_site() -> None:
     assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
     response = Client(enforce_csrf_checks=True).post("/admin/login/", {"username": "a", "password": "b"})
     assert response.status_code == 403
-    assert getattr(views.complete, "csrf_exempt", False) and getattr(views.stream, "csrf_exempt", False)
+    assert all(getattr(view, "csrf_exempt", False) for view in (views.complete, views.stream, views.orders))
 
 
 def test_the_site_reads_the_config_file_named_in_settings(llm: Simulators, tmp_path: Path) -> None:
@@ -293,6 +293,62 @@ def test_the_stream_falls_back_until_the_first_chunk(llm: Simulators) -> None:
     assert "".join(data["text"] for name, data in events if name == "message") == "echo: hi"
     assert {data["provider"] for _, data in events} == {"backup"}
     assert events[-1][0] == "done"
+
+
+# --------------------------------------------------------------------------- tools with an approval hook
+
+
+@pytest.fixture
+def orders_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    """The site's registry holds one scripted model, whose requests show what the tools sent."""
+    fake = FakeProvider("primary")
+    with ProviderRegistry([fake]) as registry, override_settings(
+            PROVIDER_KIT_TIMEOUT=WAIT, PROVIDER_KIT_FALLBACKS=None, LLM_API_TOKEN=None):
+        monkeypatch.setattr(site_registry, "_registry", registry)
+        yield fake
+
+
+def cancel_b2() -> Any:
+    return FakeProvider.tool_call_reply([("order_status", {"order_id": "B2"}), ("cancel_order", {"order_id": "B2"})])
+
+
+def tool_results(fake: FakeProvider) -> List[Tuple[str, str, bool]]:
+    return [(message.name, message.content, message.is_error) for message in fake.calls[-1].messages
+            if isinstance(message, ToolResult)]
+
+
+def test_an_allowed_tool_call_runs_and_the_model_reads_its_result(orders_model: FakeProvider) -> None:
+    orders_model.add_replies(cancel_b2(), "Order B2 was processing; it is cancelled now.")
+    response = post(Client(enforce_csrf_checks=True), "/llm/orders/",
+                    {"prompt": "Cancel order B2 if it has not shipped.", "allow_changes": True})
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "text": "Order B2 was processing; it is cancelled now.", "provider": "primary",
+        "calls": [{"name": "order_status", "arguments": {"order_id": "B2"}, "refused": False},
+                  {"name": "cancel_order", "arguments": {"order_id": "B2"}, "refused": False}],
+    }
+    assert tool_results(orders_model) == [("order_status", "processing", False),
+                                          ("cancel_order", "order B2 cancelled", False)]
+
+
+def test_a_call_the_request_did_not_allow_is_refused_and_the_model_is_told(orders_model: FakeProvider) -> None:
+    orders_model.add_replies(cancel_b2(), "I may not cancel orders; B2 is processing.")
+    response = post(Client(enforce_csrf_checks=True), "/llm/orders/", {"prompt": "Cancel order B2."})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["text"] == "I may not cancel orders; B2 is processing."
+    assert [(call["name"], call["refused"]) for call in body["calls"]] == [("order_status", False),
+                                                                         ("cancel_order", True)]
+    assert tool_results(orders_model) == [
+        ("order_status", "processing", False),
+        ("cancel_order", "the call was refused: cancel_order was not allowed to run", True)]
+
+
+def test_a_model_that_keeps_calling_tools_is_a_502(orders_model: FakeProvider) -> None:
+    orders_model.add_replies(*[cancel_b2() for _ in range(4)])
+    response = post(Client(enforce_csrf_checks=True), "/llm/orders/", {"prompt": "Loop.", "allow_changes": True})
+    assert response.status_code == 502 and len(orders_model.calls) == 4
+    assert response.json() == {"error": "the language model did not come to an answer"}
 
 
 def test_a_stream_that_fails_before_its_first_chunk_gets_a_status(llm: Simulators) -> None:

@@ -7,4 +7,5 @@ app_name = "llm_api"
 urlpatterns = [
     path("complete/", views.complete, name="complete"),
     path("stream/", views.stream, name="stream"),
+    path("orders/", views.orders, name="orders"),
 ]

@@ -7,6 +7,13 @@ per piece of text (``{"text", "provider"}``), then ``event: done`` (``{"provider
 fails after the stream has started. Both fall back to the providers of
 ``settings.PROVIDER_KIT_FALLBACKS`` when the default one fails.
 
+``POST /llm/orders/`` with ``{"prompt": "...", "allow_changes": false}`` lets the model use two
+tools, ``order_status`` and ``cancel_order``, through ``provider_kit.run_tools``, and answers
+``{"text", "provider", "calls": [{"name", "arguments", "refused"}]}``. Its ``before_call`` hook
+is the approval step: a cancellation runs only when the request says ``"allow_changes": true``;
+otherwise the call is refused and the model is told so. The hook runs in the request's thread
+(the tools run in worker threads), so it may look at ``request.user`` or the database.
+
 Why these views are exempt from CSRF: this is a JSON API for non-browser clients (other
 services, scripts) that authenticate with a header (``Authorization: Bearer``, see
 ``LLM_API_TOKEN``), never with the session cookie. CSRF is an attack on cookies a browser sends
@@ -26,7 +33,16 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from provider_kit import InvalidRequestError, ProviderError, ProviderTimeoutError, RateLimitError
+from provider_kit import (
+    InvalidRequestError,
+    MaxTurnsExceededError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    Tool,
+    ToolLoopTimeoutError,
+    run_tools,
+)
 
 from .registry import get_registry
 
@@ -182,3 +198,66 @@ def server_sent_events(first, chunks):
             "total_tokens": usage.total_tokens,
         },
     }, event="done")
+
+
+# --------------------------------------------------------------------------- tools
+
+#: A stand-in for the site's order table.
+ORDERS = {"A1": "shipped", "B2": "processing"}
+ORDER_ID = {"type": "object", "properties": {"order_id": {"type": "string", "description": "as A1"}},
+            "required": ["order_id"]}
+
+
+def order_status(order_id):
+    return ORDERS.get(order_id, "unknown order")
+
+
+def cancel_order(order_id):
+    if ORDERS.get(order_id) != "processing":
+        return f"order {order_id} cannot be cancelled"
+    return f"order {order_id} cancelled"
+
+
+ORDER_TOOLS = [
+    Tool("order_status", "The status of an order.", ORDER_ID, function=order_status),
+    Tool("cancel_order", "Cancel an order that has not shipped yet.", ORDER_ID, function=cancel_order),
+]
+#: The tools that change something: each call needs the request's approval.
+CHANGES = {"cancel_order"}
+
+
+@csrf_exempt  # a header-authenticated JSON API: see the module docstring
+@require_POST
+def orders(request):
+    denied = refused(request)
+    if denied is not None:
+        return denied
+    prompt = read_prompt(request)
+    if prompt is None:
+        return bad_prompt()
+    allow_changes = json.loads(request.body).get("allow_changes") is True
+    calls = []
+
+    def approve(call):
+        """Runs before each tool call, in this request's thread: False refuses the call."""
+        allowed = call.name not in CHANGES or allow_changes
+        calls.append({"name": call.name, "arguments": call.arguments, "refused": not allowed})
+        if not allowed:
+            logger.info("refused %s%s: the request did not allow changes", call.name, call.arguments)
+        return allowed
+
+    options = call_options()
+    # One deadline for the whole exchange, tool runs included (not one per model call).
+    timeout = options.pop("timeout")
+    try:
+        answer = run_tools(get_registry(), prompt, tools=ORDER_TOOLS, before_call=approve, timeout=timeout,
+                           max_turns=4, **options)
+    except ToolLoopTimeoutError:
+        logger.warning("the tool exchange did not end within %s s", timeout)
+        return JsonResponse({"error": "the language model did not answer in time"}, status=504)
+    except MaxTurnsExceededError:
+        logger.warning("the model kept calling tools: %s", [call["name"] for call in calls])
+        return JsonResponse({"error": "the language model did not come to an answer"}, status=502)
+    except ProviderError as exc:
+        return provider_error_response(exc)
+    return JsonResponse({"text": answer.text, "provider": answer.provider, "calls": calls})
