@@ -157,6 +157,19 @@ def test_system_is_the_first_message_of_the_exchange_and_a_conversation_is_taken
     assert "system" not in fake.calls[0].kwargs or fake.calls[0].kwargs["system"] is None
 
 
+def test_plain_functions_are_tools_and_their_schema_is_what_the_provider_gets() -> None:
+    def get_weather(city: str, unit: str = "celsius") -> str:
+        """The weather in a city."""
+        return f"rain in {city} ({unit})"
+
+    fake = FakeProvider(replies=[reply([("get_weather", {"city": "Oslo"})]), "Rain."])
+    run_tools(fake, "Weather in Oslo?", tools=[get_weather, MULTIPLY])
+    (sent, _) = fake.calls[0].kwargs["tools"]
+    assert (sent.name, sent.description, sent.function) == ("get_weather", "The weather in a city.", get_weather)
+    assert sent.parameters["required"] == ["city"]
+    assert results_sent(fake, 1)[0].content == "rain in Oslo (celsius)"
+
+
 def test_an_answer_without_calls_ends_the_loop_at_once() -> None:
     fake = FakeProvider(replies=["no tools needed"])
     completion = run_tools(fake, "hi", tools=[ADD])
