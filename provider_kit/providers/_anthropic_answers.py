@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from ..types import StreamChunk, Usage
 from .._tools import ToolCall
+from ..types import StreamChunk, Usage
 from ._answers import EXCERPT_WINDOW, StreamState, ToolCallAssembler, error_from_event, new_tool_call_id
 
 #: The key of ``provider_state`` holding the thinking blocks to send back.

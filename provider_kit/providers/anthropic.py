@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .._messages import ToolResult
 from .._options import Validator, as_bool, as_choice, as_positive_int, as_str
 from .._parts import Image, Text
 from .._streaming import SSE
 from ..errors import ConfigError, InvalidRequestError
-from .._messages import ToolResult
 from ..types import Message
 from ._answers import ParsedAnswer
 from ._anthropic_answers import ERROR_TYPE_STATUS as ERROR_TYPE_STATUS  # its home before the split
@@ -23,7 +23,14 @@ from ._anthropic_answers import (
     read_blocks,
     thinking_state,
 )
-from ._anthropic_tools import is_forced, merge_tool_turns, tool_choice_param, tool_param, tool_result_block, tool_use_blocks
+from ._anthropic_tools import (
+    is_forced,
+    merge_tool_turns,
+    tool_choice_param,
+    tool_param,
+    tool_result_block,
+    tool_use_blocks,
+)
 from ._base import HTTPProvider
 from ._calls import ChatCall, RequestSpec
 from ._listing import listed_as_alias, model_ids
