@@ -8,6 +8,7 @@ refuses. Conformance with the anthropic SDK: tests/test_conformance_anthropic_to
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
@@ -378,8 +379,8 @@ def test_tool_use_without_its_results_right_after_is_refused(server: LoopbackSer
 
 def test_a_result_for_an_unknown_call_is_refused(server: LoopbackServer, make: MakeProvider) -> None:
     call = ToolCall("toolu_01X", "get_time", {})
-    with pytest.raises(InvalidRequestError, match="messages.2.content.1: unexpected `tool_use_id` found in "
-                                                  "`tool_result` blocks: toolu_01Y"):
+    with pytest.raises(InvalidRequestError, match=re.escape("messages.2.content.1: unexpected `tool_use_id` found "
+                                                            "in `tool_result` blocks: toolu_01Y")):
         make().complete([Message("user", "time?"), Message("assistant", "", tool_calls=[call]), call.result("noon"),
                          ToolResult("toolu_01Y", "stray")], tools=TOOLS)
 
@@ -389,8 +390,8 @@ def test_budget_thinking_refuses_a_tool_loop_turn_without_its_thinking_block(
 ) -> None:
     call = ToolCall("toolu_01X", "get_time", {})
     history = [Message("user", "time?"), Message("assistant", "", tool_calls=[call]), call.result("noon")]
-    with pytest.raises(InvalidRequestError, match="messages.1.content.0.type: Expected `thinking` or "
-                                                  "`redacted_thinking`, but found `tool_use`"):
+    with pytest.raises(InvalidRequestError, match=re.escape("messages.1.content.0.type: Expected `thinking` or "
+                                                            "`redacted_thinking`, but found `tool_use`")):
         make().complete(history, tools=TOOLS, reasoning="low")
     # Adaptive thinking drops the requirement.
     assert make(model="claude-opus-4-8").complete(history, tools=TOOLS, reasoning="low").text == "results: noon"
