@@ -262,7 +262,10 @@ def test_text_joins_only_text_blocks(
     server.enqueue(Reply(json=message_body(content)))
     completion = make().complete("hi")
     assert completion.text == text
-    assert completion.finish_reason == "stop"
+    # A tool_use block makes the answer a tool call, whatever stop_reason says.
+    calls = [block["id"] for block in content if block["type"] == "tool_use"]
+    assert [call.id for call in completion.tool_calls] == calls
+    assert completion.finish_reason == ("tool_calls" if calls else "stop")
 
 
 FINISH_REASONS = [

@@ -3,9 +3,10 @@ blocks of a whole message, the events of a stream, the usage and in-band errors.
 
 Both readers give the same result for the same reply: the text of the ``text`` blocks; the
 thinking of the ``thinking`` blocks as ``reasoning`` (blocks joined by a blank line, never in
-the text); and the ``thinking`` / ``redacted_thinking`` blocks themselves, signatures and all,
+the text); the ``thinking`` / ``redacted_thinking`` blocks themselves, signatures and all,
 in ``provider_state["thinking_blocks"]``, so that ``completion.message`` sent back in a later
-turn carries them unchanged, as the API requires within a tool loop.
+turn carries them unchanged, as the API requires within a tool loop; and the calls of the
+``tool_use`` blocks (streamed: ``input_json_delta`` fragments per block index, §G.7).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from .._tools import ToolCall
 from ..types import StreamChunk, Usage
-from ._answers import EXCERPT_WINDOW, StreamState, error_from_event
+from ._answers import EXCERPT_WINDOW, StreamState, ToolCallAssembler, error_from_event, new_tool_call_id
 
 #: The key of ``provider_state`` holding the thinking blocks to send back.
 THINKING_BLOCKS = "thinking_blocks"
@@ -72,23 +74,89 @@ def thinking_state(blocks: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return {THINKING_BLOCKS: blocks} if blocks else None
 
 
-def read_blocks(blocks: Any) -> Tuple[str, Optional[str], List[Dict[str, Any]]]:
+def read_blocks(blocks: Any) -> Tuple[str, Optional[str], List[Dict[str, Any]], List[ToolCall]]:
     """A message's ``content``: its text, its reasoning (None when no block has thinking text:
-    none asked for, or ``display: "omitted"``) and its thinking blocks as received."""
+    none asked for, or ``display: "omitted"``), its thinking blocks as received and the calls
+    of its ``tool_use`` blocks."""
     if not isinstance(blocks, list):
         raise TypeError("content is not a list of blocks")
     texts: List[str] = []
     thoughts: List[str] = []
     kept: List[Dict[str, Any]] = []
+    calls: List[ToolCall] = []
     for block in blocks:
         kind = block.get("type")
         if kind == "text":
             texts.append(str(block["text"]))
+        elif kind == "tool_use":
+            calls.append(ToolCall(_call_id(block), _call_name(block), _arguments(block.get("input"))))
         elif kind in THINKING_TYPES:
             kept.append(block)
             if kind == "thinking" and block.get("thinking"):
                 thoughts.append(str(block["thinking"]))
-    return "".join(texts), THOUGHT_SEPARATOR.join(thoughts) or None, kept
+    return "".join(texts), THOUGHT_SEPARATOR.join(thoughts) or None, kept, calls
+
+
+def _call_id(block: Dict[str, Any]) -> str:
+    """A ``tool_use`` block's id (one is made for a block without, as the stream's are)."""
+    return str(block.get("id") or "") or new_tool_call_id()
+
+
+def _call_name(block: Dict[str, Any]) -> str:
+    name = block.get("name")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"tool_use block without a name: {name!r}")
+    return name
+
+
+def _arguments(value: Any) -> Any:
+    """A ``tool_use`` block's ``input`` as ``ToolCall`` arguments: the object; none is ``{}``;
+    a string (a proxy's JSON text) is kept as the raw text, anything else as its JSON, so that
+    ``ToolCall.arguments`` says what is wrong instead of the answer failing."""
+    if isinstance(value, dict):
+        return value
+    if value is None:
+        return {}
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class _ToolUseBlocks(ToolCallAssembler):
+    """Streamed ``tool_use`` blocks, keyed by block index. At ``content_block_stop`` a call's
+    JSON text is read once (``close``): an object becomes the call's arguments as a whole
+    answer's ``input`` would, so that streamed and whole answers give equal calls; text that is
+    not a JSON object is kept raw (``ToolCall.arguments`` raises for it)."""
+
+    __slots__ = ("_inputs", "_placeholders")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inputs: Dict[Any, Dict[str, Any]] = {}
+        self._placeholders: Dict[Any, Dict[str, Any]] = {}
+
+    def begin(self, key: Any, block: Dict[str, Any]) -> ToolCall:
+        placeholder = block.get("input")
+        if isinstance(placeholder, dict) and placeholder:
+            # Not the API's empty placeholder: a server that sends the input whole, with no deltas.
+            self._placeholders[key] = placeholder
+        return self.start(key, _call_id(block), _call_name(block))
+
+    def close(self, key: Any) -> None:
+        text = "".join(self._calls[key][2])
+        if not text.strip():  # a tool without arguments sends no (or empty) deltas
+            self._inputs[key] = self._placeholders.get(key, {})
+            return
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(value, dict):
+            self._inputs[key] = value
+
+    def partial(self, key: Any) -> ToolCall:
+        if key in self._inputs:
+            call_id, name, _ = self._calls[key]
+            return ToolCall(call_id, name, self._inputs[key])
+        return super().partial(key)
 
 
 class _AnthropicStream(StreamState):
@@ -109,6 +177,7 @@ class _AnthropicStream(StreamState):
         self.open_blocks: Dict[Any, Dict[str, Any]] = {}  # index -> the thinking block being built
         self.reasoned = False  # some thinking text was yielded (the next block's starts apart)
         self.fresh_block = False  # no thinking text yet from the current thinking block
+        self.tool_calls: _ToolUseBlocks = _ToolUseBlocks()
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         try:
@@ -122,7 +191,10 @@ class _AnthropicStream(StreamState):
         if kind == "content_block_delta":
             return self._delta(data)
         if kind == "content_block_start":
-            self._block_start(data)
+            return self._block_start(data)
+        if kind == "content_block_stop":
+            if data.get("index") in self.tool_calls:
+                self.tool_calls.close(data.get("index"))
         elif kind == "message_start":
             self._merge_counts(data["message"].get("usage"))
         elif kind == "message_delta":
@@ -139,20 +211,30 @@ class _AnthropicStream(StreamState):
             raise anthropic_error(self.provider, data.get("error"))
         return ()
 
-    def _block_start(self, data: Dict[str, Any]) -> None:
+    def _block_start(self, data: Dict[str, Any]) -> Iterable[StreamChunk]:
         block = data["content_block"]
-        if block.get("type") not in THINKING_TYPES:
-            return
+        kind = block.get("type")
+        if kind == "tool_use":  # its input arrives as input_json_delta fragments
+            return (self.tool_call_chunk(self.tool_calls.begin(data.get("index"), block)),)
+        if kind not in THINKING_TYPES:
+            return ()
         block = dict(block)
         self.thinking_blocks.append(block)  # in order of arrival, as the whole answer lists them
         self.open_blocks[data.get("index")] = block
         self.fresh_block = True
+        return ()
 
     def _delta(self, data: Dict[str, Any]) -> Iterable[StreamChunk]:
         delta = data["delta"]
         kind = delta.get("type")
         if kind == "text_delta":
             return (self.text_chunk(str(delta["text"])),) if delta.get("text") else ()
+        if kind == "input_json_delta":
+            index = data.get("index")
+            fragment = delta.get("partial_json")
+            if fragment and index in self.tool_calls:  # the first is often ""
+                return (self.tool_call_chunk(self.tool_calls.add(index, str(fragment))),)
+            return ()
         block = self.open_blocks.get(data.get("index"))
         if kind == "thinking_delta" and delta.get("thinking"):
             piece = str(delta["thinking"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .._messages import ToolResult
 from .._options import Validator, as_bool, as_choice, as_positive_int, as_str
 from .._parts import Image, Text
 from .._streaming import SSE
@@ -21,6 +22,14 @@ from ._anthropic_answers import (
     anthropic_usage,
     read_blocks,
     thinking_state,
+)
+from ._anthropic_tools import (
+    is_forced,
+    merge_tool_turns,
+    tool_choice_param,
+    tool_param,
+    tool_result_block,
+    tool_use_blocks,
 )
 from ._base import HTTPProvider
 from ._calls import ChatCall, RequestSpec
@@ -133,6 +142,11 @@ class AnthropicProvider(HTTPProvider):
       last block of the last message (two of the API's four breakpoints): the next call of a
       growing conversation reads everything up to there from the cache, and a call that changes
       the conversation still reads the system prompt.
+    - ``tools=``: ``tools`` and ``tool_choice`` (all four choices; ``parallel_tool_calls=False``
+      is ``disable_parallel_tool_use``), the calls read from ``tool_use`` blocks, streamed ones
+      from ``input_json_delta`` fragments; tool turns of the history as ``tool_use`` and
+      ``tool_result`` blocks (``_anthropic_tools``). A forced choice ("required", a name) with
+      ``reasoning=`` in budget mode is refused, as the API refuses it.
     - ``top_p`` is sent; ``seed`` is refused (the API has none).
     """
 
@@ -155,6 +169,8 @@ class AnthropicProvider(HTTPProvider):
     }
     # json=True is listed so that its refusal can say why (see _apply_output_format).
     STRUCTURED_OUTPUT_MODES = frozenset({"schema", "json"})
+    TOOL_CHOICES = frozenset({"auto", "none", "required", "name"})
+    PARALLEL_TOOL_CALLS = True
     REASONING_LEVELS = frozenset({"low", "medium", "high", False})
     SAMPLING_OPTIONS = frozenset({"top_p"})
 
@@ -185,7 +201,11 @@ class AnthropicProvider(HTTPProvider):
     def _build_request(self, call: ChatCall) -> RequestSpec:
         system = [self._system_text(m) for m in call.messages if m.role == "system"]
         chat = [{"role": m.role, "content": self._message_content(m)} for m in call.messages if m.role != "system"]
-        unsupported = sorted({m["role"] for m in chat} - {"user", "assistant"})
+        roles = {m["role"] for m in chat}
+        if "tool" in roles:  # tool results: tool_result blocks opening a user turn
+            chat = merge_tool_turns(chat)
+            roles.discard("tool")
+        unsupported = sorted(roles - {"user", "assistant"})
         if unsupported:
             raise InvalidRequestError(
                 f"{self.name}: Anthropic messages take the roles user and assistant (and system, "
@@ -240,14 +260,25 @@ class AnthropicProvider(HTTPProvider):
 
     def _message_content(self, message: Message) -> Any:
         """A user or assistant turn's ``content``: a string, or blocks. An assistant turn that
-        came from a completion with thinking sends its thinking blocks back first, unchanged."""
+        came from a completion with thinking sends its thinking blocks back first, unchanged,
+        and one with tool calls ends with their ``tool_use`` blocks. A tool result is its
+        ``tool_result`` block (``_build_request`` gathers them into user turns)."""
+        if message.role == "tool":
+            return self._tool_result(message)
         content = self._content_parts(message)
         thinking = self._thinking_blocks(message)
-        if not thinking:
+        if not thinking and not message.tool_calls:
             return content
         if isinstance(content, str):
             content = [{"type": "text", "text": content}] if content else []
-        return [*thinking, *content]
+        return [*thinking, *content, *tool_use_blocks(message.tool_calls)]
+
+    def _tool_result(self, message: Message) -> Dict[str, Any]:
+        if not isinstance(message, ToolResult):
+            raise InvalidRequestError(
+                f"{self.name}: a 'tool' message must be a ToolResult (or a dict with tool_call_id), the answer "
+                "to one of the tool calls of the assistant turn before it", provider=self.name)
+        return tool_result_block(message, lambda parts: self._content_parts(Message("user", parts)))
 
     def _thinking_blocks(self, message: Message) -> List[Dict[str, Any]]:
         state = message.provider_state
@@ -353,6 +384,20 @@ class AnthropicProvider(HTTPProvider):
                                         'out or configure anthropic_version = "2023-06-01"')
         body["top_p"] = call.top_p
 
+    def _apply_tools(self, body: Dict[str, Any], call: ChatCall) -> None:
+        assert call.tools is not None
+        if (is_forced(call.tool_choice) and call.reasoning not in (None, False)
+                and thinking_mode(call.model, self.thinking) == "budget"):
+            raise self._refuse(
+                f"tool_choice={call.tool_choice!r} with reasoning={call.reasoning!r}",
+                "Anthropic's manual (budget) thinking takes only tool_choice 'auto' or 'none'; leave tool_choice "
+                "out, or reasoning, or use a model with adaptive thinking",
+            )
+        body["tools"] = [tool_param(tool) for tool in call.tools]
+        choice = tool_choice_param(call.tool_choice, call.parallel_tool_calls)
+        if choice is not None:
+            body["tool_choice"] = choice
+
     def _apply_cache(self, body: Dict[str, Any], call: ChatCall) -> None:
         """Nothing: ``_build_request`` marked the prompt (it also applies the ``cache`` option)."""
 
@@ -361,7 +406,7 @@ class AnthropicProvider(HTTPProvider):
     def _parse_completion(self, data: Any) -> ParsedAnswer:
         if isinstance(data, dict) and data.get("type") == "error":
             raise anthropic_error(self.name, data.get("error"), context="in a 200 response")
-        text, reasoning, thinking = read_blocks(data["content"])
+        text, reasoning, thinking, calls = read_blocks(data["content"])
         return ParsedAnswer(
             text,
             data.get("model"),
@@ -369,6 +414,7 @@ class AnthropicProvider(HTTPProvider):
             anthropic_usage(data.get("usage")),
             reasoning=reasoning,
             provider_state=thinking_state(thinking),
+            tool_calls=calls,
         )
 
     def _models_request(self, query: Optional[Dict[str, str]]) -> Optional[RequestSpec]:

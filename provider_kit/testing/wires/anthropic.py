@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
 from ._anthropic_features import PromptCache, Refusal, Thinking, check_blocks, schema_instance, thinking_blocks
-from ._base import Exchange, JSONDict, Piece, Wire, _split, content_text, text_events, tokens
+from ._anthropic_tools import (
+    arguments_as_blocks,
+    check_tool_turns,
+    check_tools,
+    event,
+    raw_arguments,
+    scripted_blocks,
+    tool_plan,
+    tool_use_events,
+)
+from ._base import Exchange, JSONDict, Piece, ScriptedCall, Wire, _split, content_text, text_events, tokens
 
 if TYPE_CHECKING:
     from .._server import LoopbackServer
@@ -22,6 +32,9 @@ class AnthropicWire(Wire):
     default_models = ("claude-sonnet-4-5", "claude-haiku-4-5")
     default_finish = "end_turn"
     default_stream_error = ("overloaded_error", "Overloaded")
+    #: ``tool_calls``: ``[(name, arguments dict or raw JSON text)]`` every request with tools
+    #: calls instead of the ``ToolPlan`` ones (until it ends with tool results).
+    QUIRKS: Dict[str, Any] = {"tool_calls": None}
     errors = {
         400: ("invalid_request_error", "Invalid request."),
         401: ("authentication_error", "invalid x-api-key"),
@@ -171,8 +184,11 @@ class AnthropicWire(Wire):
         try:
             thinking = Thinking(body, model)
             described = check_blocks(body, thinking)
+            check_tools(body, thinking.manual)
+            check_tool_turns(messages, thinking.manual)
         except Refusal as refusal:
             return self.error_reply(400, str(refusal))
+        plan = tool_plan(body, self.quirks.get("tool_calls"))
         turn = Exchange(described, limit if isinstance(limit, int) else None, content_text(body.get("system")))
         users = [m["content"] for m in described if m["role"] == "user"]
         thoughts = thinking_blocks(thinking, users[-1] if users else "")
@@ -182,9 +198,18 @@ class AnthropicWire(Wire):
             pieces = _split(json.dumps(schema_instance(thinking.schema), ensure_ascii=False))
             truncated = isinstance(limit, int) and 0 <= limit < len(pieces)
             pieces = pieces[:limit] if truncated else pieces
-        finish = "max_tokens" if truncated else "end_turn"
+        calls: List[JSONDict] = []
+        if plan is not None and plan.calls:  # tool_use blocks, no text (as a forced choice answers)
+            calls, pieces, truncated = arguments_as_blocks(plan.calls), [], False
+        elif plan is not None and plan.text is not None:  # the answer after tool results
+            pieces = _split(plan.text)
+            truncated = isinstance(limit, int) and 0 <= limit < len(pieces)
+            pieces = pieces[:limit] if truncated else pieces
+        finish = "tool_use" if calls else "max_tokens" if truncated else "end_turn"
         thought_tokens = sum(tokens(str(block.get("thinking", ""))) or 1 for block in thoughts)
-        usage: JSONDict = {"input_tokens": turn.input_tokens, "output_tokens": len(pieces) + thought_tokens,
+        call_tokens = sum(tokens(json.dumps(block["input"])) + 1 for block in calls)
+        usage: JSONDict = {"input_tokens": turn.input_tokens,
+                           "output_tokens": len(pieces) + thought_tokens + call_tokens,
                            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
                            "service_tier": "standard"}
         split = self.__dict__.setdefault("_prompt_cache", PromptCache()).usage(body)
@@ -195,27 +220,27 @@ class AnthropicWire(Wire):
         text = "".join(pieces)
         if body.get("stream") is not True or server.ignore_stream:
             message = self.completion(text, model, finish, 0, 0)
-            message["content"] = [*thoughts, *message["content"]]
+            message["content"] = [*thoughts, *message["content"], *calls]
             message["usage"] = usage
             return self.json_reply(200, message)
-        if not thoughts and thinking.schema is None and split is None:
+        if not thoughts and thinking.schema is None and split is None and plan is None:
             parts = self.stream_parts(turn.pieces, model=model, finish_reason=finish,
                                       input_tokens=turn.input_tokens, output_tokens=turn.output_tokens,
                                       include_usage=True, error_after=None, error=self.default_stream_error,
                                       terminate=True)
         else:
-            parts = self.message_events(thoughts, pieces, model=model, finish_reason=finish, usage=usage)
+            parts = self.message_events(thoughts, pieces, model=model, finish_reason=finish, usage=usage,
+                                        calls=calls)
         return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
 
-    def message_events(self, thoughts: Sequence[JSONDict], pieces: Sequence[str], *, model: str,
-                       finish_reason: str, usage: JSONDict) -> List[Chunk]:
+    def message_events(self, thoughts: Sequence[JSONDict], pieces: Sequence[Piece], *, model: str,
+                       finish_reason: str, usage: JSONDict, calls: Sequence[JSONDict] = (),
+                       fragments: int = 3, raw: Sequence[Optional[str]] = (), terminate: bool = True) -> List[Chunk]:
         """A whole streamed message: thinking blocks first (``thinking_delta`` word by word,
         then the one ``signature_delta``; a redacted block whole in its start event), then a
-        text block of ``pieces``, then ``message_delta`` with the final usage and
-        ``message_stop`` (PROTOCOLS-2 §H.3)."""
-        def event(name: str, data: JSONDict) -> bytes:
-            return b"event: " + name.encode() + b"\ndata: " + _dumps(dict({"type": name}, **data)) + b"\n\n"
-
+        text block of ``pieces`` (none when there are calls and no text), then the ``tool_use``
+        blocks of ``calls`` (their JSON text, or ``raw``'s, in ``fragments`` pieces), then
+        ``message_delta`` with the final usage and ``message_stop`` (PROTOCOLS-2 §G.7, §H.3)."""
         start = self.completion("", model, finish_reason, 0, 1)
         start.update(stop_reason=None, content=[], usage=dict(usage, output_tokens=1))
         start["usage"].pop("output_tokens_details", None)
@@ -234,16 +259,39 @@ class AnthropicWire(Wire):
                     "type": "signature_delta", "signature": block["signature"]}}))
             out.append(event("content_block_stop", {"index": index}))
             index += 1
-        out.append(event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}}))
-        out.append(event("ping", {}))
-        out += [event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": piece}})
-                for piece in pieces]
-        out.append(event("content_block_stop", {"index": index}))
+        if pieces or not calls:
+            out.append(event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}}))
+            out.append(event("ping", {}))
+            out += [event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": piece}})
+                    if isinstance(piece, str) else piece for piece in pieces]
+            out.append(event("content_block_stop", {"index": index}))
+            index += 1
+        for number, block in enumerate(calls):
+            out += tool_use_events(index, block, fragments, raw[number] if number < len(raw) else None)
+            index += 1
         final = {key: usage[key] for key in ("output_tokens", "output_tokens_details") if key in usage}
         out.append(event("message_delta", {"delta": {"stop_reason": finish_reason, "stop_sequence": None},
                                            "usage": final}))
-        out.append(event("message_stop", {}))
+        if terminate:
+            out.append(event("message_stop", {}))
         return out
+
+    # -- scripted tool-call replies (LoopbackServer.completion_reply / stream_reply tool_calls=)
+
+    def tool_call_completion(self, text: str, calls: Sequence[ScriptedCall], *, model: str,
+                             finish_reason: Optional[str], input_tokens: int, output_tokens: int) -> JSONDict:
+        message = self.completion(text, model, finish_reason or "tool_use", input_tokens, output_tokens)
+        message["content"] += scripted_blocks(calls)
+        return message
+
+    def tool_call_stream_parts(self, pieces: Sequence[Piece], calls: Sequence[ScriptedCall], *, fragments: int,
+                               model: str, finish_reason: Optional[str], input_tokens: int, output_tokens: int,
+                               include_usage: bool, terminate: bool) -> List[Chunk]:
+        usage: JSONDict = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                           "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "service_tier": "standard"}
+        return self.message_events((), pieces, model=model, finish_reason=finish_reason or "tool_use", usage=usage,
+                                   calls=scripted_blocks(calls), fragments=fragments,
+                                   raw=[raw_arguments(arguments) for _, _, arguments in calls], terminate=terminate)
 
 
 def _display_name(model: str) -> str:
