@@ -330,7 +330,7 @@ class OllamaProvider(HTTPProvider):
                 "pass name= (call.result(...) fills it in)"
             )
         content = self._content_parts(result)
-        if result.is_error and not content[:5].lower() == "error":
+        if result.is_error and content[:5].lower() != "error":
             content = "Error: " + content if content else "Error"
         wire: Dict[str, Any] = {"role": "tool", "tool_name": name, "tool_call_id": result.tool_call_id,
                                 "content": content}
