@@ -233,6 +233,13 @@ class OllamaProvider(HTTPProvider):
     the loaded model's KV cache for a repeated prompt prefix on its own (while the model stays
     loaded, see ``keep_alive``), and reports no cache counts, so ``Usage``'s cache fields and
     ``reasoning_tokens`` stay None.
+
+    Tools (PROTOCOLS-2.md §G.8) are sent in the OpenAI function shape. Ollama has no
+    ``tool_choice`` and no parallel switch: "none" sends no tools, "required", a named tool and
+    ``parallel_tool_calls=False`` are refused before sending. Calls arrive whole (streamed:
+    one or more per line), with ``done_reason`` "stop" (``finish_reason`` is "tool_calls"),
+    and without ids from servers before v0.12.10 (ids are made). A ``ToolResult`` goes back
+    as a ``tool`` message with ``tool_name`` and ``tool_call_id`` (``_tool_turn``).
     """
 
     TYPE = "ollama"
