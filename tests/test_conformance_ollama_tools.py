@@ -21,10 +21,10 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from test_conformance import ADAPTERS, MODELS, _provider, _sdk, _server
 
-from provider_kit import Message, Tool, ToolCall, ToolResult
+from provider_kit import Message, OllamaProvider, Tool, ToolCall, ToolResult
 from provider_kit.testing import LoopbackServer, Reply
 
-PROTOCOL = "ollama"
+PROTOCOL = OllamaProvider.TYPE
 PROMPT = "Weather and time in Paris?"
 
 WEATHER = {"type": "function", "function": {
@@ -60,7 +60,7 @@ def _sdk_history() -> List[Dict[str, Any]]:
 def _pk_history() -> List[Message]:
     return [
         Message("user", PROMPT),
-        Message("assistant", "", provider_state={"ollama": {"thinking": "Need weather and time."}}, tool_calls=CALLS),
+        Message("assistant", "", provider_state={PROTOCOL: {"thinking": "Need weather and time."}}, tool_calls=CALLS),
         CALLS[0].result("22°C"),
         ToolResult("call_p2m7q1zz", "14:05"),  # no name: found among the earlier calls
     ]

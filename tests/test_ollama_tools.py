@@ -20,6 +20,7 @@ from provider_kit.errors import ConfigError, InvalidRequestError, ResponseFormat
 from provider_kit.testing import LoopbackServer, Reply
 
 MakeProvider = Callable[..., OllamaProvider]
+KIND = OllamaProvider.TYPE
 
 WEATHER = Tool("get_weather", "Get the weather for a city.",
                {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
@@ -51,7 +52,7 @@ WORKED_CALLS = (ToolCall("call_k3j9x0ab", "get_weather", {"city": "Paris"}),
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer("ollama", models=["llama3.2:latest", "qwen3:8b", "gemma2:2b"]) as server:
+    with LoopbackServer(KIND, models=["llama3.2:latest", "qwen3:8b", "gemma2:2b"]) as server:
         yield server
     assert server.errors == []
 
@@ -133,7 +134,7 @@ def test_choices_ollama_cannot_express_are_refused_before_sending(
 
     error = raises(UnsupportedFeatureError, call)
 
-    assert "local" in str(error) and "ollama" in str(error) and refused in str(error)
+    assert "local" in str(error) and KIND in str(error) and refused in str(error)
     assert server.requests == []
 
 
@@ -188,7 +189,7 @@ def test_streamed_and_whole_answers_give_the_same_calls(make: MakeProvider, quir
                 ("call_b2", "get_time", "{\"tz\": \"UTC\"}"),
                 ("call_c3", "get_time", "not json"),
                 ("call_d4", "noop", "")]
-    with LoopbackServer("ollama", quirks=quirks) as server:
+    with LoopbackServer(KIND, quirks=quirks) as server:
         provider = make(base_url=server.base_url)
         server.enqueue(server.completion_reply("Let me check.", tool_calls=scripted))
         whole = provider.complete("x")
@@ -212,7 +213,7 @@ def test_thinking_before_calls_the_worked_stream(server: LoopbackServer, make: M
     assert last.tool_calls == WORKED_CALLS
     assert last.finish_reason == "tool_calls"
     assert (last.usage.input_tokens, last.usage.output_tokens) == (180, 61)
-    assert last.provider_state == {"ollama": {"thinking": "Need weather and time."}}
+    assert last.provider_state == {KIND: {"thinking": "Need weather and time."}}
     # The reasoning chunks come before the calls, as they arrived.
     kinds = ["reasoning" if c.reasoning else "call" for c in chunks if c.reasoning or c.tool_call]
     assert kinds == ["reasoning", "reasoning", "call", "call"]
@@ -233,7 +234,7 @@ def test_the_simulated_thinking_model_thinks_before_its_calls(server: LoopbackSe
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_an_old_server_sends_no_ids_and_unique_ones_are_made(make: MakeProvider, stream: bool) -> None:
-    with LoopbackServer("ollama", quirks={"tool_call_ids": False}) as server:
+    with LoopbackServer(KIND, quirks={"tool_call_ids": False}) as server:
         provider = make(base_url=server.base_url)
         calls = streamed(provider, "Paris", tools=TOOLS)[1].tool_calls if stream else \
             provider.complete("Paris", tools=TOOLS).tool_calls
@@ -249,7 +250,7 @@ def test_an_old_server_sends_no_ids_and_unique_ones_are_made(make: MakeProvider,
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_arguments_as_a_json_string_from_a_proxy(make: MakeProvider, stream: bool) -> None:
-    with LoopbackServer("ollama", quirks={"string_arguments": True}) as server:
+    with LoopbackServer(KIND, quirks={"string_arguments": True}) as server:
         provider = make(base_url=server.base_url)
         calls = streamed(provider, "Paris", tools=TOOLS)[1].tool_calls if stream else \
             provider.complete("Paris", tools=TOOLS).tool_calls
@@ -439,7 +440,7 @@ def test_the_simulator_refuses_arguments_that_are_not_an_object(server: Loopback
 
 
 def test_the_simulator_makes_scripted_calls_from_its_quirk(make: MakeProvider) -> None:
-    with LoopbackServer("ollama", quirks={"tool_calls": [("get_time", {"tz": "UTC"})]}) as server:
+    with LoopbackServer(KIND, quirks={"tool_calls": [("get_time", {"tz": "UTC"})]}) as server:
         completion = make(base_url=server.base_url).complete("x", tools=TOOLS)
     assert named(completion.tool_calls) == [("get_time", {"tz": "UTC"})]
 
@@ -449,7 +450,7 @@ def test_the_simulator_makes_scripted_calls_from_its_quirk(make: MakeProvider) -
 
 @pytest.fixture(scope="module")
 def shared_server() -> Iterator[LoopbackServer]:
-    with LoopbackServer("ollama", models=["qwen3"]) as server:
+    with LoopbackServer(KIND, models=["qwen3"]) as server:
         yield server
 
 
