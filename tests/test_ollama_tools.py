@@ -469,3 +469,20 @@ def test_any_split_of_a_tool_call_stream_assembles_the_same_calls(shared_server:
     assert [c.tool_call for c in chunks if c.tool_call] == list(WORKED_CALLS)
     assert "".join(c.reasoning or "" for c in chunks) == "Need weather and time."
     assert last.finish_reason == "tool_calls"
+
+
+def test_a_plain_function_is_a_tool(server: LoopbackServer, make: MakeProvider) -> None:
+    def get_weather(city: str) -> str:
+        """Get the weather for a city.
+
+        Args:
+            city: The city.
+        """
+        return "sunny"
+
+    completion = make().complete("Paris", tools=[get_weather])
+
+    (tool,) = server.last_request.json()["tools"]
+    assert tool["type"] == "function" and tool["function"]["name"] == "get_weather"
+    assert tool["function"]["parameters"]["properties"]["city"]["type"] == "string"
+    assert [(call.name, call.arguments) for call in completion.tool_calls] == [("get_weather", {"city": "Paris"})]
