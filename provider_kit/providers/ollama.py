@@ -1,18 +1,21 @@
-"""Ollama's native chat API. Wire format: PROTOCOLS.md §C; images, ``format``, ``think`` and
-usage: PROTOCOLS-2.md §E.4, §F.4, §H.4, §I.3."""
+"""Ollama's native chat API. Wire format: PROTOCOLS.md §C; images, ``format``, tools, ``think``
+and usage: PROTOCOLS-2.md §E.4, §F.4, §G.8, §H.4, §I.3."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any, ClassVar, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .._messages import ToolResult
 from .._options import Validator
 from .._parts import Image, Text
 from .._streaming import NDJSON
+from .._tools import ToolCall
 from ..errors import ConfigError
 from ..types import Message, StreamChunk, Usage
-from ._answers import ParsedAnswer
+from ._answers import ParsedAnswer, new_tool_call_id
 from ._base import HTTPProvider, StreamState, error_from_event
 from ._calls import ChatCall, RequestSpec
 from ._listing import missing_reason
@@ -101,14 +104,80 @@ def _tagged(model: str) -> str:
     return model if ":" in last else f"{model}:latest"
 
 
+def _call_parts(call: Any) -> Tuple[Optional[str], str, Union[Dict[str, Any], str]]:
+    """One entry of ``message.tool_calls`` (§G.8): ``{"id"?, "function": {"index", "name",
+    "arguments"}}`` as ``(id or None, name, arguments)``. ``arguments`` is an object on Ollama
+    itself; a proxy may send it as a JSON string, or "" for none (kept as the raw text, which
+    ``ToolCall`` parses on access). Any other JSON value is kept as its text, so that reading
+    the call's ``arguments`` says what arrived instead of the stream failing."""
+    function = call["function"]
+    if not isinstance(function, dict):
+        raise TypeError("tool_calls[].function is not a JSON object")
+    name = function["name"]
+    if not isinstance(name, str) or not name:
+        raise TypeError("tool_calls[].function.name is not a non-empty string")
+    call_id = call.get("id")  # absent before server v0.12.10
+    if call_id is not None and not isinstance(call_id, str):
+        raise TypeError("tool_calls[].id is not a string")
+    arguments = function.get("arguments")
+    if arguments is None:
+        arguments = {}
+    elif not isinstance(arguments, (dict, str)):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return call_id or None, name, arguments
+
+
+def _raw_text(arguments: Union[Dict[str, Any], str]) -> str:
+    """The arguments as the text a ``ToolCall`` made from the object keeps in ``raw_arguments``
+    (the same ``json.dumps``): streamed calls are assembled as text, and must equal the whole
+    answer's."""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+
+
+def _tool_calls(message: Mapping[str, Any]) -> List[ToolCall]:
+    calls = message.get("tool_calls")
+    if not calls:
+        return []
+    if not isinstance(calls, list):
+        raise TypeError("message tool_calls is not a list")
+    out = []
+    for call in calls:
+        call_id, name, arguments = _call_parts(call)
+        out.append(ToolCall(call_id or new_tool_call_id(), name, arguments))
+    return out
+
+
+def _wire_call(index: int, call: ToolCall) -> Dict[str, Any]:
+    """An assistant turn's call as Ollama sent it: ``{"id", "function": {"index", "name",
+    "arguments"}}``, the arguments an object. Arguments that are not a JSON object (a proxy's
+    string the model got wrong) go back as ``{}``: the server decodes an object only (anything
+    else is a 400 for the whole request), and the ``ToolResult`` answering the call
+    (``run_tools``: an error naming the bad arguments) tells the model what was wrong."""
+    arguments = call.arguments if call.arguments_error is None else {}
+    return {"id": call.id, "function": {"index": index, "name": call.name, "arguments": arguments}}
+
+
+def _called_name(call_id: str, messages: Sequence[Message]) -> Optional[str]:
+    """The name of the call with id ``call_id`` among the assistant turns, latest first."""
+    for message in reversed(messages):
+        for call in message.tool_calls:
+            if call.id == call_id:
+                return call.name
+    return None
+
+
 class _OllamaStream(StreamState):
     """NDJSON lines until one with ``"done": true``; an ``{"error": ...}`` line is an error.
     ``message.thinking`` fragments (they come before the content) are reasoning chunks, kept
-    whole for the final chunk's ``provider_state``."""
+    whole for the final chunk's ``provider_state``. ``message.tool_calls`` carries whole calls,
+    never fragments, a batch possibly spread over several lines (§G.8): each call is started in
+    the assembler, keyed by its arrival (``function.index`` restarts at 0 in every line on some
+    servers, and is absent before v0.4.7), and yielded as a ``tool_call`` chunk."""
 
     def __init__(self, provider: str = "", finish_reasons: Optional[Mapping[str, str]] = None) -> None:
         super().__init__(provider, finish_reasons)
         self.thinking: List[str] = []
+        self.calls_started = 0
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         if not isinstance(event, dict):
@@ -125,6 +194,15 @@ class _OllamaStream(StreamState):
             pieces.append(self.reasoning_chunk(thinking))
         if content:
             pieces.append(self.text_chunk(content))
+        calls = message.get("tool_calls")
+        if calls:
+            if not isinstance(calls, list):
+                raise TypeError("message tool_calls is not a list")
+            for call in calls:
+                call_id, name, arguments = _call_parts(call)
+                partial = self.tool_calls.start(self.calls_started, call_id, name, _raw_text(arguments))
+                self.calls_started += 1
+                pieces.append(self.tool_call_chunk(partial))
         if event.get("done"):
             self.done = True
             self.finish_reason = self.finish(event.get("done_reason"))
@@ -155,6 +233,13 @@ class OllamaProvider(HTTPProvider):
     the loaded model's KV cache for a repeated prompt prefix on its own (while the model stays
     loaded, see ``keep_alive``), and reports no cache counts, so ``Usage``'s cache fields and
     ``reasoning_tokens`` stay None.
+
+    Tools (PROTOCOLS-2.md §G.8) are sent in the OpenAI function shape. Ollama has no
+    ``tool_choice`` and no parallel switch: "none" sends no tools, "required", a named tool and
+    ``parallel_tool_calls=False`` are refused before sending. Calls arrive whole (streamed:
+    one or more per line), with ``done_reason`` "stop" (``finish_reason`` is "tool_calls"),
+    and without ids from servers before v0.12.10 (ids are made). A ``ToolResult`` goes back
+    as a ``tool`` message with ``tool_name`` and ``tool_call_id`` (``_tool_turn``).
     """
 
     TYPE = "ollama"
@@ -171,6 +256,8 @@ class OllamaProvider(HTTPProvider):
     STRUCTURED_OUTPUT_MODES: ClassVar[FrozenSet[str]] = frozenset({"schema", "json"})
     REASONING_LEVELS: ClassVar[FrozenSet[Union[str, bool]]] = frozenset({"low", "medium", "high", False})
     SAMPLING_OPTIONS: ClassVar[FrozenSet[str]] = frozenset({"top_p", "seed"})
+    TOOL_CHOICES: ClassVar[FrozenSet[str]] = frozenset({"auto", "none"})
+    PARALLEL_TOOL_CALLS: ClassVar[bool] = False
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         self.keep_alive: Optional[Union[str, float]] = options.get("keep_alive")
@@ -180,9 +267,10 @@ class OllamaProvider(HTTPProvider):
 
     def _build_request(self, call: ChatCall) -> RequestSpec:
         # The server streams unless told otherwise, so "stream" is always sent.
+        messages = call.messages
         body: Dict[str, Any] = {
             "model": call.model,
-            "messages": [self._wire_message(m) for m in call.messages],
+            "messages": [self._wire_message(m, messages) for m in messages],
             "stream": call.stream,
         }
         options: Dict[str, Any] = {}
@@ -198,24 +286,62 @@ class OllamaProvider(HTTPProvider):
             body["keep_alive"] = self.keep_alive
         return RequestSpec("/api/chat", body)
 
-    def _wire_message(self, message: Message) -> Dict[str, Any]:
+    def _wire_message(self, message: Message, messages: Sequence[Message]) -> Dict[str, Any]:
         """One message of the body: role, ``content`` (``_content_parts``), ``images`` when it
-        has some, and for an assistant turn that thought, its ``thinking`` (from
-        ``provider_state``)."""
+        has some, and for an assistant turn its ``thinking`` (from ``provider_state``) and
+        ``tool_calls``; a ``ToolResult`` is a ``tool`` message naming its tool (``_tool_turn``)."""
+        if isinstance(message, ToolResult):
+            return self._tool_turn(message, messages)
         wire: Dict[str, Any] = {"role": message.role, "content": self._content_parts(message)}
-        if not isinstance(message.content, str):
-            images = [part.base64 for part in message.content if isinstance(part, Image)]
-            if images:
-                wire["images"] = images
+        self._add_images(wire, message)
+        if message.role != "assistant":
+            return wire
         state = message.provider_state
         own = state.get(STATE_KEY) if state else None
-        if message.role == "assistant" and isinstance(own, Mapping) and own.get("thinking") is not None:
+        if isinstance(own, Mapping) and own.get("thinking") is not None:
             thinking = own["thinking"]
             if not isinstance(thinking, str):
                 raise ConfigError(f"{self._where}: an assistant message's provider_state[{STATE_KEY!r}]['thinking'] "
                                   f"must be a string, got {type(thinking).__name__}")
             if thinking:
                 wire["thinking"] = thinking
+        if message.tool_calls:
+            wire["tool_calls"] = [_wire_call(index, call) for index, call in enumerate(message.tool_calls)]
+        return wire
+
+    @staticmethod
+    def _add_images(wire: Dict[str, Any], message: Message) -> None:
+        if not isinstance(message.content, str):
+            images = [part.base64 for part in message.content if isinstance(part, Image)]
+            if images:
+                wire["images"] = images
+
+    def _tool_turn(self, result: ToolResult, messages: Sequence[Message]) -> Dict[str, Any]:
+        """``{"role": "tool", "tool_name", "tool_call_id", "content"}`` (§G.8). Ollama routes a
+        result by ``tool_name`` (servers before v0.12.10 know nothing else; ``tool_call_id`` is
+        ignored by them and sent anyway): the result's ``name``, or else the name of the earlier
+        call with its id. Images a tool returned go in ``images``, as on any Ollama message (the
+        server reads every message's images, whatever its role). Ollama has no error flag: an
+        ``is_error`` result's content says so with an "Error: " prefix, unless it already
+        starts with "error".
+
+        :raises ConfigError: for a result whose tool cannot be named (no ``name``, and no call
+            with its id in the messages): Ollama would take it and the model read a result of
+            no tool, where the other protocols refuse a result answering no call.
+        """
+        name = result.name or _called_name(result.tool_call_id, messages)
+        if name is None:
+            raise ConfigError(
+                f"{self._where}: the ToolResult for tool call {result.tool_call_id!r} names no tool, and no "
+                "assistant message before it has a call with that id; Ollama needs the tool's name: "
+                "pass name= (call.result(...) fills it in)"
+            )
+        content = self._content_parts(result)
+        if result.is_error and content[:5].lower() != "error":
+            content = "Error: " + content if content else "Error"
+        wire: Dict[str, Any] = {"role": "tool", "tool_name": name, "tool_call_id": result.tool_call_id,
+                                "content": content}
+        self._add_images(wire, result)
         return wire
 
     def _content_parts(self, message: Message) -> str:
@@ -252,6 +378,20 @@ class OllamaProvider(HTTPProvider):
         assert output is not None
         body["format"] = output.schema if output.mode == "schema" else "json"
 
+    def _apply_tools(self, body: Dict[str, Any], call: ChatCall) -> None:
+        """``tools`` in the OpenAI function shape, as ollama-python sends them (§G.8).
+
+        Ollama has no ``tool_choice`` and no parallel switch (``TOOL_CHOICES``,
+        ``PARALLEL_TOOL_CALLS``: "required", a named tool and ``parallel_tool_calls=False`` are
+        refused before sending). "none" is expressed exactly by leaving the tools out: the
+        server then renders no tool definitions and runs no tool parser, so the model cannot
+        call one, and earlier tool turns of the history are still sent and rendered.
+        """
+        tools = call.tools
+        assert tools is not None
+        if call.tool_choice != "none":
+            body["tools"] = [tool.to_dict() for tool in tools]
+
     def _apply_reasoning(self, body: Dict[str, Any], call: ChatCall) -> None:
         # A level is sent as it is: Ollama resolves it per model (ThinkValue.Bool() is true for
         # any level, so a model without levels thinks), where true would be ignored by gpt-oss.
@@ -276,7 +416,7 @@ class OllamaProvider(HTTPProvider):
         content, thinking = _text_field(message, "content"), _text_field(message, "thinking")
         return ParsedAnswer(
             content, data.get("model"), self._finish_reason(data.get("done_reason")), _usage(data),
-            reasoning=thinking or None, provider_state=_thinking_state(thinking),
+            reasoning=thinking or None, provider_state=_thinking_state(thinking), tool_calls=_tool_calls(message),
         )
 
     def _health_problem(self, data: Any) -> Optional[str]:

@@ -395,7 +395,7 @@ class LoopbackServer:
         :param output_tokens: the completion token count; defaults to the word count of ``text``.
         :param include_usage: False leaves usage out (OpenAI ``usage``, Ollama's counts).
         :param tool_calls: calls the answer makes, ``(id, name, arguments)`` each: ``id`` None
-            for one the wire makes up (Ollama's ``ids`` quirk False: none), ``arguments`` a dict
+            for one the wire makes up (Ollama's ``tool_call_ids`` quirk False: none), ``arguments`` a dict
             or the raw JSON text (which may be invalid, as a model's can be). ``text`` then comes
             before the calls ("" for none), and ``finish_reason`` defaults to the protocol's
             tool-call finish.

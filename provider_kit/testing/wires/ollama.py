@@ -6,6 +6,18 @@ test sees what arrived), ``format`` (a JSON answer that fits the schema, or any 
 ``"json"``), ``think`` (thinking models, named below, think by default and answer
 ``message.thinking`` first; ``think`` on another model is a 400) and an assistant turn's
 ``thinking``.
+
+Tools (§G.8): a request with ``tools`` gets the calls ``ToolPlan`` makes (there is no
+``tool_choice`` or parallel switch on this wire), each with an ``id`` (``call_`` and 8 of
+``[a-z0-9]``, as server v0.12.10+ makes them) and ``function.index``, ``arguments`` an object;
+``done_reason`` stays "stop". Streamed, each call is one NDJSON line after any thinking. After
+``tool`` messages it answers ``results: ...``. A ``tool`` message that names no tool (no
+``tool_name``, no ``tool_call_id`` of an earlier call) is taken, as the server takes it: its
+renderers call such a result's tool "unknown" (model/renderers/gemma4.go), and so does the
+answer here (``unknown: <content>``). Quirks: ``tool_call_ids`` False (a server before v0.12.10:
+no ids), ``string_arguments`` True (a proxy sending arguments as a JSON string),
+``toolless_models`` (model families answering 400 "<model> does not support tools"),
+``tool_calls`` (calls to make instead, ``[(name, arguments dict or raw JSON text)]``).
 """
 
 from __future__ import annotations
@@ -14,12 +26,23 @@ import base64
 import binascii
 import hashlib
 import json
+import random
 import re
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
-from ._base import Exchange, JSONDict, Piece, Wire, _split, content_text, text_events
+from ._base import (
+    Exchange,
+    JSONDict,
+    Piece,
+    ScriptedCall,
+    ToolPlan,
+    Wire,
+    _split,
+    content_text,
+    text_events,
+)
 
 if TYPE_CHECKING:
     from .._server import LoopbackServer
@@ -27,6 +50,8 @@ if TYPE_CHECKING:
 
 #: Model families that think (Ollama's "thinking" capability); other models refuse ``think``.
 THINKING_FAMILIES = ("qwen3", "deepseek-r1", "gpt-oss", "magistral", "granite3.3")
+#: Model families without the "tools" capability (the ``toolless_models`` quirk's default).
+TOOLLESS_FAMILIES = ("gemma2", "llama2", "phi3")
 #: ``think`` values the server parses (api/types.go ThinkValue), besides true and false.
 THINK_LEVELS = ("low", "medium", "high")
 #: The image formats the runners decode, by their first bytes.
@@ -48,6 +73,8 @@ class OllamaWire(Wire):
         503: ("", "server busy, please try again.  maximum pending requests exceeded"),
     }
     bad_json_message = "invalid character in request body"
+    QUIRKS = {"tool_call_ids": True, "string_arguments": False, "toolless_models": TOOLLESS_FAMILIES,
+              "tool_calls": None}
 
     def error_body(self, message: str, type: str, code: Optional[str], param: Optional[str],
                    request_id: str) -> JSONDict:
@@ -125,6 +152,10 @@ class OllamaWire(Wire):
         thinks = _thinks(str(model))
         if think not in (None, False) and not thinks:
             return self.error_reply(400, f'"{model}" does not support thinking')
+        tools = body.get("tools") or []
+        if tools and _matches(str(model), self.quirks.get("toolless_models") or ()):
+            # scheduleRunner's capability error names the model fully qualified (§G.8).
+            return self.error_reply(400, f"{_qualified(str(model))} does not support tools")
         messages = body.get("messages") or []
         options = body.get("options")
         limit = options.get("num_predict") if isinstance(options, dict) else None
@@ -134,8 +165,14 @@ class OllamaWire(Wire):
             return self._answer(server, body, [], [], "load", 0)
         user: JSONDict = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         prompt = content_text(user.get("content"))
-        answer = _answer_text(prompt, user.get("images") or [], body.get("format"))
+        plan = ToolPlan([_offered(tool) for tool in tools], None, True, prompt, _results(messages),
+                        self.quirks.get("tool_calls"))
+        answer = plan.text if plan.text is not None else _answer_text(prompt, user.get("images") or [],
+                                                                        body.get("format"))
         thinking = _split(_thinking_text(prompt, think)) if thinks and think is not False else []
+        if plan.calls:  # the calls are whole, never cut by num_predict
+            calls: List[ScriptedCall] = [(None, name, arguments) for name, arguments in plan.calls]
+            return self._answer(server, body, thinking, [], "stop", turn.input_tokens, calls)
         pieces = thinking + _split(answer)
         truncated = limit is not None and limit < len(pieces)
         pieces = pieces[:limit] if truncated else pieces
@@ -143,22 +180,71 @@ class OllamaWire(Wire):
                             "length" if truncated else "stop", turn.input_tokens)
 
     def _answer(self, server: LoopbackServer, body: JSONDict, thinking: List[str], pieces: List[str],
-                finish: str, input_tokens: int) -> Reply:
-        """The reply to a chat: thinking then text, whole or as NDJSON lines."""
+                finish: str, input_tokens: int, calls: Sequence[ScriptedCall] = ()) -> Reply:
+        """The reply to a chat: thinking, then text or tool calls, whole or as NDJSON lines."""
         model = str(body.get("model"))
-        output_tokens = len(thinking) + len(pieces)  # eval_count counts the thinking too
+        output_tokens = len(thinking) + len(pieces) + 5 * len(calls)  # eval_count counts the thinking too
         if body.get("stream") is False or server.ignore_stream:
-            return self.json_reply(200, self.completion("".join(pieces), model, finish, input_tokens,
-                                                        output_tokens, thinking="".join(thinking)))
+            whole = self.completion("".join(pieces), model, finish, input_tokens, output_tokens,
+                                    thinking="".join(thinking))
+            if calls:
+                whole["message"]["tool_calls"] = self._wire_calls(calls)
+            return self.json_reply(200, whole)
         lines: List[Chunk] = [
             _dumps({"model": model, "created_at": self._now(),
                     "message": {"role": "assistant", "content": "", "thinking": piece}, "done": False}) + b"\n"
             for piece in thinking
         ]
-        lines += self.stream_parts(pieces, model=model, finish_reason=finish, input_tokens=input_tokens,
-                                   output_tokens=output_tokens, include_usage=True, error_after=None,
-                                   error=self.default_stream_error, terminate=True)
+        if calls:
+            lines += self.tool_call_stream_parts(pieces, calls, fragments=1, model=model, finish_reason=finish,
+                                                 input_tokens=input_tokens, output_tokens=output_tokens,
+                                                 include_usage=True, terminate=True)
+        else:
+            lines += self.stream_parts(pieces, model=model, finish_reason=finish, input_tokens=input_tokens,
+                                       output_tokens=output_tokens, include_usage=True, error_after=None,
+                                       error=self.default_stream_error, terminate=True)
         return Reply(200, chunks=lines, content_type=self.stream_type)
+
+    # -- tool calls (§G.8)
+
+    def _wire_calls(self, calls: Sequence[ScriptedCall]) -> List[JSONDict]:
+        """``message.tool_calls``: ``{"id", "function": {"index", "name", "arguments"}}`` each;
+        no ``id`` on an old server (the ``tool_call_ids`` quirk False) unless scripted, the
+        arguments a JSON string through a proxy (``string_arguments``) or when scripted as text."""
+        out = []
+        for index, (call_id, name, arguments) in enumerate(calls):
+            if isinstance(arguments, dict) and self.quirks.get("string_arguments"):
+                arguments = json.dumps(arguments)
+            wire: JSONDict = {"function": {"index": index, "name": name, "arguments": arguments}}
+            if call_id is None and self.quirks.get("tool_call_ids", True):
+                call_id = _tool_call_id()
+            if call_id is not None:
+                wire = {"id": call_id, **wire}
+            out.append(wire)
+        return out
+
+    def tool_call_completion(self, text: str, calls: Sequence[ScriptedCall], *, model: str,
+                             finish_reason: Optional[str], input_tokens: int, output_tokens: int) -> JSONDict:
+        body = self.completion(text, model, finish_reason or "stop", input_tokens, output_tokens)
+        body["message"]["tool_calls"] = self._wire_calls(calls)
+        return body
+
+    def tool_call_stream_parts(self, pieces: Sequence[Piece], calls: Sequence[ScriptedCall], *, fragments: int,
+                               model: str, finish_reason: Optional[str], input_tokens: int, output_tokens: int,
+                               include_usage: bool, terminate: bool) -> List[Chunk]:
+        """Text lines, then one line per call (whole: Ollama never streams a call in pieces, so
+        ``fragments`` does not apply), then the ``done`` line with ``done_reason`` "stop"."""
+        out = self.stream_parts(pieces, model=model, finish_reason="stop", input_tokens=input_tokens,
+                                output_tokens=output_tokens, include_usage=include_usage, error_after=None,
+                                error=self.default_stream_error, terminate=False)
+        for wire in self._wire_calls(calls):
+            out.append(_dumps({"model": model, "created_at": self._now(),
+                               "message": {"role": "assistant", "content": "", "tool_calls": [wire]},
+                               "done": False}) + b"\n")
+        if terminate:
+            out.append(_dumps(self.completion("", model, finish_reason or "stop", input_tokens, output_tokens,
+                                              include_usage)) + b"\n")
+        return out
 
 
 def _request_problem(body: JSONDict) -> Optional[str]:
@@ -176,6 +262,13 @@ def _request_problem(body: JSONDict) -> Optional[str]:
         value = (options or {}).get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
             return f"invalid option {name!r}: {json.dumps(value)}"
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        return "json: cannot unmarshal tools into Go struct field ChatRequest.tools of type api.Tools"
+    for tool in tools or ():
+        problem = _tool_problem(tool)
+        if problem is not None:
+            return problem
     messages = body.get("messages")
     if messages is not None and not isinstance(messages, list):
         return "json: cannot unmarshal messages into Go struct field ChatRequest.messages of type []api.Message"
@@ -184,6 +277,13 @@ def _request_problem(body: JSONDict) -> Optional[str]:
             return "json: cannot unmarshal a message into Go value of type api.Message"
         if not isinstance(message.get("thinking", ""), str):
             return "json: cannot unmarshal thinking into Go struct field Message.messages.thinking of type string"
+        for field in ("content", "tool_name", "tool_call_id"):
+            if not isinstance(message.get(field) or "", str):
+                return f"json: cannot unmarshal {field} into Go struct field Message.messages.{field} of type string"
+        if message.get("tool_calls") is not None:
+            problem = _calls_problem(message["tool_calls"])
+            if problem is not None:
+                return problem
         images = message.get("images")
         if images is None:
             continue
@@ -194,6 +294,63 @@ def _request_problem(body: JSONDict) -> Optional[str]:
             if problem is not None:
                 return problem
     return None
+
+
+def _tool_problem(tool: Any) -> Optional[str]:
+    """Go decodes each ``tools`` entry into ``api.Tool``: an object with a ``function`` object."""
+    if not isinstance(tool, dict) or not isinstance(tool.get("function", {}), dict):
+        return "json: cannot unmarshal tools into Go struct field ChatRequest.tools of type api.Tool"
+    parameters = tool.get("function", {}).get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        return ("json: cannot unmarshal parameters into Go struct field ToolFunction.tools.function.parameters "
+                "of type api.ToolFunctionParameters")
+    return None
+
+
+def _calls_problem(calls: Any) -> Optional[str]:
+    """An assistant turn's ``tool_calls`` as Go decodes them: ``arguments`` must be an object
+    (a JSON string is a 400 for the whole request), ``index`` an integer."""
+    if not isinstance(calls, list):
+        return ("json: cannot unmarshal tool_calls into Go struct field Message.messages.tool_calls "
+                "of type []api.ToolCall")
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            return "json: cannot unmarshal tool_calls into Go value of type api.ToolCall"
+        if not isinstance(function.get("arguments", {}), dict):
+            return ("json: cannot unmarshal " + type(function["arguments"]).__name__.replace("str", "string")
+                    + " into Go value of type map[string]interface {}")
+        index = function.get("index", 0)
+        if isinstance(index, bool) or not isinstance(index, int):
+            return ("json: cannot unmarshal index into Go struct field "
+                    "ToolCallFunction.messages.tool_calls.function.index of type int")
+    return None
+
+
+def _offered(tool: JSONDict) -> Tuple[str, Any]:
+    function = tool.get("function") or {}
+    return str(function.get("name", "")), function.get("parameters")
+
+
+def _results(messages: Sequence[JSONDict]) -> List[str]:
+    """The texts of the ``tool`` messages the request ends with; a result naming no tool is
+    one of the tool "unknown", as the server's renderers call it."""
+    end = len(messages)
+    while end and messages[end - 1].get("role") == "tool":
+        end -= 1
+    called = {call.get("id") for message in messages[:end] for call in message.get("tool_calls") or ()
+              if isinstance(call, dict) and call.get("id")}
+    results = []
+    for message in messages[end:]:
+        text = content_text(message.get("content"))
+        routed = message.get("tool_name") or message.get("tool_call_id") in called
+        results.append(text if routed else f"unknown: {text}")
+    return results
+
+
+def _tool_call_id() -> str:
+    """server/routes.go toolCallId(): ``call_`` and 8 of ``[a-z0-9]``."""
+    return "call_" + "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=8))
 
 
 def _image_problem(image: Any) -> Optional[str]:
@@ -224,7 +381,22 @@ def _image_type(data: bytes) -> Optional[str]:
 
 
 def _thinks(model: str) -> bool:
-    return _ollama_name(model).rsplit("/", 1)[-1].startswith(THINKING_FAMILIES)
+    return _matches(model, THINKING_FAMILIES)
+
+
+def _matches(model: str, families: Sequence[str]) -> bool:
+    return _ollama_name(model).rsplit("/", 1)[-1].startswith(tuple(families))
+
+
+def _qualified(model: str) -> str:
+    """The model's full name as the server's errors give it: ``registry.ollama.ai/library/x:latest``."""
+    name = _ollama_name(model)
+    parts = name.split("/")
+    if len(parts) == 1:
+        parts = ["library", *parts]
+    if len(parts) == 2:
+        parts = ["registry.ollama.ai", *parts]
+    return "/".join(parts)
 
 
 def _thinking_text(prompt: str, think: Any) -> str:
