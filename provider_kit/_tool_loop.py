@@ -36,8 +36,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from ._messages import Message, MessagesInput, ToolResult, as_messages
 from ._secrets import Redactor, is_secret_name
 from ._tools import Tool, ToolCall, as_tools
-from .errors import ConfigError, MaxTurnsExceededError, ToolLoopTimeoutError
-from .types import Completion
+from .errors import ConfigError, MaxTurnsExceededError, ResponseFormatError, ToolLoopTimeoutError
+from .types import Completion, StreamChunk, Usage
 
 __all__ = ["DEFAULT_MAX_TURNS", "MAX_TOOL_THREADS", "run_tools"]
 
@@ -65,6 +65,7 @@ def run_tools(
     timeout: Optional[float] = None,
     before_call: Optional[BeforeCall] = None,
     after_call: Optional[AfterCall] = None,
+    on_chunk: Optional[Callable[[StreamChunk], Any]] = None,
     **call_kwargs: Any,
 ) -> Completion:
     """Let the model use ``tools`` until it answers; return that answer.
@@ -88,11 +89,15 @@ def run_tools(
         Raising stops the loop (the exception propagates).
     :param after_call: ``after_call(call, result)`` for every result, error results included;
         a ``ToolResult`` returned replaces it, None keeps it.
+    :param on_chunk: stream every model call: ``on_chunk(chunk)`` gets each ``StreamChunk`` as
+        it arrives (text, reasoning, the call being built), in the caller's thread; each turn's
+        completion is assembled from its chunks (``target.stream`` instead of ``complete``).
     :param call_kwargs: passed to every ``complete`` call (``model``, ``provider``,
         ``fallbacks``, ``tool_choice``...). A ``tool_choice`` that forces a call ("required" or
         a name) applies to the first call only, or the model could never answer.
     :returns: the model's final ``Completion``, its ``messages`` the whole exchange (the
-        prompt, each assistant turn and tool result, and this answer last).
+        prompt, each assistant turn and tool result, and this answer last), its ``usage`` the
+        sum over every model call of the loop and ``latency_s`` the loop's wall time.
     :raises ConfigError: for bad arguments (a tool with no function, a ``max_turns`` or
         ``timeout`` that is not positive), before any call; and for a hook that returns a
         result answering another call.
@@ -112,11 +117,13 @@ def run_tools(
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or not 0 < timeout < math.inf):
         raise ConfigError(f"run_tools: timeout must be a positive number of seconds, got {timeout!r}")
-    for name, hook in (("before_call", before_call), ("after_call", after_call)):
+    for name, hook in (("before_call", before_call), ("after_call", after_call), ("on_chunk", on_chunk)):
         if hook is not None and not callable(hook):
             raise ConfigError(f"run_tools: {name} must be a function, got {type(hook).__name__}")
     messages = as_messages(prompt_or_messages, call_kwargs.pop("system", None))
-    loop = _Loop(target, runnable, before_call, after_call, timeout)
+    if on_chunk is not None and not callable(getattr(target, "stream", None)):
+        raise ConfigError(f"run_tools: on_chunk needs a target that streams, {type(target).__name__} has no stream()")
+    loop = _Loop(target, runnable, before_call, after_call, timeout, on_chunk)
     return loop.run(messages, max_turns, call_kwargs)
 
 
@@ -151,8 +158,10 @@ class _Loop:
     """One ``run_tools`` call's state: the tools by name, the hooks and the deadline."""
 
     def __init__(self, target: Any, tools: Tuple[Tool, ...], before_call: Optional[BeforeCall],
-                 after_call: Optional[AfterCall], timeout: Optional[float]) -> None:
+                 after_call: Optional[AfterCall], timeout: Optional[float],
+                 on_chunk: Optional[Callable[[StreamChunk], Any]] = None) -> None:
         self.target = target
+        self.on_chunk = on_chunk
         self.tools = tools
         self.by_name = {tool.name: tool for tool in tools}
         self.before_call = before_call
@@ -165,6 +174,8 @@ class _Loop:
     # ----------------------------------------------------------------- turns
 
     def run(self, messages: List[Message], max_turns: int, kwargs: Dict[str, Any]) -> Completion:
+        started = time.monotonic()
+        usages: List[Usage] = []
         for turn in range(1, max_turns + 1):
             left = self._time_left()
             if left is not None and left <= 0:
@@ -172,16 +183,46 @@ class _Loop:
                                            f"{turn}", messages=messages)
             if left is not None:
                 kwargs["timeout"] = left
-            completion: Completion = self.target.complete(list(messages), tools=self.tools, **kwargs)
+            completion = self._call(list(messages), kwargs)
+            usages.append(completion.usage)
             messages.append(completion.message)
             if not completion.tool_calls:
-                return completion._replace(messages=messages)
+                return completion._replace(messages=messages, usage=_total(usages),
+                                           latency_s=time.monotonic() - started)
             if kwargs.get("tool_choice") not in (None, "auto", "none"):
                 del kwargs["tool_choice"]  # forced once: forced every turn, the model could never answer
             messages.extend(self._answer(completion.tool_calls, messages))
         names = ", ".join(call.name for call in completion.tool_calls)
         raise MaxTurnsExceededError(f"run_tools: the model still called tools ({names}) after max_turns="
                                     f"{max_turns} calls", messages=messages)
+
+    def _call(self, messages: List[Message], kwargs: Dict[str, Any]) -> Completion:
+        """One model call: ``complete``, or with ``on_chunk`` a stream whose chunks go to it and
+        are assembled into the same ``Completion`` (the final chunk carries the calls)."""
+        if self.on_chunk is None:
+            completion: Completion = self.target.complete(messages, tools=self.tools, **kwargs)
+            return completion
+        started = time.monotonic()
+        texts: List[str] = []
+        thoughts: List[str] = []
+        final: Optional[StreamChunk] = None
+        stream = self.target.stream(messages, tools=self.tools, **kwargs)
+        try:
+            for chunk in stream:
+                self.on_chunk(chunk)
+                texts.append(chunk.text)
+                thoughts.append(chunk.reasoning)
+                final = chunk
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        if final is None:
+            raise ResponseFormatError("run_tools: the stream ended without a chunk")
+        return Completion("".join(texts), kwargs.get("model"), final.provider or "", final.finish_reason,
+                          final.usage, latency_s=time.monotonic() - started, data=final.data, parsed=final.parsed,
+                          reasoning="".join(thoughts) or None, provider_state=final.provider_state,
+                          tool_calls=final.tool_calls)
 
     def _time_left(self) -> Optional[float]:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -200,8 +241,9 @@ class _Loop:
             for job, result in self._run(jobs, messages):
                 results[job.index] = result
         answered: List[ToolResult] = []
-        for call, result in zip(calls, results):
-            assert result is not None
+        for call, maybe in zip(calls, results):
+            assert maybe is not None
+            result = maybe
             if self.after_call is not None:
                 replacement = self.after_call(call, result)
                 if replacement is not None:
@@ -245,7 +287,7 @@ class _Loop:
         if signature is False:
             return None
         try:
-            signature.bind(**arguments)
+            signature.bind(**arguments)  # type: ignore[union-attr]
         except TypeError as error:
             return str(error)
         return None
@@ -354,3 +396,17 @@ def _redactor_of(target: Any) -> Redactor:
                    if is_secret_name(name) and len(value) >= _MIN_ENV_SECRET)
     # Longest first: a key that contains another is hidden whole.
     return Redactor(sorted(secrets, key=len, reverse=True))
+
+
+def _total(usages: Sequence[Usage]) -> Usage:
+    """The usage of every model call of the loop added up, field by field (a count no call
+    reported stays None)."""
+    if len(usages) == 1:
+        return usages[0]
+    fields = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens",
+              "cache_creation_input_tokens", "reasoning_tokens")
+    sums: Dict[str, Optional[int]] = {}
+    for field in fields:
+        counts = [getattr(usage, field) for usage in usages if getattr(usage, field) is not None]
+        sums[field] = sum(counts) if counts else None
+    return Usage(**sums)

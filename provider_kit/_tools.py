@@ -16,10 +16,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._value import _Value
 from .errors import ConfigError, ResponseFormatError
+
+if TYPE_CHECKING:
+    from ._messages import ToolResult
 
 __all__ = ["Tool", "ToolCall", "as_tools", "check_tool_choice"]
 
@@ -235,7 +238,7 @@ class ToolCall(_Value):
         self._read()
         return self._problem
 
-    def result(self, value: Any, *, is_error: bool = False) -> Any:
+    def result(self, value: Any, *, is_error: bool = False) -> ToolResult:
         """The ``ToolResult`` answering this call: ``value`` as its content (a string as it
         is, anything else as JSON)."""
         from ._messages import ToolResult

@@ -523,3 +523,49 @@ def test_a_completion_is_returned_with_its_own_fields() -> None:
     completion = run_tools(fake, "go", tools=[ADD])
     assert (completion.text, completion.model, completion.finish_reason) == ("final", "m-9", "stop")
     assert completion.messages is not None and scripted.messages is None
+
+
+# --------------------------------------------------------------------------- streamed turns and totals
+
+
+def test_on_chunk_streams_every_turn_and_the_answer_is_assembled_from_the_chunks() -> None:
+    fake = FakeProvider(replies=[
+        reply([("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})], text="Working."),
+        "The sums are 3 and 12",
+    ])
+    seen: List[Any] = []
+    completion = run_tools(fake, "Work it out.", tools=[ADD, MULTIPLY], on_chunk=seen.append, timeout=WAIT)
+    assert [call.method for call in fake.calls] == ["stream", "stream"]
+    assert completion.text == "The sums are 3 and 12" and completion.tool_calls == ()
+    streamed_text = "".join(chunk.text for chunk in seen)
+    assert streamed_text == "Working.The sums are 3 and 12"
+    partial_names = {chunk.tool_call.name for chunk in seen if chunk.tool_call is not None}
+    assert partial_names == {"add", "multiply"}
+    first_turn = completion.messages[1]
+    assert [(call.name, call.arguments) for call in first_turn.tool_calls] == [
+        ("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})]
+    assert first_turn.text == "Working."
+    assert [(result.name, result.content) for result in results_sent(fake, 1)] == [("add", "3"), ("multiply", "12")]
+
+
+def test_on_chunk_must_be_callable_and_the_target_must_stream() -> None:
+    with pytest.raises(ConfigError, match="on_chunk"):
+        run_tools(FakeProvider(), "go", tools=[ADD], on_chunk="print")
+
+    class CompleteOnly:
+        def complete(self, *args: Any, **kwargs: Any) -> Completion:
+            raise AssertionError("never called")
+
+    with pytest.raises(ConfigError, match="stream"):
+        run_tools(CompleteOnly(), "go", tools=[ADD], on_chunk=print)
+
+
+def test_the_answer_s_usage_is_the_sum_of_every_model_call() -> None:
+    from provider_kit import Usage
+
+    first = reply([("add", {"a": 1, "b": 2})])._replace(usage=Usage(10, 4, reasoning_tokens=2))
+    second = Completion("3", provider="fake", usage=Usage(25, 6, cached_input_tokens=10))
+    fake = FakeProvider(replies=[first, second])
+    completion = run_tools(fake, "go", tools=[ADD])
+    assert completion.usage == Usage(35, 10, 45, cached_input_tokens=10, reasoning_tokens=2)
+    assert completion.latency_s >= 0

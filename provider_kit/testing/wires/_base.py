@@ -30,8 +30,8 @@ from .._reply import _SSE, Chunk, Gate, RecordedRequest, Reply
 if TYPE_CHECKING:
     from .._server import LoopbackServer
 
-__all__ = ["Exchange", "JSONDict", "Piece", "ScriptedCall", "ToolPlan", "Wire", "content_text", "example_arguments", "text_events",
-           "tokens"]
+__all__ = ["Exchange", "JSONDict", "Piece", "ScriptedCall", "ToolPlan", "Wire", "content_text", "example_arguments",
+           "text_events", "tokens"]
 
 JSONDict = Dict[str, Any]
 #: A tool call a scripted reply makes: ``(id or None, name, arguments dict or raw JSON text)``.
