@@ -116,7 +116,7 @@ def tool_result_text(message: Message, refuse: Any) -> str:
                     "or send the image in a user message after the tool results",
                 )
         text = message.text
-    if getattr(message, "is_error", False) and not text[:5].lower() == "error":
+    if getattr(message, "is_error", False) and text[:5].lower() != "error":
         text = ERROR_PREFIX + text
     return text
 

@@ -7,13 +7,32 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, ClassVar, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import (
+    Any,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from .._options import Validator, as_choice, as_str
 from .._parts import Image, Text
 from .._streaming import SSE
 from ..types import Message, StreamChunk, Usage
 from ._answers import ParsedAnswer
+from ._base import (
+    EXCERPT_WINDOW,
+    HTTPProvider,
+    StreamState,
+    error_from_event,
+)
+from ._calls import ChatCall, RequestSpec
+from ._listing import model_ids
 from ._openai_tools import (
     StreamedToolCalls,
     assistant_tool_calls,
@@ -23,14 +42,6 @@ from ._openai_tools import (
     tools_body,
     wire_tool_call_id,
 )
-from ._base import (
-    EXCERPT_WINDOW,
-    HTTPProvider,
-    StreamState,
-    error_from_event,
-)
-from ._calls import ChatCall, RequestSpec
-from ._listing import model_ids
 from ._settings import base_url_host
 
 FINISH_REASONS = {
