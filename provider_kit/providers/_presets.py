@@ -89,6 +89,16 @@ class Preset(NamedTuple):
     reasoning_off: Optional[Mapping[str, Any]] = None
     #: The body field of ``seed=``.
     seed_field: str = "seed"
+    #: The ``tool_choice`` forms the service honours ("auto", "none", "required", "name": one
+    #: named tool); the others are refused before sending. Empty: no tool calling (``tools=``
+    #: refused). llama.cpp reads only the strings: a named choice silently becomes "auto".
+    tool_choices: Tuple[str, ...] = ("auto", "none", "required", "name")
+    #: The rule tool-call ids sent back must follow: None, or ``"alnum9"`` (Mistral refuses
+    #: any id but 9 letters and digits; foreign ids are rewritten the same way in a turn's calls
+    #: and in the results answering them).
+    tool_id_rule: Optional[str] = None
+    #: JSON-schema keywords the service refuses in a tool's parameters, removed before sending.
+    tool_schema_drop: Tuple[str, ...] = ()
 
 
 #: Every preset, in the order the docs list them.
@@ -115,6 +125,7 @@ PRESETS: Tuple[Preset, ...] = (
         default_model="mistral-small-latest",
         error_shape="top-level",
         seed_field="random_seed",
+        tool_id_rule="alnum9",
         note='errors are a top-level {"object": "error", "message": ...}',
     ),
     Preset(
@@ -145,6 +156,7 @@ PRESETS: Tuple[Preset, ...] = (
     Preset(
         "gemini", "Gemini", "https://generativelanguage.googleapis.com/v1beta/openai/", "GEMINI_API_KEY",
         default_model="gemini-2.5-flash",
+        tool_schema_drop=("additionalProperties", "examples"),
         note="Google's OpenAI-compatible endpoint",
     ),
     Preset(
@@ -169,6 +181,7 @@ PRESETS: Tuple[Preset, ...] = (
         health_path="/health",
         integer_error_codes=True,
         reasoning_field="reasoning_content",
+        tool_choices=("auto", "none", "required"),
         unreachable_hint=(
             "llama-server's default port is 8080, 9931 in releases since Aug 2026: "
             "set base_url to the port it listens on"
@@ -258,6 +271,10 @@ def preset_type(preset: Preset) -> type:
         "STRUCTURED_OUTPUT_MODES": frozenset(preset.structured_output),
         "ECHO_REASONING": preset.echo_reasoning,
         "SEED_FIELD": preset.seed_field,
+        "REASONING_FIELD": preset.reasoning_field,
+        "TOOL_CHOICES": frozenset(preset.tool_choices),
+        "TOOL_ID_RULE": preset.tool_id_rule,
+        "TOOL_SCHEMA_DROP": tuple(preset.tool_schema_drop),
     }
     if preset.reasoning_off is not None:
         attributes["REASONING_OFF"] = preset.reasoning_off

@@ -41,6 +41,9 @@ STREAM_OPTIONS_SINCE = "2024-09-01"
 #: ones answer 400, so those calls are refused before sending, naming the version to use.
 JSON_SCHEMA_SINCE = "2024-08-01"
 REASONING_EFFORT_SINCE = "2024-12-01"
+#: The first classic api-version that takes ``tools`` and ``tool_choice`` (2023-12-01-preview;
+#: the ones before knew only the legacy ``functions``).
+TOOLS_SINCE = "2023-12-01"
 _V1_SUFFIX = "/openai/v1"
 _CLASSIC_SUFFIX = "/openai"
 
@@ -79,8 +82,9 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     Images, ``schema=`` / ``json=True``, ``reasoning=``, ``top_p``/``seed``, the usage details
     and ``cache=True`` (automatic caching: nothing to send) are OpenAI's. On the classic URLs,
-    ``schema=`` needs api-version 2024-08-01-preview or later and ``reasoning=`` 2024-12-01-preview
-    or later: with an older one they are refused before sending.
+    ``schema=`` needs api-version 2024-08-01-preview or later, ``reasoning=`` 2024-12-01-preview
+    and ``tools=`` 2023-12-01-preview or later: with an older one they are refused before
+    sending. Tool calling is OpenAI's, tool turns of the history included.
 
     The health check and ``models()`` list the resource's models (``GET {endpoint}/openai/models``):
     that proves the endpoint and the key, not that a deployment exists, so ``check_model`` is
@@ -227,6 +231,10 @@ class AzureOpenAIProvider(OpenAIProvider):
     def _apply_reasoning(self, body: Dict[str, Any], call: ChatCall) -> None:
         self._require_version(f"reasoning={call.reasoning!r}", REASONING_EFFORT_SINCE)
         super()._apply_reasoning(body, call)
+
+    def _apply_tools(self, body: Dict[str, Any], call: ChatCall) -> None:
+        self._require_version("tools=", TOOLS_SINCE)
+        super()._apply_tools(body, call)
 
     def _require_version(self, feature: str, since: str) -> None:
         """:raises ConfigError: when the classic api-version predates ``since``."""

@@ -1,13 +1,24 @@
 """OpenAI Chat Completions, also for any OpenAI-compatible server (vLLM, LM Studio, Ollama's /v1,
-Groq, OpenRouter...). Wire format: PROTOCOLS.md §A; images, structured output, reasoning and
-usage details: PROTOCOLS-2.md §E.1, §F.1, §H.1-2, §I.1."""
+Groq, OpenRouter...). Wire format: PROTOCOLS.md §A; images, structured output, tool calling, reasoning and
+usage details: PROTOCOLS-2.md §E.1, §F.1, §G.1-4, §H.1-2, §I.1."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-from typing import Any, ClassVar, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import (
+    Any,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from .._options import Validator, as_choice, as_str
 from .._parts import Image, Text
@@ -22,6 +33,15 @@ from ._base import (
 )
 from ._calls import ChatCall, RequestSpec
 from ._listing import model_ids
+from ._openai_tools import (
+    StreamedToolCalls,
+    assistant_tool_calls,
+    parse_tool_calls,
+    tool_choice_body,
+    tool_result_text,
+    tools_body,
+    wire_tool_call_id,
+)
 from ._settings import base_url_host
 
 FINISH_REASONS = {
@@ -82,13 +102,15 @@ def _reasoning_of(message: Mapping[str, Any], field: Optional[str]) -> Tuple[Opt
 class _OpenAIStream(StreamState):
     """``data: {chunk}`` events up to ``data: [DONE]``; usage arrives in a last, choice-less chunk.
     Thinking arrives in ``delta.reasoning_content`` / ``delta.reasoning`` (as reasoning chunks),
-    a refusal in ``delta.refusal`` (as text, the answer then ends as ``content_filter``)."""
+    a refusal in ``delta.refusal`` (as text, the answer then ends as ``content_filter``), tool
+    calls in ``delta.tool_calls`` fragments (``_openai_tools.StreamedToolCalls``)."""
 
     def __init__(self, provider: str = "", finish_reasons: Optional[Mapping[str, str]] = None) -> None:
         super().__init__(provider, finish_reasons)
         self.reasoning_field: Optional[str] = None
         self.reasonings: List[str] = []
         self.refused = False
+        self.streamed_calls: Optional[StreamedToolCalls] = None
 
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         data = event.data
@@ -120,6 +142,11 @@ class _OpenAIStream(StreamState):
             if isinstance(refusal, str) and refusal:
                 self.refused = True
                 pieces.append(self.text_chunk(refusal))
+            fragments = delta.get("tool_calls")
+            if fragments:
+                if self.streamed_calls is None:
+                    self.streamed_calls = StreamedToolCalls()
+                pieces += self.streamed_calls.feed(self, fragments)
             if choice.get("finish_reason") is not None:
                 self.finish_reason = self.finish(choice["finish_reason"])
                 if self.refused and self.finish_reason == "stop":
@@ -158,7 +185,15 @@ class OpenAIProvider(HTTPProvider):
       text, which api.openai.com never returns, is read from ``reasoning_content`` or
       ``reasoning`` (compatible servers) and kept in ``provider_state`` under that name;
     * ``top_p`` and ``seed`` are sent as such; ``cache=True`` is accepted and sends nothing:
-      OpenAI caches prompts automatically (the usage reports ``cached_input_tokens``).
+      OpenAI caches prompts automatically (the usage reports ``cached_input_tokens``);
+    * ``tools=`` sends ``tools`` as the openai SDK does, ``tool_choice`` ("auto", "none",
+      "required", or a name as ``{"type": "function", "function": {"name"}}``) and
+      ``parallel_tool_calls`` only when given. An assistant turn's calls go back with their
+      arguments as the model wrote them; a ``ToolResult`` is a ``tool`` message of text only (an
+      image is refused), and as the wire has no error flag, an error result's text starts with
+      "Error: " unless it already says "error". Calls are read from ``message.tool_calls``, or
+      assembled from ``delta.tool_calls`` fragments (by ``index``, or by ``id`` where a server
+      reuses an index; id and name taken once).
     """
 
     TYPE = "openai"
@@ -187,6 +222,17 @@ class OpenAIProvider(HTTPProvider):
     #: ``reasoning_content`` / ``reasoning``, under that name): DeepSeek needs it on tool-call
     #: turns; api.openai.com refuses unknown message fields, so only a preset says yes.
     ECHO_REASONING: ClassVar[bool] = False
+    #: The field a tool-call turn's thinking goes back in when the turn has none to send (with
+    #: ``ECHO_REASONING``: DeepSeek wants the field on such turns, even empty).
+    REASONING_FIELD: ClassVar[Optional[str]] = None
+    TOOL_CHOICES: ClassVar[FrozenSet[str]] = frozenset({"auto", "none", "required", "name"})
+    PARALLEL_TOOL_CALLS: ClassVar[bool] = True
+    #: The rule tool-call ids sent back must follow: None (any), or ``"alnum9"`` (Mistral:
+    #: other ids are rewritten, the same way in the calls and in the results answering them).
+    TOOL_ID_RULE: ClassVar[Optional[str]] = None
+    #: Schema keywords the service refuses in a tool's parameters, removed before sending
+    #: (Gemini's ``additionalProperties`` and ``examples``).
+    TOOL_SCHEMA_DROP: ClassVar[Tuple[str, ...]] = ()
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         is_openai = base_url_host(self.base_url) == OPENAI_HOST
@@ -235,14 +281,31 @@ class OpenAIProvider(HTTPProvider):
         return body
 
     def _wire_message(self, message: Message) -> Dict[str, Any]:
+        if message.role == "tool":
+            return self._tool_message(message)
         wire: Dict[str, Any] = {"role": message.role, "content": self._content_parts(message)}
-        state = message.provider_state
-        if self.ECHO_REASONING and state and message.role == "assistant":
+        if message.tool_calls:
+            wire["content"] = wire["content"] or None  # what OpenAI sends for a turn of calls only
+            wire["tool_calls"] = assistant_tool_calls(message.tool_calls, self.TOOL_ID_RULE)
+        if self.ECHO_REASONING and message.role == "assistant":
+            state = message.provider_state or {}
             for name in REASONING_FIELDS:
                 if isinstance(state.get(name), str):
                     wire[name] = state[name]
                     break
+            else:
+                if message.tool_calls:  # DeepSeek refuses a tool-call turn without the field
+                    wire[self.REASONING_FIELD or REASONING_FIELDS[0]] = ""
         return wire
+
+    def _tool_message(self, message: Message) -> Dict[str, Any]:
+        """A ``ToolResult`` as a ``tool`` message: ``tool_call_id`` and the result's text."""
+        call_id = getattr(message, "tool_call_id", None)
+        if call_id is None:
+            raise self._refuse("a 'tool' message that is not a ToolResult",
+                               "OpenAI needs the tool_call_id it answers: use call.result(value) or ToolResult")
+        return {"role": "tool", "tool_call_id": wire_tool_call_id(call_id, self.TOOL_ID_RULE),
+                "content": tool_result_text(message, self._refuse)}
 
     def _content_parts(self, message: Message) -> Any:
         """A string (text parts joined: every compatible server takes that), or with an image
@@ -293,6 +356,14 @@ class OpenAIProvider(HTTPProvider):
         if call.seed is not None:
             body[self.SEED_FIELD] = call.seed
 
+    def _apply_tools(self, body: Dict[str, Any], call: ChatCall) -> None:
+        assert call.tools is not None
+        body["tools"] = tools_body(call.tools, self.TOOL_SCHEMA_DROP)
+        if call.tool_choice is not None:
+            body["tool_choice"] = tool_choice_body(call.tool_choice)
+        if call.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = call.parallel_tool_calls
+
     def _apply_cache(self, body: Dict[str, Any], call: ChatCall) -> None:
         """Nothing to send: OpenAI and the compatible servers cache prompt prefixes on their own
         (PROTOCOLS-2.md §I.1); ``usage.cached_input_tokens`` says what was read from the cache."""
@@ -314,10 +385,12 @@ class OpenAIProvider(HTTPProvider):
             if finish == "stop":
                 finish = "content_filter"
         field, reasoning = _reasoning_of(message, None)
+        calls = parse_tool_calls(message) if message.get("tool_calls") else ()
         return ParsedAnswer(
             text, data.get("model"), finish, _usage(data.get("usage")),
             reasoning=reasoning or None,
             provider_state={field: reasoning} if field and reasoning else None,
+            tool_calls=calls,
         )
 
     def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:

@@ -13,6 +13,7 @@ The answer: the usual echo of the last user message, with each image described
 (``[image image/png 68 bytes detail=low]``, ``[image https://...]``) so tests can see the wire
 carried it; for ``response_format`` a JSON text (an instance of the schema, or ``{"echo": ...}``);
 thinking text when the service thinks aloud; a refusal when the ``refusal`` quirk is set.
+Tools, tool choices and tool turns are checked in ``_openai_tools``.
 Written from the wire documentation, sharing no code with the client.
 """
 
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from .._reply import Reply
 from ._base import JSONDict, _split, content_text, tokens
+from ._openai_tools import check_tool_request
 
 if TYPE_CHECKING:
     from .openai import OpenAIWire
@@ -79,6 +81,10 @@ def check_chat_request(wire: OpenAIWire, body: JSONDict) -> Optional[Reply]:
             return wire.error_reply(400, f"Unrecognized request argument supplied: {name}", param=name)
     if seed_field in body and not isinstance(body[seed_field], int):
         return wire.error_reply(400, f"Invalid type for '{seed_field}': expected an integer.", param=seed_field)
+    if "tools" in body or "tool_choice" in body or "parallel_tool_calls" in body or any(
+        message.get("role") == "tool" or message.get("tool_calls") for message in body["messages"]
+    ):
+        return check_tool_request(wire, body, thinking=bool(quirks.get("reasoning_field")) and not _thinking_off(body))
     return None
 
 
@@ -191,7 +197,8 @@ class ChatTurn:
     """The simulator's answer to one checked request: ``text`` and its ``pieces`` (cut at the
     output limit: ``truncated``), ``reasoning`` and its pieces, ``refusal``, and the counts."""
 
-    def __init__(self, body: JSONDict, quirks: Mapping[str, Any], seen_prompts: Set[str]) -> None:
+    def __init__(self, body: JSONDict, quirks: Mapping[str, Any], seen_prompts: Set[str],
+                 answer: Optional[str] = None) -> None:
         messages = body["messages"]
         user: Dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         said = _described(user.get("content"))
@@ -199,7 +206,7 @@ class ChatTurn:
         self.refusal = bool(refusal)
         if refusal:
             answer = str(refusal)
-        else:
+        elif answer is None:  # else the answer after tool results (``ToolPlan.text``)
             answer = _json_answer(body.get("response_format"), said) or "echo: " + said
         self.reasoning = ""
         if quirks.get("reasoning_field") and not _thinking_off(body) and not refusal:

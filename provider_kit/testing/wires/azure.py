@@ -37,8 +37,9 @@ _DATED_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 STREAM_OPTIONS_SINCE = "2024-09-01"
 #: The first api-version that knows each request field (Azure's api-version lifecycle page):
 #: ``response_format`` ``json_schema`` since 2024-08-01-preview, ``reasoning_effort`` since
-#: 2024-12-01-preview. Older versions refuse them as unrecognised arguments.
-FIELDS_SINCE = {"reasoning_effort": "2024-12-01"}
+#: 2024-12-01-preview, ``tools`` and ``tool_choice`` since 2023-12-01-preview. Older versions
+#: refuse them as unrecognised arguments.
+FIELDS_SINCE = {"reasoning_effort": "2024-12-01", "tools": "2023-12-01", "tool_choice": "2023-12-01"}
 JSON_SCHEMA_SINCE = "2024-08-01"
 _CLASSIC = "/openai/"
 _V1 = "/openai/v1/"
@@ -135,14 +136,22 @@ class AzureWire(OpenAIWire):
                      input_tokens: int, output_tokens: int, include_usage: bool,
                      error_after: Optional[int], error: Tuple[str, str], terminate: bool,
                      obfuscate: bool = True, **details: Any) -> List[Chunk]:
-        # First, the prompt's filter results in a chunk with no choice and no id (§J.4).
-        prompt_filter = {"choices": [], "created": 0, "id": "", "model": "", "object": "",
-                         "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": filter_results()}]}
         parts = super().stream_parts(pieces, model=model, finish_reason=finish_reason, input_tokens=input_tokens,
                                      output_tokens=output_tokens, include_usage=include_usage,
                                      error_after=error_after, error=error, terminate=terminate, obfuscate=False,
                                      **details)
-        return [b"data: " + _dumps(prompt_filter) + b"\n\n", *parts]
+        return [self._prompt_filter_chunk(), *parts]
+
+    def tool_call_stream_parts(self, pieces: Sequence[Piece], calls: Sequence[Any], **details: Any) -> List[Chunk]:
+        details["obfuscate"] = False
+        return [self._prompt_filter_chunk(), *super().tool_call_stream_parts(pieces, calls, **details)]
+
+    @staticmethod
+    def _prompt_filter_chunk() -> bytes:
+        """The prompt's filter results, in a first chunk with no choice and no id (§J.4)."""
+        return b"data: " + _dumps({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                                   "prompt_filter_results": [{"prompt_index": 0,
+                                                              "content_filter_results": filter_results()}]}) + b"\n\n"
 
     # -- the simulator
 

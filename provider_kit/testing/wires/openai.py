@@ -8,8 +8,9 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
-from ._base import JSONDict, Piece, Wire, text_events
+from ._base import JSONDict, Piece, ScriptedCall, Wire, text_events
 from ._openai_checks import ChatTurn, check_chat_request
+from ._openai_tools import arguments_text, cut, new_call_id, tool_plan, wire_call
 
 if TYPE_CHECKING:
     from .._server import LoopbackServer
@@ -37,6 +38,15 @@ class OpenAIWire(Wire):
     ``refusal`` (a text) makes every chat answer that refusal. Images are described in the
     echo, a JSON answer fits the requested schema, and a prompt prefix seen before is reported
     as ``cached_tokens``.
+
+    Tools (PROTOCOLS-2.md §G; checks and plan in ``_openai_tools``): a request offering tools gets
+    the calls ``ToolPlan`` makes (streamed in ``delta.tool_calls`` fragments, as §G.3's worked
+    example), and one ending with tool results a text answer quoting them. ``tool_calls``
+    scripts the calls (``[(name, arguments)]``); ``tool_choices`` (the forms served; a named
+    choice outside them reads as "auto", an empty one drops tools), ``tool_id_rule``
+    (``"alnum9"``: Mistral's 9-character ids, others refused) and ``echo_reasoning``
+    (DeepSeek: a tool-call turn without ``reasoning_content`` refused while thinking is on)
+    reproduce the services' rules.
     """
 
     name = "openai"
@@ -65,6 +75,10 @@ class OpenAIWire(Wire):
         "reasoning_models": r"(^|/)(o\d|gpt-5)",
         "seed_field": "seed",
         "refusal": None,
+        "tool_calls": None,
+        "tool_choices": None,
+        "tool_id_rule": None,
+        "echo_reasoning": False,
     }
     errors = {
         400: ("invalid_request_error", "Invalid request."),
@@ -145,18 +159,7 @@ class OpenAIWire(Wire):
         """The chunks of a streamed answer: ``reasoning`` pieces first (in ``reasoning_field``
         deltas), then the text pieces (as ``refusal`` deltas with ``refusal``), the finish, the
         usage chunk (``usage``, else the counts) and ``[DONE]``."""
-        head: JSONDict = {"id": "chatcmpl-" + uuid.uuid4().hex[:29], "object": "chat.completion.chunk",
-                          "created": int(time.time()), "model": model}
-        counter = itertools.count(1)
-
-        def chunk(delta: JSONDict, finish: Optional[str] = None) -> bytes:
-            body = dict(head, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
-            if include_usage:
-                body["usage"] = None
-            if obfuscate:  # random-looking padding the real API adds; clients must ignore it
-                body["obfuscation"] = f"{next(counter) * 2654435761 % 2**32:08x}"
-            return b"data: " + _dumps(body) + b"\n\n"
-
+        head, chunk = self._chunk_writer(model, include_usage, obfuscate)
         comment = self.quirks.get("stream_comment")
         comments: List[Chunk] = [b": " + comment.encode() + b"\n\n"] if comment else []
         first: JSONDict = {"role": "assistant", "content": None, "refusal": ""} if refusal else \
@@ -171,6 +174,69 @@ class OpenAIWire(Wire):
             return [*out, b"data: " + _dumps(error_body) + b"\n\n"]
         out += comments
         out.append(chunk({}, finish_reason))
+        if include_usage:
+            out.append(b"data: " + _dumps(dict(head, choices=[], usage=usage or self.usage(
+                input_tokens, output_tokens))) + b"\n\n")
+        if terminate:
+            out.append(b"data: [DONE]\n\n")
+        return out
+
+    @staticmethod
+    def _chunk_writer(model: str, include_usage: bool, obfuscate: bool) -> Tuple[JSONDict, Any]:
+        """A stream's common keys, and the function writing one ``chat.completion.chunk`` event."""
+        head: JSONDict = {"id": "chatcmpl-" + uuid.uuid4().hex[:29], "object": "chat.completion.chunk",
+                          "created": int(time.time()), "model": model}
+        counter = itertools.count(1)
+
+        def chunk(delta: JSONDict, finish: Optional[str] = None) -> bytes:
+            body = dict(head, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+            if include_usage:
+                body["usage"] = None
+            if obfuscate:  # random-looking padding the real API adds; clients must ignore it
+                body["obfuscation"] = f"{next(counter) * 2654435761 % 2**32:08x}"
+            return b"data: " + _dumps(body) + b"\n\n"
+
+        return head, chunk
+
+    def tool_call_completion(self, text: str, calls: Sequence[ScriptedCall], *, model: str,
+                             finish_reason: Optional[str], input_tokens: int, output_tokens: int,
+                             message: Optional[JSONDict] = None, usage: Optional[JSONDict] = None) -> JSONDict:
+        """A completion whose message has ``text`` (null when "") and ``calls`` (ids made up
+        where None); ``message`` adds fields (a reasoning field)."""
+        wired = [wire_call(call_id or new_call_id(self.quirks), name, arguments) for call_id, name, arguments in calls]
+        return self.completion(text, model, finish_reason or "tool_calls", input_tokens, output_tokens,
+                               message={"content": text or None, "tool_calls": wired, **(message or {})},
+                               usage=usage)
+
+    def tool_call_stream_parts(self, pieces: Sequence[Piece], calls: Sequence[ScriptedCall], *, fragments: int,
+                               model: str, finish_reason: Optional[str], input_tokens: int, output_tokens: int,
+                               include_usage: bool, terminate: bool, obfuscate: bool = True,
+                               reasoning: Sequence[str] = (), reasoning_field: str = "reasoning",
+                               usage: Optional[JSONDict] = None) -> List[Chunk]:
+        """A streamed answer with calls (§G.3): the ``reasoning`` and text ``pieces``, then each
+        call's first fragment (index, id, type, name, ``arguments: ""``; in the first chunk
+        when there is no text), its arguments in ``fragments`` pieces, the finish
+        ("tool_calls"), the usage chunk and ``[DONE]``."""
+        head, chunk = self._chunk_writer(model, include_usage, obfuscate)
+        starts = [{"index": index, "id": call_id or new_call_id(self.quirks), "type": "function",
+                   "function": {"name": name, "arguments": ""}} for index, (call_id, name, _) in enumerate(calls)]
+        texts = [piece for piece in pieces if isinstance(piece, str)]
+        out: List[Chunk] = []
+        if texts or reasoning or not calls:
+            out.append(chunk({"role": "assistant", "content": ""}))
+            out += [chunk({reasoning_field: piece}) for piece in reasoning]
+            out += text_events(pieces, None, lambda text: chunk({"content": text}))[0]
+        else:
+            out += [piece for piece in pieces if not isinstance(piece, str)]  # gates, pauses
+        for index, (_, _, arguments) in enumerate(calls):
+            if out or index:
+                out.append(chunk({"tool_calls": [starts[index]]}))
+            else:
+                out.append(chunk({"role": "assistant", "content": None, "tool_calls": [starts[index]]}))
+            for piece in cut(arguments_text(arguments), fragments):
+                if piece:
+                    out.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+        out.append(chunk({}, finish_reason or "tool_calls"))
         if include_usage:
             out.append(b"data: " + _dumps(dict(head, choices=[], usage=usage or self.usage(
                 input_tokens, output_tokens))) + b"\n\n")
@@ -249,10 +315,13 @@ class OpenAIWire(Wire):
         failure = self.quirks.get("generation_error")
         if failure is not None:
             return self._generation_error(int(failure[0]), str(failure[1]), stream)
-        turn = ChatTurn(body, self.quirks, getattr(self, "seen_prompts", set()))
+        plan = tool_plan(body, self.quirks)
+        turn = ChatTurn(body, self.quirks, getattr(self, "seen_prompts", set()), plan.text if plan else None)
         finish = "length" if turn.truncated else "stop"
         usage = self.usage(turn.input_tokens, turn.output_tokens, turn.cached_tokens, turn.reasoning_tokens)
         field = self.quirks.get("reasoning_field") or "reasoning"
+        if plan is not None and plan.calls and not turn.refusal:
+            return self._tool_call_answer(server, body, model, stream, plan.calls, turn, field)
         if not stream or getattr(server, "ignore_stream", False):
             extra: JSONDict = {}
             if turn.reasoning:
@@ -270,6 +339,26 @@ class OpenAIWire(Wire):
                                   obfuscate=options.get("include_obfuscation", True) is not False,
                                   reasoning=turn.reasoning_pieces, reasoning_field=field,
                                   refusal=turn.refusal, usage=usage)
+        return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
+
+    def _tool_call_answer(self, server: LoopbackServer, body: JSONDict, model: str, stream: bool,
+                          calls: Sequence[Tuple[str, Any]], turn: ChatTurn, field: str) -> Reply:
+        """The model's calls, with its thinking when it thinks aloud, whole or streamed."""
+        scripted = [(None, name, arguments) for name, arguments in calls]
+        output_tokens = turn.reasoning_tokens + 5 * len(calls)
+        usage = self.usage(turn.input_tokens, output_tokens, turn.cached_tokens, turn.reasoning_tokens)
+        if not stream or getattr(server, "ignore_stream", False):
+            extra = {field: turn.reasoning} if turn.reasoning else {}
+            return self.json_reply(200, self.tool_call_completion(
+                "", scripted, model=model, finish_reason=None, input_tokens=turn.input_tokens,
+                output_tokens=output_tokens, message=extra, usage=usage))
+        options = body.get("stream_options")
+        options = options if isinstance(options, Mapping) else {}
+        parts = self.tool_call_stream_parts(
+            (), scripted, fragments=3, model=model, finish_reason=None, input_tokens=turn.input_tokens,
+            output_tokens=output_tokens, include_usage=options.get("include_usage") is True, terminate=True,
+            obfuscate=options.get("include_obfuscation", True) is not False, reasoning=turn.reasoning_pieces,
+            reasoning_field=field, usage=usage)
         return Reply(200, chunks=parts, content_type=self.stream_type, headers=self.id_headers())
 
     def _generation_error(self, status: int, message: str, stream: bool) -> Reply:
