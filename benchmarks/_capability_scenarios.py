@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List
 import _capability_clients as cc
 import _payloads
 import _scenarios as sc
+import _tool_clients
 
 Result = Dict[str, Any]
 
@@ -136,4 +137,23 @@ def image(specs: List[cc.CallSpec], urls: Dict[str, str], rounds: int, batch: in
 
     callers = _build(specs, urls, "", errors, probe)
     rows = _measure(specs, callers, rounds, batch, slow, check, "Describe this picture, call")
+    return {"rows": rows, "errors": errors}
+
+
+def tool_stream(specs: List[cc.CallSpec], urls: Dict[str, str], rounds: int, batch: int, slow: Dict[str, int],
+                errors: Dict[str, str]) -> Result:
+    """µs per streamed answer of two parallel tool calls in ``_tool_clients.FRAGMENTS`` fragments;
+    every client must assemble the same calls (ollama-python drops the ids: compared without them)."""
+    protocol_of = {spec.key: spec.protocol for spec in specs}
+
+    def check(key: str, prompt: str, calls: Any) -> None:
+        got = [tuple(call) for call in calls]
+        expected = [tuple(call) for call in _tool_clients.EXPECTED]
+        if key == "ollama" or (protocol_of[key] == "ollama" and key.startswith("requests")):
+            got, expected = [call[1:] for call in got], [call[1:] for call in expected]
+        if got != expected:
+            raise AssertionError(f"{key}: assembled {str(got)[:200]}, not {str(expected)[:200]}")
+
+    callers = _build(specs, urls, "-tools", errors, lambda spec, result: check(spec.key, "probe", result))
+    rows = _measure(specs, callers, rounds, batch, slow, check, "Call both tools")
     return {"rows": rows, "errors": errors}

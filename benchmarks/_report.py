@@ -15,6 +15,7 @@ import _capability_clients
 import _clients
 import _payloads
 import _scenarios as sc
+import _tool_clients
 
 FLOOR = "requests"
 NO_ENV = "requests-no-env"
@@ -168,7 +169,8 @@ def targets_table(results: Dict[str, Any], threads: int) -> List[str]:
     ]
 
 
-CAPABILITIES = (("structured", _capability_clients.STRUCTURED), ("image", _capability_clients.IMAGE))
+CAPABILITIES = (("structured", _capability_clients.STRUCTURED), ("image", _capability_clients.IMAGE),
+                ("tool_stream", _tool_clients.TOOL_STREAM))
 #: The most a structured-output call may cost, as a ratio to the floor on the same wire (CPU).
 STRUCTURED_TARGET = 1.10
 PROTOCOL_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "ollama": "Ollama"}
@@ -202,6 +204,16 @@ def capability_rows(results: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
             f"CPU {fmt(med(image, kit, 'cpu_us'))} us = **{ratio(_vs(image, kit, floor))} floor**, "
             f"{ratio(_vs(image, kit, protocol))} SDK",
             "(reported)", MISSING))
+    tools = results["tool_stream"]["rows"]
+    for protocol, name in PROTOCOL_NAMES.items():
+        floor, kit, target = f"requests-{protocol}", f"pk-{protocol}", _tool_clients.SDK_TARGETS.get(protocol)
+        vs_sdk = _vs(tools, kit, protocol)
+        rows.append((
+            f"Streamed tool calls, {name}",
+            f"CPU {fmt(med(tools, kit, 'cpu_us'))} us = **{ratio(vs_sdk)} SDK**, {ratio(_vs(tools, kit, floor))} "
+            f"floor (hand-written loop: {ratio(_vs(tools, floor, protocol))} SDK)",
+            f"CPU <= {target:.2f}x SDK" if target else "(reported)",
+            verdict(vs_sdk, target) if target else MISSING))
     return rows
 
 
@@ -215,12 +227,14 @@ def capability_table(results: Dict[str, Any]) -> List[str]:
         "paired CPU ratios; `x SDK` compares provider_kit with the SDK call doing the same work (a dict "
         "schema with `create()` + `json.loads`, the pydantic class with the SDK's own parsing). Structured "
         f"output: a canned {len(_payloads.STRUCTURED_TEXT):,} byte JSON answer, parsed and compared. Image: text and a "
-        f"{len(_payloads.PNG):,} byte PNG, base64-encoded on every call by every client.", "",
+        f"{len(_payloads.PNG):,} byte PNG, base64-encoded on every call by every client. Streamed tool calls: "
+        f"two parallel calls whose arguments arrive in {_tool_clients.FRAGMENTS} fragments (Ollama: whole calls, "
+        "one line each), assembled and compared; the floor decodes the stream by hand.", "",
         "| Scenario | Client | CPU us/call | x floor | x SDK | Wall us/call |", "|---|---|---:|---:|---:|---:|",
     ]
     for scenario, specs in CAPABILITIES:
         rows, errors = results[scenario]["rows"], results[scenario]["errors"]
-        title = "Structured output" if scenario == "structured" else "Image"
+        title = {"structured": "Structured output", "image": "Image", "tool_stream": "Streamed tool calls"}[scenario]
         for spec in specs:
             if spec.key in errors:
                 lines.append(f"| {title} | {spec.label} | failed: {errors[spec.key]} | | | |")

@@ -1,7 +1,8 @@
 """The loopback servers in a process of their own, so their work never competes for the client's GIL.
 
-Run by ``run.py``: starts one ``LoopbackServer`` per protocol, and one per protocol that answers
-every chat request with the canned structured-output answer (``<protocol>-structured``), prints
+Run by ``run.py``: starts one ``LoopbackServer`` per protocol, one per protocol that answers
+every chat request with the canned structured-output answer (``<protocol>-structured``), and one
+that answers with the streamed two-call tool answer (``<protocol>-tools``), prints
 their base URLs as one JSON line, serves until its stdin closes, then prints how much CPU it spent and exits.
 """
 
@@ -12,6 +13,7 @@ import sys
 import time
 
 from _payloads import install_structured_answer
+from _tool_clients import install_tool_stream
 
 from provider_kit.testing import LoopbackServer
 
@@ -21,10 +23,13 @@ PROTOCOLS = ("openai", "anthropic", "ollama")
 def main() -> None:
     servers = {protocol: LoopbackServer(protocol) for protocol in PROTOCOLS}
     servers.update({f"{protocol}-structured": LoopbackServer(protocol) for protocol in PROTOCOLS})
+    servers.update({f"{protocol}-tools": LoopbackServer(protocol) for protocol in PROTOCOLS})
     for name, server in servers.items():
         server.start()
         if name.endswith("-structured"):
             install_structured_answer(server, server.protocol or "")
+        elif name.endswith("-tools"):
+            install_tool_stream(server)
     try:
         print(json.dumps({protocol: server.base_url for protocol, server in servers.items()}), flush=True)
         sys.stdin.read()  # the parent closes our stdin to stop us

@@ -30,6 +30,7 @@ import _capability_scenarios as caps  # noqa: E402
 import _clients  # noqa: E402
 import _report  # noqa: E402
 import _scenarios as sc  # noqa: E402
+import _tool_clients  # noqa: E402
 
 THREADS = 16
 #: Rounds and sizes. Per-call batches are smaller for slow clients; results are per call.
@@ -97,7 +98,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         handle.write(report)
     sc.log(f"wrote {args.out}")
     failed = [key for key in results["errors"] if _clients.BY_KEY[key].kind != "alternative"]
-    for scenario, specs in (("structured", _capability_clients.STRUCTURED), ("image", _capability_clients.IMAGE)):
+    for scenario, specs in _report.CAPABILITIES:
         kinds = {spec.key: spec.kind for spec in specs}
         failed += [key for key in results[scenario]["errors"] if kinds[key] != "alternative"]
     return 1 if failed or results["server"].get("errors") else 0
@@ -106,13 +107,18 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _capabilities(results: Dict[str, Any], keys: List[str], urls: Dict[str, str], plan: Dict[str, Any],
                   notes: List[str]) -> None:
     """Structured output and images, per protocol: the floor's body checked against provider_kit's
-    first (an in-process server), then every chosen client measured against the server process."""
+    first (an in-process server), then every chosen client measured against the server process;
+    then the streamed tool calls (the server's answer does not depend on the request)."""
     for scenario, specs, measure in (("structured", _capability_clients.STRUCTURED, caps.structured),
                                      ("image", _capability_clients.IMAGE, caps.image)):
         chosen = caps.choose(specs, keys, notes, scenario)
         errors = caps.same_wire(chosen, structured=scenario == "structured")
         sc.log(f"{scenario}: {plan['cap_rounds']} rounds, {len(chosen)} clients")
         results[scenario] = measure(chosen, urls, plan["cap_rounds"], plan["cap_batch"], SLOW, errors)
+    chosen = caps.choose(_tool_clients.TOOL_STREAM, keys, notes, "tool stream")
+    sc.log(f"streamed tool calls: {plan['cap_rounds']} rounds, {len(chosen)} clients")
+    results["tool_stream"] = caps.tool_stream(chosen, urls, plan["cap_rounds"], max(2, plan["cap_batch"] // 4), SLOW,
+                                              {})
 
 
 def _choose_clients(args: argparse.Namespace, notes: List[str]) -> List[str]:
