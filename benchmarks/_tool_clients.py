@@ -37,10 +37,29 @@ ANTHROPIC_TOOLS = [{"name": tool["function"]["name"], "description": tool["funct
                     "input_schema": tool["function"]["parameters"]} for tool in TOOLS]
 
 
-def install_tool_stream(server: Any) -> None:
-    """Make ``server`` answer every chat request with the two-call stream."""
+def install_tool_stream(server: Any, copies: int = 4) -> None:
+    """Make ``server`` answer every chat request with the two-call stream, forever.
+
+    The simulator checks each request first (its 400 is returned as is: a request the real API
+    would refuse); a request it accepts that offers no tools or does not stream is a 400 too.
+    Each scripted reply queues its successor; ``copies`` of them allow that many at once.
+    """
+    simulate = getattr(getattr(server, "_wire", None), "simulate", None)
+    if simulate is None:
+        raise RuntimeError("provider_kit.testing.LoopbackServer changed: update install_tool_stream")
     reply = server.stream_reply([], tool_calls=CALLS, fragments=FRAGMENTS // len(CALLS))
-    server.enqueue(lambda request: reply, times=10**9)
+
+    def respond(request: Any) -> Any:
+        server.enqueue(respond)
+        checked = simulate(server, request)
+        if checked.status != 200:
+            return checked
+        body = request.json()
+        if not body.get("tools") or body.get("stream") is not True:
+            return server.error_reply(400, "benchmark: not a streamed tool request")
+        return reply
+
+    server.enqueue(respond, times=copies)
 
 
 # -- the floor: decode the stream by hand --------------------------------------------------------------
@@ -118,11 +137,10 @@ def _pk(protocol: str) -> Any:
         provider = _provider(protocol, base_url)
 
         def call(prompt: str) -> Any:
-            final = None
-            for final in provider.stream(prompt, tools=TOOLS):
-                pass
-            assert final is not None
-            return [(c.id, c.name, c.arguments) for c in final.tool_calls]
+            last: Any = None
+            for chunk in provider.stream(prompt, tools=TOOLS):
+                last = chunk  # a user would show each chunk; the last carries the calls
+            return [(c.id, c.name, c.arguments) for c in last.tool_calls]
 
         return Caller(call, provider.close)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+from typing import List as _List
 
 from ._parts import Image, Text
-from ._tool_loop import run_tools
 from ._tools import Tool, ToolCall
 from ._version import __version__
 from .config import Config, ProviderSpec, load_config
@@ -42,7 +44,25 @@ from .types import (
     Usage,
 )
 
+if _TYPE_CHECKING:
+    from ._tool_loop import run_tools
+
 logging.getLogger("provider_kit").addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> _Any:
+    # ``run_tools`` is loaded by its first use, not by ``import provider_kit``: the loop is a
+    # module of its own that most programs never need, and the import budget is tight.
+    if name == "run_tools":
+        from ._tool_loop import run_tools
+
+        globals()["run_tools"] = run_tools
+        return run_tools
+    raise AttributeError(f"module 'provider_kit' has no attribute {name!r}")
+
+
+def __dir__() -> _List[str]:
+    return sorted({*globals(), *__all__})
 
 __all__ = [
     "AnthropicProvider",

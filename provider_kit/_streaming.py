@@ -167,8 +167,17 @@ def iter_sse(
                 line = line[1:]
         if not line:
             if dirty:
-                yield SSEEvent(event, "\n".join(data), last_id, retry)
+                yield SSEEvent(event, data[0] if len(data) == 1 else "\n".join(data), last_id, retry)
                 event, data, retry, dirty = None, [], None, False
+            continue
+        # The two fields of nearly every line first, without the general parse below.
+        if line.startswith("data:"):
+            data.append(line[6:] if line[5:6] == " " else line[5:])
+            dirty = True
+            continue
+        if line.startswith("event:"):
+            event = line[7:] if line[6:7] == " " else line[6:]
+            dirty = True
             continue
         if line[0] == ":":
             continue

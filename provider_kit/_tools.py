@@ -206,6 +206,19 @@ class ToolCall(_Value):
                               f"got {type(arguments).__name__}")
         self._set(id=id, name=name, raw_arguments=raw, _parsed=parsed, _problem=None)
 
+    @classmethod
+    def _assembled(cls, id: str, name: str, raw_arguments: str) -> ToolCall:
+        """A call whose id and name were checked when it started (``ToolCallAssembler``),
+        built without ``__init__``'s checks: a streamed call is rebuilt at every fragment."""
+        call = object.__new__(cls)
+        setter = object.__setattr__
+        setter(call, "id", id)
+        setter(call, "name", name)
+        setter(call, "raw_arguments", raw_arguments)
+        setter(call, "_parsed", None)
+        setter(call, "_problem", None)
+        return call
+
     def _read(self) -> None:
         if self._parsed is not None or self._problem is not None:
             return

@@ -300,6 +300,26 @@ class StreamChunk(_Value):
             tool_calls=tuple(tool_calls) if tool_calls else (),
         )
 
+    @classmethod
+    def _piece(cls, text: str, provider: Optional[str], reasoning: str = "",
+               tool_call: Optional[ToolCall] = None) -> StreamChunk:
+        """A chunk on the way (no finish, usage or data), built without ``__init__``'s keyword
+        handling: a stream makes one per event, and a tool call's arguments arrive in hundreds
+        of fragments."""
+        chunk = object.__new__(cls)
+        setter = object.__setattr__
+        setter(chunk, "text", text)
+        setter(chunk, "finish_reason", None)
+        setter(chunk, "usage", None)
+        setter(chunk, "provider", provider)
+        setter(chunk, "reasoning", reasoning)
+        setter(chunk, "data", None)
+        setter(chunk, "parsed", None)
+        setter(chunk, "provider_state", None)
+        setter(chunk, "tool_call", tool_call)
+        setter(chunk, "tool_calls", ())
+        return chunk
+
     def _from(self, provider: str) -> StreamChunk:
         """This chunk as sent by ``provider`` (itself when it already says so)."""
         if self.provider == provider:

@@ -20,6 +20,8 @@ from provider_kit.providers import BUILTIN_TYPES
 
 
 def test_all_lists_exactly_the_public_names():
+    for name in provider_kit.__all__:  # every name resolves (run_tools is loaded on first use)
+        getattr(provider_kit, name)
     public = {name for name in vars(provider_kit) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(provider_kit, name)).__name__ == "module"}
     assert sorted(provider_kit.__all__) == sorted((public - modules - {"annotations"}) | {"__version__"})
@@ -70,6 +72,9 @@ def test_import_leaves_slow_modules_unloaded():
                  "provider_kit._health", "provider_kit._progress", "provider_kit._display",
                  # what only a tool made from a function uses (inspect, typing's hints, dataclasses)
                  "provider_kit._tool_schema", "provider_kit._tool_docstring", "inspect",
+                 # the tool loop and each protocol's tool code: only calls with tools load them
+                 "provider_kit._tool_loop", "provider_kit.providers._openai_tools",
+                 "provider_kit.providers._anthropic_tools",
                  # what only a call with a schema uses
                  "provider_kit._structured", "provider_kit.providers._openai_schema",
                  "provider_kit.providers._anthropic_schema"):

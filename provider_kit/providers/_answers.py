@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from .._error_bodies import one_line
 from .._secrets import Redactor
@@ -102,13 +102,13 @@ class StreamState:
         return normalised_finish_reason(self.finish_reasons, value)
 
     def text_chunk(self, text: str) -> StreamChunk:
-        return StreamChunk(text, None, None, self.provider or None)
+        return StreamChunk._piece(text, self.provider or None)
 
     def reasoning_chunk(self, reasoning: str) -> StreamChunk:
-        return StreamChunk("", None, None, self.provider or None, reasoning)
+        return StreamChunk._piece("", self.provider or None, reasoning)
 
     def tool_call_chunk(self, partial: ToolCall) -> StreamChunk:
-        return StreamChunk("", None, None, self.provider or None, tool_call=partial)
+        return StreamChunk._piece("", self.provider or None, tool_call=partial)
 
     def final_chunk(self) -> StreamChunk:
         calls = self.tool_calls.calls() if self.tool_calls else ()
@@ -137,14 +137,15 @@ class ToolCallAssembler:
     content-block index) and calls ``start(key, id, name)`` once, then ``add(key, fragment)``
     for each piece of the arguments' JSON text. The id and name are set once, never
     concatenated (a server that repeats them in every fragment would otherwise get
-    ``"call_Acall_A"``, as the openai SDK does); the fragments are joined once, at the end.
-    Each method returns the call as far as it has arrived, for ``tool_call_chunk``.
+    ``"call_Acall_A"``, as the openai SDK does). Each method returns the call as far as it has
+    arrived, for ``tool_call_chunk``: the text so far is kept whole (one concatenation per
+    fragment, no join of every fragment each time).
     """
 
     __slots__ = ("_calls", "_order")
 
     def __init__(self) -> None:
-        self._calls: Dict[Any, Tuple[str, str, List[str]]] = {}
+        self._calls: Dict[Any, List[str]] = {}  # key -> [id, name, the arguments' text so far]
         self._order: List[Any] = []
 
     def __bool__(self) -> bool:
@@ -157,19 +158,33 @@ class ToolCallAssembler:
         """A new call (``call_id`` None or "": one is made); ``arguments`` its first text."""
         if key in self._calls:
             raise ValueError(f"tool call {key!r} started twice")
-        fragments = [arguments] if arguments else []
-        self._calls[key] = (call_id or new_tool_call_id(), name, fragments)
+        first = ToolCall(call_id or new_tool_call_id(), name, arguments)  # checks the id and name once
+        self._calls[key] = [first.id, first.name, arguments]
         self._order.append(key)
-        return self.partial(key)
+        return first
 
     def add(self, key: Any, fragment: str) -> ToolCall:
         """Another piece of call ``key``'s arguments."""
-        self._calls[key][2].append(fragment)
-        return self.partial(key)
+        entry = self._calls[key]
+        entry[2] += fragment
+        return ToolCall._assembled(entry[0], entry[1], entry[2])
+
+    def extend(self, key: Any, fragment: str) -> Optional[ToolCall]:
+        """``add`` for a key that may name no call (a fragment of a block that is not a tool
+        call): None then. One dictionary lookup, for a stream's hottest path."""
+        entry = self._calls.get(key)
+        if entry is None:
+            return None
+        entry[2] += fragment
+        return ToolCall._assembled(entry[0], entry[1], entry[2])
+
+    def text(self, key: Any) -> str:
+        """Call ``key``'s arguments text so far."""
+        return self._calls[key][2]
 
     def partial(self, key: Any) -> ToolCall:
-        call_id, name, fragments = self._calls[key]
-        return ToolCall(call_id, name, "".join(fragments))
+        call_id, name, text = self._calls[key]
+        return ToolCall._assembled(call_id, name, text)
 
     def calls(self) -> List[ToolCall]:
         return [self.partial(key) for key in self._order]

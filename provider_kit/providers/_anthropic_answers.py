@@ -141,7 +141,7 @@ class _ToolUseBlocks(ToolCallAssembler):
         return self.start(key, _call_id(block), _call_name(block))
 
     def close(self, key: Any) -> None:
-        text = "".join(self._calls[key][2])
+        text = self.text(key)
         if not text.strip():  # a tool without arguments sends no (or empty) deltas
             self._inputs[key] = self._placeholders.get(key, {})
             return
@@ -230,10 +230,11 @@ class _AnthropicStream(StreamState):
         if kind == "text_delta":
             return (self.text_chunk(str(delta["text"])),) if delta.get("text") else ()
         if kind == "input_json_delta":
-            index = data.get("index")
             fragment = delta.get("partial_json")
-            if fragment and index in self.tool_calls:  # the first is often ""
-                return (self.tool_call_chunk(self.tool_calls.add(index, str(fragment))),)
+            if fragment:  # the first is often ""
+                partial = self.tool_calls.extend(data.get("index"), str(fragment))
+                if partial is not None:
+                    return (StreamChunk._piece("", self.provider or None, tool_call=partial),)
             return ()
         block = self.open_blocks.get(data.get("index"))
         if kind == "thinking_delta" and delta.get("thinking"):

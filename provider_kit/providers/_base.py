@@ -299,9 +299,16 @@ class HTTPProvider(CallFeatures, HealthChecks):
                     new_error = self._stream_format_error(str(error), stream_body.request_id, transport)
                     transport.redactor.reraise(new_error, error)  # from None if it quotes the key
                 budget.reset()
-                with self._shape_errors(stream_body.request_id, source=event, transport=transport):
-                    chunks = list(state.feed(event))
-                for chunk in chunks:
+                try:
+                    pieces: Iterable[StreamChunk] = state.feed(event)
+                    if not isinstance(pieces, (list, tuple)):
+                        pieces = list(pieces)  # a state whose feed is a generator: run it here
+                except BaseException:
+                    # The guard is built only when feeding failed: it turns the error into
+                    # the right one (a shape error, the event's own error with its body).
+                    with self._shape_errors(stream_body.request_id, source=event, transport=transport):
+                        raise
+                for chunk in pieces:
                     if texts is not None:
                         texts.append(chunk.text)
                     # Every chunk says who is answering: the states set it, _from covers a

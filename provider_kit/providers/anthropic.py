@@ -23,14 +23,9 @@ from ._anthropic_answers import (
     read_blocks,
     thinking_state,
 )
-from ._anthropic_tools import (
-    is_forced,
-    merge_tool_turns,
-    tool_choice_param,
-    tool_param,
-    tool_result_block,
-    tool_use_blocks,
-)
+
+# The tool code (``_anthropic_tools``) is imported by the first call that has tools or tool
+# turns: a plain call, and ``import provider_kit``, never load it.
 from ._base import HTTPProvider
 from ._calls import ChatCall, RequestSpec
 from ._listing import listed_as_alias, model_ids
@@ -203,6 +198,8 @@ class AnthropicProvider(HTTPProvider):
         chat = [{"role": m.role, "content": self._message_content(m)} for m in call.messages if m.role != "system"]
         roles = {m["role"] for m in chat}
         if "tool" in roles:  # tool results: tool_result blocks opening a user turn
+            from ._anthropic_tools import merge_tool_turns
+
             chat = merge_tool_turns(chat)
             roles.discard("tool")
         unsupported = sorted(roles - {"user", "assistant"})
@@ -271,6 +268,10 @@ class AnthropicProvider(HTTPProvider):
             return content
         if isinstance(content, str):
             content = [{"type": "text", "text": content}] if content else []
+        if not message.tool_calls:
+            return [*thinking, *content]
+        from ._anthropic_tools import tool_use_blocks
+
         return [*thinking, *content, *tool_use_blocks(message.tool_calls)]
 
     def _tool_result(self, message: Message) -> Dict[str, Any]:
@@ -278,6 +279,8 @@ class AnthropicProvider(HTTPProvider):
             raise InvalidRequestError(
                 f"{self.name}: a 'tool' message must be a ToolResult (or a dict with tool_call_id), the answer "
                 "to one of the tool calls of the assistant turn before it", provider=self.name)
+        from ._anthropic_tools import tool_result_block
+
         return tool_result_block(message, lambda parts: self._content_parts(Message("user", parts)))
 
     def _thinking_blocks(self, message: Message) -> List[Dict[str, Any]]:
@@ -385,6 +388,8 @@ class AnthropicProvider(HTTPProvider):
         body["top_p"] = call.top_p
 
     def _apply_tools(self, body: Dict[str, Any], call: ChatCall) -> None:
+        from ._anthropic_tools import is_forced, tool_choice_param, tool_param
+
         assert call.tools is not None
         if (is_forced(call.tool_choice) and call.reasoning not in (None, False)
                 and thinking_mode(call.model, self.thinking) == "budget"):

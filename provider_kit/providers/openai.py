@@ -8,6 +8,7 @@ import json
 import os
 import re
 from typing import (
+    TYPE_CHECKING,
     Any,
     ClassVar,
     Dict,
@@ -33,15 +34,12 @@ from ._base import (
 )
 from ._calls import ChatCall, RequestSpec
 from ._listing import model_ids
-from ._openai_tools import (
-    StreamedToolCalls,
-    assistant_tool_calls,
-    parse_tool_calls,
-    tool_choice_body,
-    tool_result_text,
-    tools_body,
-    wire_tool_call_id,
-)
+
+if TYPE_CHECKING:
+    from ._openai_tools import StreamedToolCalls
+
+# The tool code (``_openai_tools``) is imported by the first call that has tools or tool turns:
+# a plain call, and ``import provider_kit``, never load it.
 from ._settings import base_url_host
 
 FINISH_REASONS = {
@@ -145,6 +143,8 @@ class _OpenAIStream(StreamState):
             fragments = delta.get("tool_calls")
             if fragments:
                 if self.streamed_calls is None:
+                    from ._openai_tools import StreamedToolCalls
+
                     self.streamed_calls = StreamedToolCalls()
                 pieces += self.streamed_calls.feed(self, fragments)
             if choice.get("finish_reason") is not None:
@@ -285,6 +285,8 @@ class OpenAIProvider(HTTPProvider):
             return self._tool_message(message)
         wire: Dict[str, Any] = {"role": message.role, "content": self._content_parts(message)}
         if message.tool_calls:
+            from ._openai_tools import assistant_tool_calls
+
             wire["content"] = wire["content"] or None  # what OpenAI sends for a turn of calls only
             wire["tool_calls"] = assistant_tool_calls(message.tool_calls, self.TOOL_ID_RULE)
         if self.ECHO_REASONING and message.role == "assistant":
@@ -304,6 +306,8 @@ class OpenAIProvider(HTTPProvider):
         if call_id is None:
             raise self._refuse("a 'tool' message that is not a ToolResult",
                                "OpenAI needs the tool_call_id it answers: use call.result(value) or ToolResult")
+        from ._openai_tools import tool_result_text, wire_tool_call_id
+
         return {"role": "tool", "tool_call_id": wire_tool_call_id(call_id, self.TOOL_ID_RULE),
                 "content": tool_result_text(message, self._refuse)}
 
@@ -358,6 +362,8 @@ class OpenAIProvider(HTTPProvider):
 
     def _apply_tools(self, body: Dict[str, Any], call: ChatCall) -> None:
         assert call.tools is not None
+        from ._openai_tools import tool_choice_body, tools_body
+
         body["tools"] = tools_body(call.tools, self.TOOL_SCHEMA_DROP)
         if call.tool_choice is not None:
             body["tool_choice"] = tool_choice_body(call.tool_choice)
@@ -385,7 +391,7 @@ class OpenAIProvider(HTTPProvider):
             if finish == "stop":
                 finish = "content_filter"
         field, reasoning = _reasoning_of(message, None)
-        calls = parse_tool_calls(message) if message.get("tool_calls") else ()
+        calls = _parse_tool_calls(message) if message.get("tool_calls") else ()
         return ParsedAnswer(
             text, data.get("model"), finish, _usage(data.get("usage")),
             reasoning=reasoning or None,
@@ -420,3 +426,9 @@ def _stream_error(provider: str, error: Any, context: str = "in stream") -> Exce
         message, status = str(error), 500
     return error_from_event(provider, status, message, None, context=context)
 
+
+
+def _parse_tool_calls(message: Mapping[str, Any]) -> Any:
+    from ._openai_tools import parse_tool_calls
+
+    return parse_tool_calls(message)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from .._reply import Reply
 from ._base import JSONDict, ToolPlan, content_text
@@ -49,7 +49,7 @@ def check_tool_request(wire: OpenAIWire, body: JSONDict, thinking: bool) -> Opti
     return wire.error_reply(400, message, param=param, code="invalid_value" if param else None)
 
 
-def _tools_problem(body: JSONDict) -> Optional[tuple]:
+def _tools_problem(body: JSONDict) -> Optional[Tuple[str, str]]:
     tools = body.get("tools")
     names: List[str] = []
     if tools is not None:
@@ -104,7 +104,7 @@ def _tools_problem(body: JSONDict) -> Optional[tuple]:
     return None
 
 
-def _messages_problem(messages: List[Any], quirks: Mapping[str, Any], thinking: bool) -> Optional[tuple]:
+def _messages_problem(messages: List[Any], quirks: Mapping[str, Any], thinking: bool) -> Optional[Tuple[str, str]]:
     """The tool turns' order (§G.2): each ``tool`` message answers a call of the assistant turn
     just before it (other tool messages between them), and every call is answered before the
     next message of another role."""
@@ -151,7 +151,7 @@ def _messages_problem(messages: List[Any], quirks: Mapping[str, Any], thinking: 
     return None
 
 
-def _call_problem(call: Any, where: str, alnum9: bool) -> Optional[tuple]:
+def _call_problem(call: Any, where: str, alnum9: bool) -> Optional[Tuple[str, str]]:
     if not isinstance(call, dict) or not isinstance(call.get("id"), str):
         return (f"Missing required parameter: '{where}.id'.", f"{where}.id")
     if alnum9 and not _ALNUM9.fullmatch(call["id"]):
@@ -169,7 +169,7 @@ def _call_problem(call: Any, where: str, alnum9: bool) -> Optional[tuple]:
     return None
 
 
-def _tool_content_problem(content: Any, index: int) -> Optional[tuple]:
+def _tool_content_problem(content: Any, index: int) -> Optional[Tuple[str, str]]:
     if isinstance(content, str):
         return None
     if not isinstance(content, list):
@@ -226,7 +226,7 @@ def tool_plan(body: JSONDict, quirks: Mapping[str, Any]) -> Optional[ToolPlan]:
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         choice = choice["function"]["name"] if served is None or "name" in served else "auto"
-    user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    user: Dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     scripted = quirks.get("tool_calls")
     return ToolPlan(
         [(tool["function"]["name"], tool["function"].get("parameters")) for tool in tools],
