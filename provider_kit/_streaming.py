@@ -9,6 +9,7 @@ Reconnection (``Last-Event-ID``, ``retry``) is the caller's business, not this m
 from __future__ import annotations
 
 import json
+from operator import itemgetter as _itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from .errors import ResponseFormatError
@@ -31,48 +32,46 @@ _BOM = "\ufeff"
 _EXCERPT_CHARS = 200
 
 
-class SSEEvent:
-    """One dispatched server-sent event; ``id`` is the last event id seen so far in the stream."""
+class SSEEvent(tuple):  # type: ignore[type-arg]
+    """One dispatched server-sent event; ``id`` is the last event id seen so far in the stream.
 
-    __slots__ = ("event", "data", "id", "retry")
+    A tuple underneath (a stream makes one per event, and a tuple is the cheapest immutable
+    record to build), compared only with other events.
+    """
 
-    event: Optional[str]
-    data: str
-    id: Optional[str]
-    retry: Optional[int]
+    __slots__ = ()
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         event: Optional[str] = None,
         data: str = "",
         id: Optional[str] = None,
         retry: Optional[int] = None,
-    ) -> None:
-        object.__setattr__(self, "event", event)
-        object.__setattr__(self, "data", data)
-        object.__setattr__(self, "id", id)
-        object.__setattr__(self, "retry", retry)
+    ) -> SSEEvent:
+        return tuple.__new__(cls, (event, data, id, retry))
 
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
+    event = property(_itemgetter(0), doc="The event type (the ``event:`` field), or None.")
+    data = property(_itemgetter(1), doc="The data lines joined by newlines.")
+    id = property(_itemgetter(2), doc="The last event id seen so far, or None.")
+    retry = property(_itemgetter(3), doc="The reconnection time the event set, or None.")
 
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def _key(self) -> Tuple[Optional[str], str, Optional[str], Optional[int]]:
-        return (self.event, self.data, self.id, self.retry)
-
+    # Never equal to a plain tuple: returning NotImplemented would let tuple's own comparison,
+    # reflected, say an event equals a tuple of the same fields.
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SSEEvent):
-            return NotImplemented
-        return self._key() == other._key()
+            return False if isinstance(other, tuple) else NotImplemented
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, SSEEvent):
+            return True if isinstance(other, tuple) else NotImplemented
+        return tuple.__ne__(self, other)
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return tuple.__hash__(self)
 
-    def __reduce__(self) -> Tuple[Any, ...]:
-        # The default slots protocol restores state through __setattr__, which refuses.
-        return (SSEEvent, self._key())
+    def __getnewargs__(self) -> Tuple[Any, ...]:
+        return tuple(self)
 
     def __repr__(self) -> str:
         return (

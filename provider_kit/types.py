@@ -261,18 +261,18 @@ class StreamChunk(_Value):
     ``complete`` returns for the same reply.
     """
 
-    __slots__ = ("text", "finish_reason", "usage", "provider", "reasoning", "data", "parsed", "provider_state",
-                 "tool_call", "tool_calls")
+    # A stream makes one chunk per event, hundreds for a tool call's arguments: a chunk on the way
+    # sets four slots. What only the last chunk carries is one tuple (``_end``, None on the way),
+    # and a partial call is kept as its (id, name, text so far) until ``tool_call`` is read.
+    __slots__ = ("text", "provider", "reasoning", "_call", "_end")
+    #: The fields, in constructor order (what equality, pickling and ``_replace`` go by).
+    _FIELDS = ("text", "finish_reason", "usage", "provider", "reasoning", "data", "parsed", "provider_state",
+               "tool_call", "tool_calls")
     text: str
-    finish_reason: Optional[str]
-    usage: Optional[Usage]
     provider: Optional[str]
     reasoning: str
-    data: Any
-    parsed: Any
-    provider_state: Optional[Dict[str, Any]]
-    tool_call: Optional[ToolCall]
-    tool_calls: Tuple[ToolCall, ...]
+    _call: Any
+    _end: Optional[Tuple[Any, ...]]
 
     def __init__(
         self,
@@ -287,38 +287,84 @@ class StreamChunk(_Value):
         tool_call: Optional[ToolCall] = None,
         tool_calls: Sequence[ToolCall] = (),
     ) -> None:
-        self._set(
-            text=text,
-            finish_reason=finish_reason,
-            usage=usage,
-            provider=provider,
-            reasoning=reasoning,
-            data=data,
-            parsed=parsed,
-            provider_state=provider_state,
-            tool_call=tool_call,
-            tool_calls=tuple(tool_calls) if tool_calls else (),
-        )
+        calls = tuple(tool_calls) if tool_calls else ()
+        end = None
+        if finish_reason is not None or usage is not None or data is not None or parsed is not None or (
+            provider_state is not None or calls
+        ):
+            end = (finish_reason, usage, data, parsed, provider_state, calls)
+        self._set(text=text, provider=provider, reasoning=reasoning, _call=tool_call, _end=end)
 
     @classmethod
-    def _piece(cls, text: str, provider: Optional[str], reasoning: str = "",
-               tool_call: Optional[ToolCall] = None) -> StreamChunk:
+    def _piece(cls, text: str, provider: Optional[str], reasoning: str = "", tool_call: Any = None) -> StreamChunk:
         """A chunk on the way (no finish, usage or data), built without ``__init__``'s keyword
-        handling: a stream makes one per event, and a tool call's arguments arrive in hundreds
-        of fragments."""
+        handling. ``tool_call`` may be a ``ToolCall`` or its ``(id, name, raw_arguments)``,
+        made into a ``ToolCall`` when read."""
         chunk = object.__new__(cls)
         setter = object.__setattr__
         setter(chunk, "text", text)
-        setter(chunk, "finish_reason", None)
-        setter(chunk, "usage", None)
         setter(chunk, "provider", provider)
         setter(chunk, "reasoning", reasoning)
-        setter(chunk, "data", None)
-        setter(chunk, "parsed", None)
-        setter(chunk, "provider_state", None)
-        setter(chunk, "tool_call", tool_call)
-        setter(chunk, "tool_calls", ())
+        setter(chunk, "_call", tool_call)
+        setter(chunk, "_end", None)
         return chunk
+
+    # -- what the last chunk carries
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        end = self._end
+        return None if end is None else end[0]
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        end = self._end
+        return None if end is None else end[1]
+
+    @property
+    def data(self) -> Any:
+        end = self._end
+        return None if end is None else end[2]
+
+    @property
+    def parsed(self) -> Any:
+        end = self._end
+        return None if end is None else end[3]
+
+    @property
+    def provider_state(self) -> Optional[Dict[str, Any]]:
+        end = self._end
+        return None if end is None else end[4]
+
+    @property
+    def tool_calls(self) -> Tuple[ToolCall, ...]:
+        end = self._end
+        return () if end is None else end[5]
+
+    @property
+    def tool_call(self) -> Optional[ToolCall]:
+        call = self._call
+        if call is None or isinstance(call, ToolCall):
+            return call
+        call = ToolCall._assembled(*call)
+        object.__setattr__(self, "_call", call)  # made once, on first read
+        return call
+
+    # -- value behaviour: the fields, not the slots
+
+    def _fields(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, key) for key in self._FIELDS)
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (StreamChunk, self._fields())
+
+    def _replace(self, **changes: Any) -> StreamChunk:
+        unknown = set(changes).difference(self._FIELDS)
+        if unknown:
+            raise TypeError(f"StreamChunk has no field {', '.join(sorted(unknown))}")
+        fields = dict(zip(self._FIELDS, self._fields()))
+        fields.update(changes)
+        return StreamChunk(**fields)
 
     def _from(self, provider: str) -> StreamChunk:
         """This chunk as sent by ``provider`` (itself when it already says so)."""
@@ -349,7 +395,7 @@ class StreamChunk(_Value):
 
     def __repr__(self) -> str:
         # What a plain text stream has, then only the fields this chunk fills.
-        shown = [f"{key}={getattr(self, key)!r}" for key in self.__slots__[:4]]
+        shown = [f"{key}={getattr(self, key)!r}" for key in self._FIELDS[:4]]
         shown += [
             f"{key}={getattr(self, key)!r}"
             for key in ("reasoning", "data", "parsed", "provider_state", "tool_call", "tool_calls")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .._error_bodies import one_line
 from .._secrets import Redactor
@@ -107,7 +107,9 @@ class StreamState:
     def reasoning_chunk(self, reasoning: str) -> StreamChunk:
         return StreamChunk._piece("", self.provider or None, reasoning)
 
-    def tool_call_chunk(self, partial: ToolCall) -> StreamChunk:
+    def tool_call_chunk(self, partial: Any) -> StreamChunk:
+        """A chunk carrying the call being built: a ``ToolCall``, or the ``(id, name, text so
+        far)`` that ``ToolCallAssembler.extend`` gives (made a ``ToolCall`` when read)."""
         return StreamChunk._piece("", self.provider or None, tool_call=partial)
 
     def final_chunk(self) -> StreamChunk:
@@ -169,14 +171,16 @@ class ToolCallAssembler:
         entry[2] += fragment
         return ToolCall._assembled(entry[0], entry[1], entry[2])
 
-    def extend(self, key: Any, fragment: str) -> Optional[ToolCall]:
+    def extend(self, key: Any, fragment: str) -> Optional[Tuple[str, str, str]]:
         """``add`` for a key that may name no call (a fragment of a block that is not a tool
-        call): None then. One dictionary lookup, for a stream's hottest path."""
+        call): None then; else the call so far as ``(id, name, text)``, for
+        ``tool_call_chunk``, which makes it a ``ToolCall`` only if someone reads it. A stream's
+        hottest path: one dictionary lookup, one concatenation."""
         entry = self._calls.get(key)
         if entry is None:
             return None
         entry[2] += fragment
-        return ToolCall._assembled(entry[0], entry[1], entry[2])
+        return (entry[0], entry[1], entry[2])
 
     def text(self, key: Any) -> str:
         """Call ``key``'s arguments text so far."""

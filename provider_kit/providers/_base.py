@@ -288,6 +288,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
                 yield self._last_chunk(final, call, [chunk.text for chunk in chunks], stream_body, transport)
                 return
             state = self._new_stream_state()
+            name = self.name
             budget = EventBudget(source, MAX_EVENT_BYTES)
             events = self.STREAM_DECODER.decode(budget)
             while not state.done:
@@ -312,8 +313,8 @@ class HTTPProvider(CallFeatures, HealthChecks):
                     if texts is not None:
                         texts.append(chunk.text)
                     # Every chunk says who is answering: the states set it, _from covers a
-                    # subclass's own state that does not (it returns the chunk itself otherwise).
-                    yield chunk._from(self.name)
+                    # subclass's own state that does not.
+                    yield chunk if chunk.provider == name else chunk._from(name)
                 # The gap deadline runs from here, not from the last byte: time the caller
                 # spent on the previous chunk is not the server's delay.
                 deadline.restart()

@@ -183,9 +183,9 @@ class StreamedToolCalls:
                 key = self._count
                 self._count += 1
                 self._current[index] = (key, sent_id)
-                partial = assembler.start(key, sent_id, _name(function), arguments or "")
+                partial: Any = assembler.start(key, sent_id, _name(function), arguments or "")
             elif arguments:
-                partial = assembler.add(current[0], arguments)
+                partial = assembler.extend(current[0], arguments)  # (id, name, text so far)
             else:
                 continue  # a repeat of the id or name only: nothing new
             chunks.append(state.tool_call_chunk(partial))
