@@ -101,11 +101,17 @@ def iter_raw(
     raw = response.raw
     if read is None:
         read = body_reader(raw, response.headers)
+    # ``HTTPResponse.connection`` is public in urllib3 1.x and 2 (None once the body is read):
+    # its socket is looked up once, not before every read of a stream's events.
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
     while True:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise socket.timeout("deadline passed while reading the body")
-        _limit_next_read(raw, remaining)
+        # Only while the response holds its connection: once released, the socket is back in
+        # the pool and may already be another thread's.
+        if sock is not None and raw.connection is not None:
+            _limit_next_read(sock, remaining)
         chunk = read()
         if not chunk:
             return
@@ -161,11 +167,7 @@ def body_reader(raw: Any, headers: Mapping[str, str]) -> Callable[[], bytes]:
 _TIMEOUT_SLACK_S = 0.01
 
 
-def _limit_next_read(raw: Any, seconds: float) -> None:
-    # ``HTTPResponse.connection`` is public in urllib3 1.x and 2; None once the body is read.
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if sock is None:
-        return
+def _limit_next_read(sock: Any, seconds: float) -> None:
     # settimeout is a system call (it sets the descriptor's blocking mode), one per stream event
     # otherwise; a stream's gap deadline restarts at every event, so the timeout the previous
     # read set is usually still right. It is kept only when it does not exceed the time left.
