@@ -45,6 +45,7 @@ from .types import (
 )
 
 if _TYPE_CHECKING:
+    from ._rate_limits import RateLimitInfo
     from ._tool_loop import run_tools
 
 logging.getLogger("provider_kit").addHandler(logging.NullHandler())
@@ -58,6 +59,11 @@ def __getattr__(name: str) -> _Any:
 
         globals()["run_tools"] = run_tools
         return run_tools
+    if name == "RateLimitInfo":  # only an answer carrying rate-limit headers needs it
+        from ._rate_limits import RateLimitInfo
+
+        globals()["RateLimitInfo"] = RateLimitInfo
+        return RateLimitInfo
     raise AttributeError(f"module 'provider_kit' has no attribute {name!r}")
 
 
@@ -91,6 +97,7 @@ __all__ = [
     "ProviderSpec",
     "ProviderTimeoutError",
     "RateLimitError",
+    "RateLimitInfo",
     "ResponseFormatError",
     "ServerError",
     "StreamChunk",

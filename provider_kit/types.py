@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping
 from typing import (
+    TYPE_CHECKING,
     Any,
     Dict,
     Iterable,
@@ -25,6 +26,9 @@ from typing import (
 from ._messages import Message, MessagesInput, ToolResult, as_messages
 from ._tools import ToolCall
 from ._value import _Value
+
+if TYPE_CHECKING:
+    from ._rate_limits import RateLimitInfo
 
 # ``_display`` (the text and HTML tables) is imported by the methods that show a value, so that
 # ``import provider_kit`` does not pay for it.
@@ -136,6 +140,9 @@ class Completion(_Value):
     (``call.result(value)``) to the conversation and call again, or let ``run_tools`` do it.
     ``messages`` is the whole exchange when ``run_tools`` made the completion (the prompt, each
     assistant turn and tool result, and this answer last), else None.
+
+    ``rate_limit`` is the budget the server reported in its headers (a ``RateLimitInfo``:
+    requests and tokens remaining, and seconds until each resets), None when it sent none.
     """
 
     __slots__ = (
@@ -152,6 +159,7 @@ class Completion(_Value):
         "provider_state",
         "tool_calls",
         "messages",
+        "rate_limit",
     )
     _repr_skip = ("raw", "messages")
     text: str
@@ -167,6 +175,7 @@ class Completion(_Value):
     provider_state: Optional[Dict[str, Any]]
     tool_calls: Tuple[ToolCall, ...]
     messages: Optional[Tuple[Message, ...]]
+    rate_limit: Optional[RateLimitInfo]
 
     def __init__(
         self,
@@ -183,6 +192,7 @@ class Completion(_Value):
         provider_state: Optional[Dict[str, Any]] = None,
         tool_calls: Sequence[ToolCall] = (),
         messages: Optional[Sequence[Message]] = None,
+        rate_limit: Optional[RateLimitInfo] = None,
     ) -> None:
         self._set(
             text=text,
@@ -198,6 +208,7 @@ class Completion(_Value):
             provider_state=provider_state,
             tool_calls=tuple(tool_calls),
             messages=tuple(messages) if messages is not None else None,
+            rate_limit=rate_limit,
         )
 
     @property
@@ -227,6 +238,8 @@ class Completion(_Value):
                 data[key] = value
         if self.tool_calls:
             data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.rate_limit is not None:
+            data["rate_limit"] = self.rate_limit.to_dict()
         if include_raw:
             data["raw"] = self.raw
         return data
@@ -258,7 +271,8 @@ class StreamChunk(_Value):
     With tools, ``tool_call`` is the call being built, as far as it has arrived (a ``ToolCall``
     whose ``raw_arguments`` grow chunk by chunk: for a live display; None in a chunk that does
     not advance one), and the last chunk's ``tool_calls`` are the assembled calls: the same as
-    ``complete`` returns for the same reply.
+    ``complete`` returns for the same reply. The last chunk's ``rate_limit`` is the budget
+    the server reported (as ``Completion.rate_limit``).
     """
 
     # A stream makes one chunk per event, hundreds for a tool call's arguments: a chunk on the way
@@ -267,7 +281,7 @@ class StreamChunk(_Value):
     __slots__ = ("text", "provider", "reasoning", "_call", "_end")
     #: The fields, in constructor order (what equality, pickling and ``_replace`` go by).
     _FIELDS = ("text", "finish_reason", "usage", "provider", "reasoning", "data", "parsed", "provider_state",
-               "tool_call", "tool_calls")
+               "tool_call", "tool_calls", "rate_limit")
     text: str
     provider: Optional[str]
     reasoning: str
@@ -286,13 +300,14 @@ class StreamChunk(_Value):
         provider_state: Optional[Dict[str, Any]] = None,
         tool_call: Optional[ToolCall] = None,
         tool_calls: Sequence[ToolCall] = (),
+        rate_limit: Optional[RateLimitInfo] = None,
     ) -> None:
         calls = tuple(tool_calls) if tool_calls else ()
         end = None
         if finish_reason is not None or usage is not None or data is not None or parsed is not None or (
-            provider_state is not None or calls
+            provider_state is not None or calls or rate_limit is not None
         ):
-            end = (finish_reason, usage, data, parsed, provider_state, calls)
+            end = (finish_reason, usage, data, parsed, provider_state, calls, rate_limit)
         self._set(text=text, provider=provider, reasoning=reasoning, _call=tool_call, _end=end)
 
     @classmethod
@@ -340,6 +355,11 @@ class StreamChunk(_Value):
     def tool_calls(self) -> Tuple[ToolCall, ...]:
         end = self._end
         return () if end is None else end[5]
+
+    @property
+    def rate_limit(self) -> Optional[RateLimitInfo]:
+        end = self._end
+        return None if end is None else end[6]
 
     @property
     def tool_call(self) -> Optional[ToolCall]:
@@ -391,6 +411,8 @@ class StreamChunk(_Value):
                                  "raw_arguments": self.tool_call.raw_arguments}
         if self.tool_calls:
             data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.rate_limit is not None:
+            data["rate_limit"] = self.rate_limit.to_dict()
         return data
 
     def __repr__(self) -> str:
@@ -398,7 +420,7 @@ class StreamChunk(_Value):
         shown = [f"{key}={getattr(self, key)!r}" for key in self._FIELDS[:4]]
         shown += [
             f"{key}={getattr(self, key)!r}"
-            for key in ("reasoning", "data", "parsed", "provider_state", "tool_call", "tool_calls")
+            for key in ("reasoning", "data", "parsed", "provider_state", "tool_call", "tool_calls", "rate_limit")
             if getattr(self, key) not in (None, "", ())
         ]
         return f"StreamChunk({', '.join(shown)})"

@@ -23,7 +23,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     # the value types, the content parts and their common base
     ("values", ("provider_kit.types", "provider_kit._messages", "provider_kit._parts", "provider_kit._value",
                 "provider_kit._progress", "provider_kit._tools", "provider_kit._tool_schema",
-                "provider_kit._tool_docstring")),
+                "provider_kit._tool_docstring", "provider_kit._rate_limits")),
     # checks of arguments and options; the structured-output step every provider shares
     ("call arguments", ("provider_kit._call_args", "provider_kit._options", "provider_kit._structured")),
     (
@@ -34,6 +34,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
             "provider_kit._retry",
             "provider_kit._breaker",
             "provider_kit._error_bodies",
+            "provider_kit._limiter",
         ),
     ),
     ("transport", ("provider_kit._transport",)),  # the only importer of requests and urllib3

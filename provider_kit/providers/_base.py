@@ -89,7 +89,7 @@ from .._error_bodies import error_message
 from .._retry import Deadline
 from .._streaming import DEFAULT_MAX_LINE_BYTES, SSE, StreamDecoder
 from .._transport import StreamBody, Transport
-from ..errors import ResponseFormatError
+from ..errors import RateLimitError, ResponseFormatError
 from ..types import Completion, MessagesInput, StreamChunk, Usage
 
 # EXCERPT_WINDOW, StreamState and error_from_event are also imported from here by each protocol.
@@ -204,11 +204,24 @@ class HTTPProvider(CallFeatures, HealthChecks):
             max_retries=max_retries, extra_headers=extra_headers, extra_body=extra_body, cache=cache,
             tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
         )
-        result = transport.request_json(
-            request.method, request.target, body=request.body, deadline=deadline, max_retries=call.max_retries
-        )
+        limiter = self._limiter
+        estimate = self._pace(limiter, request, deadline) if limiter is not None else 0
+        try:
+            result = transport.request_json(
+                request.method, request.target, body=request.body, deadline=deadline, max_retries=call.max_retries
+            )
+        except RateLimitError as error:
+            self._server_refused(error)
+            raise
+        headers = result.headers
+        rate_limit = _rate_limit_of(headers) if (
+            "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers
+            or "anthropic-ratelimit-requests-remaining" in headers or "anthropic-ratelimit-tokens-remaining" in headers
+        ) else None
         with self._shape_errors(result.request_id, source=result.data, transport=transport):
             answer = ParsedAnswer.of(self._parse_completion(result.data))
+        if limiter is not None or rate_limit is not None:
+            self._after_call(limiter, estimate, answer.usage, rate_limit)
         data = parsed = None
         if call.output is not None:
             data, parsed = _structured_result(
@@ -228,6 +241,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
             reasoning=answer.reasoning,
             provider_state=answer.provider_state,
             tool_calls=answer.tool_calls,
+            rate_limit=rate_limit,
         )
 
     def stream(
@@ -275,9 +289,15 @@ class HTTPProvider(CallFeatures, HealthChecks):
     def _iter_stream(
         self, request: RequestSpec, deadline: Deadline, call: ChatCall, transport: Transport
     ) -> Generator[StreamChunk, None, None]:
-        stream_body = transport.open_stream(
-            request.method, request.target, body=request.body, deadline=deadline, max_retries=call.max_retries
-        )
+        limiter = self._limiter
+        estimate = self._pace(limiter, request, deadline) if limiter is not None else 0
+        try:
+            stream_body = transport.open_stream(
+                request.method, request.target, body=request.body, deadline=deadline, max_retries=call.max_retries
+            )
+        except RateLimitError as error:
+            self._server_refused(error)
+            raise
         # The text is kept only when the last chunk parses it (schema= / json=True).
         texts: Optional[List[str]] = [] if call.output is not None else None
         with stream_body:
@@ -285,7 +305,9 @@ class HTTPProvider(CallFeatures, HealthChecks):
             if whole_answer is not None:
                 *chunks, final = whole_answer
                 yield from chunks
-                yield self._last_chunk(final, call, [chunk.text for chunk in chunks], stream_body, transport)
+                yield self._last_chunk(
+                    final, call, [chunk.text for chunk in chunks], stream_body, transport, limiter, estimate
+                )
                 return
             state = self._new_stream_state()
             name = self.name
@@ -324,15 +346,25 @@ class HTTPProvider(CallFeatures, HealthChecks):
                     stream_body.request_id,
                     transport,
                 )
-            yield self._last_chunk(state.final_chunk(), call, texts, stream_body, transport)
+            yield self._last_chunk(state.final_chunk(), call, texts, stream_body, transport, limiter, estimate)
 
     def _last_chunk(
         self, final: StreamChunk, call: ChatCall, texts: Optional[List[str]], stream_body: StreamBody,
-        transport: Transport,
+        transport: Transport, limiter: Any = None, estimate: int = 0,
     ) -> StreamChunk:
-        """The final chunk as yielded: from this provider, and with ``data``/``parsed`` built
-        from the whole text by the step ``complete`` uses, so both agree."""
+        """The final chunk as yielded: from this provider, with the rate limit its server
+        reported, and with ``data``/``parsed`` built from the whole text by the step
+        ``complete`` uses, so both agree."""
         final = final._from(self.name)
+        headers = stream_body.response.headers
+        if limiter is not None or (
+            "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers
+            or "anthropic-ratelimit-requests-remaining" in headers or "anthropic-ratelimit-tokens-remaining" in headers
+        ):
+            rate_limit = _rate_limit_of(headers)
+            self._after_call(limiter, estimate, final.usage, rate_limit)
+            if rate_limit is not None:
+                final = final._replace(rate_limit=rate_limit)
         if call.output is None:
             return final
         data, parsed = _structured_result(
@@ -403,6 +435,41 @@ class HTTPProvider(CallFeatures, HealthChecks):
             message = f"{self.name}: {message}"
         return ResponseFormatError(message, provider=self.name, request_id=request_id)
 
+    # -- rate limits (provider_kit/_limiter.py): only a paced provider, or one whose server
+    # reported a rate limit, gets here
+
+    def _pace(self, limiter: Any, request: RequestSpec, deadline: Deadline) -> int:
+        """Wait for the provider's limiter within ``deadline``; the call's estimated tokens.
+
+        :raises RateLimitError: at once when the wait would pass the deadline.
+        """
+        from .._limiter import estimate_tokens
+
+        estimate = estimate_tokens(request.body) if limiter.tpm else 0
+        limiter.acquire(estimate, deadline.remaining(), provider=self.name)
+        return estimate
+
+    def _after_call(self, limiter: Any, estimate: int, usage: Optional[Usage], rate_limit: Any) -> None:
+        """Correct the token estimate from the reported usage; hold further calls until the
+        reset when the server said a budget is spent."""
+        if limiter is not None and limiter.tpm and usage is not None:
+            used = usage.total_tokens
+            limiter.settle(estimate, used)
+        if rate_limit is not None and rate_limit.exhausted:
+            wait = rate_limit.wait_s()
+            if wait:
+                from .._limiter import limiter_of
+
+                limiter_of(self).hold(wait)
+
+    def _server_refused(self, error: RateLimitError) -> None:
+        """A 429 the retries did not get past: hold further calls for its ``retry_after``
+        rather than send them into the same refusal."""
+        if error.retryable and error.retry_after:
+            from .._limiter import limiter_of
+
+            limiter_of(self).hold(error.retry_after)
+
     # -- helpers
 
     def _prepare(
@@ -421,6 +488,13 @@ class HTTPProvider(CallFeatures, HealthChecks):
             self._apply_features(request, call)
         transport = self._transport if not call.extra_headers else self._transport.with_headers(call.extra_headers)
         return call, request, Deadline(args.timeout if args.timeout is not None else self.timeout), transport
+
+
+def _rate_limit_of(headers: Any) -> Any:
+    """``_rate_limits.rate_limit_from_headers``, imported by the first answer that has one."""
+    from .._rate_limits import rate_limit_from_headers
+
+    return rate_limit_from_headers(headers)
 
 
 def _structured_result(*args: Any, **kwargs: Any) -> Any:

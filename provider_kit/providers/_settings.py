@@ -78,9 +78,15 @@ class ProviderSettings:
         "require_api_key": as_bool,
         "max_response_bytes": as_positive_int,
         "check_model": as_bool,
+        # Client-side pacing: requests and tokens per minute (see provider_kit/_limiter.py).
+        "rpm": as_positive_number,
+        "tpm": as_positive_number,
     }
     #: Options of one provider type only; subclasses extend this.
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {}
+    #: The call pacing (``rpm``/``tpm``, or a server's exhausted budget); None: calls are not
+    #: paced, and the call flow pays one attribute test for it.
+    _limiter: Optional[Any] = None
 
     def __init__(
         self,
@@ -147,6 +153,13 @@ class ProviderSettings:
         self.require_api_key: bool = required
         #: Whether the health check looks for ``model`` in the server's model listing.
         self.check_model: bool = options.get("check_model", self.CHECK_MODEL)
+        #: Requests and tokens per minute this provider sends at most (None: no limit).
+        self.rpm: Optional[float] = options.get("rpm")
+        self.tpm: Optional[float] = options.get("tpm")
+        if self.rpm or self.tpm:
+            from .._limiter import RateLimiter  # only a paced provider loads it
+
+            self._limiter = RateLimiter(self.rpm, self.tpm)
         self._configure(options)
         # An extra header named like a credential (Azure's "api-key", a hand-set
         # "Authorization") is treated as one: attached by HeaderAuth and redacted from errors.
@@ -286,6 +299,7 @@ class ProviderSettings:
             "api_key": "set" if self._api_key else "not set",
             "timeout": self.timeout,
             "max_retries": self.max_retries,
+            **{key: value for key, value in (("rpm", self.rpm), ("tpm", self.tpm)) if value is not None},
         }
 
     # -- helpers of the layers above

@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import itertools
 import socket
 import sys
@@ -116,6 +117,12 @@ class LoopbackServer:
         ``provider_kit.testing.wires.openai.OpenAIWire``). A preset name as ``protocol``
         (``"together"``) sets the preset's own quirks and API path; these override them.
         Readable and changeable while the server runs as :attr:`quirks`.
+    :param rate_limit: the budget the server reports on every chat answer (and 429): a dict
+        of ``requests_limit``, ``requests_remaining``, ``requests_reset_s``, ``tokens_limit``,
+        ``tokens_remaining``, ``tokens_reset_s`` (any may be left out), sent as the protocol's
+        headers: Anthropic's ``anthropic-ratelimit-*`` (resets as RFC 3339 timestamps), for the
+        others OpenAI's ``x-ratelimit-*`` (resets as Go durations). Readable and changeable
+        while the server runs as :attr:`rate_limit`; None sends none.
     :raises ValueError: for an unknown protocol or quirk, a port outside 0-65535 or a negative
         latency.
     """
@@ -131,6 +138,7 @@ class LoopbackServer:
         port: int = 0,
         latency: float = 0.0,
         quirks: Optional[Mapping[str, Any]] = None,
+        rate_limit: Optional[Mapping[str, Any]] = None,
     ) -> None:
         if protocol is not None and protocol not in WIRES and protocol not in PRESET_WIRES:
             raise ValueError(
@@ -152,6 +160,8 @@ class LoopbackServer:
         self.ignore_stream = ignore_stream
         self.safety_timeout = safety_timeout
         self.latency = float(latency)
+        #: The budget reported on chat answers (see ``rate_limit=``); change it at any time.
+        self.rate_limit: Optional[Dict[str, Any]] = dict(rate_limit) if rate_limit is not None else None
         self._requested_port = port
         self._lock = threading.Condition()
         self._closing = threading.Event()
@@ -475,6 +485,17 @@ class LoopbackServer:
         return self.models[0] if self.models else "loopback-model"
 
     def _reply_for(self, request: RecordedRequest) -> Reply:
+        reply = self._chosen_reply(request)
+        budget = self.rate_limit
+        if budget and self._wire is not None and request.method == "POST" and (
+            reply.status < 300 or reply.status == 429
+        ):
+            # A copy: a reply queued several times is one object.
+            reply = copy.copy(reply)
+            reply.headers = {**self._wire.rate_limit_headers(budget), **reply.headers}
+        return reply
+
+    def _chosen_reply(self, request: RecordedRequest) -> Reply:
         responder: Optional[Responder] = None
         with self._lock:
             for index, (path, queued) in enumerate(self._queue):

@@ -59,6 +59,18 @@ def content_text(content: Any) -> str:
     return ""
 
 
+def go_duration(seconds: float) -> str:
+    """``seconds`` written as Go writes a duration: ``12ms``, ``1.5s``, ``6m0s``, ``1h2m3s``."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    return f"{int(minutes)}m{text}" if minutes else text
+
+
 class Exchange:
     """What the simulator works out from one chat request: the reply text and the counts."""
 
@@ -116,6 +128,17 @@ class Wire:
 
     def id_headers(self) -> Dict[str, str]:
         return {self.request_id_header: self.request_id()} if self.request_id_header else {}
+
+    def rate_limit_headers(self, budget: Mapping[str, Any]) -> Dict[str, str]:
+        """The headers reporting ``budget`` (``LoopbackServer.rate_limit``'s keys): OpenAI's
+        ``x-ratelimit-*`` with Go-duration resets, which compatible services and Azure send too."""
+        headers: Dict[str, str] = {}
+        for kind in ("requests", "tokens"):
+            for field, name in (("limit", "limit"), ("remaining", "remaining"), ("reset_s", "reset")):
+                value = budget.get(f"{kind}_{field}")
+                if value is not None:
+                    headers[f"x-ratelimit-{name}-{kind}"] = go_duration(value) if field == "reset_s" else str(value)
+        return headers
 
     def json_reply(self, status: int, body: Any) -> Reply:
         return Reply(status, json=body, content_type=self.json_type, headers=self.id_headers())

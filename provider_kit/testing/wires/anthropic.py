@@ -4,9 +4,11 @@ checks and answers beyond plain text (images, thinking, structured outputs, prom
 
 from __future__ import annotations
 
+import datetime
 import json
+import time
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
 from ._anthropic_features import PromptCache, Refusal, Thinking, check_blocks, schema_instance, thinking_blocks
@@ -104,6 +106,21 @@ class AnthropicWire(Wire):
         if terminate:
             out.append(event("message_stop", {}))
         return out
+
+    def rate_limit_headers(self, budget: Mapping[str, Any]) -> Dict[str, str]:
+        """``anthropic-ratelimit-*``, resets as RFC 3339 timestamps (with nanoseconds, as sent)."""
+        now = time.time()
+        headers: Dict[str, str] = {}
+        for kind in ("requests", "tokens"):
+            for field, name in (("limit", "limit"), ("remaining", "remaining"), ("reset_s", "reset")):
+                value = budget.get(f"{kind}_{field}")
+                if value is None:
+                    continue
+                if field == "reset_s":
+                    moment = datetime.datetime.fromtimestamp(now + value, datetime.timezone.utc)
+                    value = moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+                headers[f"anthropic-ratelimit-{kind}-{name}"] = str(value)
+        return headers
 
     def simulate(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
         if server.api_key is not None:
