@@ -29,6 +29,7 @@ from .errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
+    RateLimitError,
     ServerError,
 )
 from .types import CircuitState
@@ -123,10 +124,12 @@ class CircuitBreaker:
 
         :param error: None for a completion; a connection error, timeout or server error counts
             as a failure; any other ``ProviderError`` means the server answered, which closes the
-            circuit; anything else (a bad argument, an interrupt) says nothing about the server
-            and only ends a trial.
+            circuit; anything else (a bad argument, an interrupt, the client-side rate limiter's
+            refusal: nothing was sent) says nothing about the server and only ends a trial.
         """
-        if error is None or (isinstance(error, ProviderError) and not isinstance(error, COUNTED_ERRORS)):
+        if error is None or (
+            isinstance(error, ProviderError) and not isinstance(error, COUNTED_ERRORS) and not _never_sent(error)
+        ):
             self._close(admitted=True)
         elif isinstance(error, COUNTED_ERRORS):
             self._count(error, admitted=True)
@@ -198,3 +201,9 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.state()}>"
+
+
+def _never_sent(error: ProviderError) -> bool:
+    """Whether the error came before anything was sent: the client-side rate limiter's refusal
+    (a ``RateLimitError`` with no status)."""
+    return isinstance(error, RateLimitError) and error.status_code is None

@@ -256,3 +256,21 @@ def test_the_limiter_pickles_fresh(make):
     copy = pickle.loads(pickle.dumps(limiter))
     assert (copy.rpm, copy.tpm) == (60, None)
     assert copy.acquire(0, 1.0, provider="p") == 0
+
+
+def test_a_limiter_refusal_in_a_half_open_trial_leaves_the_circuit_open() -> None:
+    from provider_kit._breaker import CircuitBreaker
+    from provider_kit.errors import RateLimitError, ServerError
+
+    now = [0.0]
+    breaker = CircuitBreaker("x", threshold=1, cooldown=1.0, clock=lambda: now[0])
+    assert breaker.allow()
+    breaker.record(ServerError("down", provider="x", status_code=500))
+    assert breaker.state().state == "open"
+    now[0] = 2.0
+    assert breaker.allow()  # the half-open trial
+    breaker.record(RateLimitError("limiter: would pass the deadline", provider="x", status_code=None))
+    assert breaker.state().state != "closed"  # nothing was sent: the server said nothing
+    assert breaker.allow()  # the trial ended: the next call is a trial again
+    breaker.record(RateLimitError("slow down", provider="x"))  # a real 429: the server answered
+    assert breaker.state().state == "closed"
