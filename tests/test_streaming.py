@@ -19,6 +19,7 @@ from provider_kit._streaming import (
     _split,
     iter_ndjson,
     iter_sse,
+    load_json,
 )
 from provider_kit.errors import ResponseFormatError
 
@@ -635,3 +636,34 @@ def test_matches_the_openai_sdk_decoder(stream: bytes, step: int) -> None:
     ours = [(e.event, e.data, e.id, e.retry) for e in iter_sse(chunks)]
     assert ours == theirs
     assert len(ours) >= 2
+
+
+
+# --- load_json: json.loads, faster ---------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _json_outcome(load: Any, text: str) -> Any:
+    try:
+        return ("value", repr(load(text)))
+    except Exception as error:  # the same class, whichever parser refuses it
+        return ("error", type(error).__name__)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values, before=st.sampled_from(["", " ", "\n", "\t "]),
+       after=st.sampled_from(["", " ", "\n", "x", "{}", ","]))
+def test_load_json_accepts_and_refuses_exactly_what_json_loads_does(value: Any, before: str, after: str) -> None:
+    text = before + json.dumps(value, separators=(",", ":")) + after
+    assert _json_outcome(load_json, text) == _json_outcome(json.loads, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet='{}[]":,0123456789.eE+-tfnrulasx \\', max_size=30))
+def test_load_json_on_arbitrary_text_agrees_with_json_loads(text: str) -> None:
+    assert _json_outcome(load_json, text) == _json_outcome(json.loads, text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from .._streaming import load_json
 from .._tools import ToolCall
 from ..types import StreamChunk, Usage
 from ._answers import EXCERPT_WINDOW, StreamState, ToolCallAssembler, error_from_event, new_tool_call_id
@@ -182,7 +183,7 @@ class _AnthropicStream(StreamState):
     def feed(self, event: Any) -> Iterable[StreamChunk]:
         try:
             # An event with a name but no data ("event: message_stop" alone) still counts.
-            data = json.loads(event.data) if event.data else {}
+            data = load_json(event.data) if event.data else {}
         except ValueError:
             raise ValueError(f"stream event is not JSON: {event.data[:EXCERPT_WINDOW]!r}") from None
         if not isinstance(data, dict):

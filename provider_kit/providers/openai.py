@@ -23,7 +23,7 @@ from typing import (
 
 from .._options import Validator, as_choice, as_str
 from .._parts import Image, Text
-from .._streaming import SSE
+from .._streaming import SSE, load_json
 from ..types import Message, StreamChunk, Usage
 from ._answers import ParsedAnswer
 from ._base import (
@@ -116,7 +116,7 @@ class _OpenAIStream(StreamState):
             self.done = True
             return ()
         try:
-            chunk = json.loads(data)
+            chunk = load_json(data)
         except ValueError:
             raise ValueError(f"stream event is not JSON: {data[:EXCERPT_WINDOW]!r}") from None
         if not isinstance(chunk, dict):
