@@ -14,6 +14,7 @@ from .config import Config, ProviderSpec, load_config
 from .errors import (
     AuthenticationError,
     ConfigError,
+    ExecutorError,
     InvalidRequestError,
     MaxTurnsExceededError,
     NoProvidersError,
@@ -78,6 +79,7 @@ __all__ = [
     "Completion",
     "Config",
     "ConfigError",
+    "ExecutorError",
     "HealthReport",
     "HealthStatus",
     "Image",

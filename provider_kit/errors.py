@@ -7,6 +7,7 @@
     │   ├── NoProvidersError         no provider could be registered
     │   └── UnsupportedFeatureError  this provider type cannot do what the call asks (another may)
     ├── UnknownProviderError         (also KeyError) a name the registry does not hold
+    ├── ExecutorError                map(executor=...) got no answer back for a prompt (.sent)
     ├── ToolLoopError                run_tools stopped before the model's answer (.messages)
     │   ├── MaxTurnsExceededError    the model still called tools after max_turns calls
     │   └── ToolLoopTimeoutError     (also TimeoutError) the loop's deadline passed in a tool
@@ -37,6 +38,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Type
 __all__ = [
     "AuthenticationError",
     "ConfigError",
+    "ExecutorError",
     "InvalidRequestError",
     "NoProvidersError",
     "ProviderConnectionError",
@@ -84,6 +86,16 @@ class UnknownProviderError(ProviderKitError, KeyError):
     def __str__(self) -> str:
         # KeyError.__str__ quotes its argument; a message should read as a sentence.
         return str(self.args[0]) if self.args else ""
+
+
+class ExecutorError(ProviderKitError):
+    """``registry.map(..., executor=...)`` got no answer back for a prompt: its worker died,
+    or the executor broke or was shut down. ``sent`` is True when the prompt was handed to the
+    executor (it may have reached the provider, and been billed), False when it never was."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class ToolLoopError(ProviderKitError):

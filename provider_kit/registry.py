@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import typing
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
@@ -47,6 +48,9 @@ from ._shared_registry import get_registry, reset_registry
 from .config import ConfigSource, load_config
 from .errors import ConfigError, NoProvidersError, UnknownProviderError
 from .types import CircuitState, Completion, HealthReport, MessagesInput, Provider, StreamChunk
+
+if typing.TYPE_CHECKING:  # map's executor: concurrent.futures is imported only by a map that uses it
+    from concurrent.futures import Executor
 
 __all__ = [
     "DEFAULT_BATCH_CONCURRENCY",
@@ -418,9 +422,10 @@ class ProviderRegistry(Mapping[str, Provider]):
         *,
         provider: Optional[str] = ...,
         fallbacks: Union[str, Sequence[str], None] = ...,
-        max_workers: int = ...,
+        max_workers: Optional[int] = ...,
         progress: Union[bool, str, None] = ...,
         return_exceptions: Literal[False],
+        executor: Optional[Executor] = ...,
         **kwargs: Any,
     ) -> List[Completion]: ...
 
@@ -431,9 +436,10 @@ class ProviderRegistry(Mapping[str, Provider]):
         *,
         provider: Optional[str] = ...,
         fallbacks: Union[str, Sequence[str], None] = ...,
-        max_workers: int = ...,
+        max_workers: Optional[int] = ...,
         progress: Union[bool, str, None] = ...,
         return_exceptions: bool = ...,
+        executor: Optional[Executor] = ...,
         **kwargs: Any,
     ) -> List[Union[Completion, Exception]]: ...
 
@@ -443,9 +449,10 @@ class ProviderRegistry(Mapping[str, Provider]):
         *,
         provider: Optional[str] = None,
         fallbacks: Union[str, Sequence[str], None] = None,
-        max_workers: int = DEFAULT_MAP_WORKERS,
+        max_workers: Optional[int] = None,
         progress: Union[bool, str, None] = None,
         return_exceptions: bool = True,
+        executor: Optional[Executor] = None,
         **kwargs: Any,
     ) -> Union[List[Completion], List[Union[Completion, Exception]]]:
         """Complete many prompts in parallel threads; the results come back in input order.
@@ -465,7 +472,9 @@ class ProviderRegistry(Mapping[str, Provider]):
         :param prompts: prompt strings or message lists (one conversation each).
         :param provider: the provider name; None for ``default``.
         :param fallbacks: as for ``complete``.
-        :param max_workers: threads for this call.
+        :param max_workers: threads for this call (default 8). With ``executor``: the most
+            prompts handed to it and not yet answered; None (the default) hands it every
+            prompt at once, as ``Executor.map`` does.
         :param progress: a progress bar on stderr. None (the default) draws it only where someone
             watches: on a terminal or in Jupyter, never into a server's log. True draws it
             always, False never, "text" always and as text even in Jupyter. In Jupyter it is
@@ -476,19 +485,35 @@ class ProviderRegistry(Mapping[str, Provider]):
             result list; when False, the first failure is raised, prompts not yet started are
             cancelled, prompts waiting for a circuit give up, and calls already running finish
             in the background.
+        :param executor: a ``concurrent.futures.Executor`` to run the prompts on instead of
+            this process's threads (a ``ProcessPoolExecutor``, Dask's ``client.get_executor()``):
+            the registry travels pickled, each worker process keeps its own copy (pools,
+            circuits, batch slots). A prompt whose worker dies fails with ``ExecutorError``
+            and the batch returns. See "Beyond one machine" in docs/scaling.rst.
         :param kwargs: passed to every ``complete`` call (``model``, ``max_tokens``, ...).
         :raises ConfigError: for ``prompts`` that is not a list of prompts, a bad
-            ``max_workers``, ``progress`` or ``timeout``.
+            ``max_workers``, ``progress`` or ``timeout``, an ``executor`` that is not one, or
+            a registry or arguments that do not pickle.
         :raises UnknownProviderError: for an unknown name, before any call.
         """
         from ._progress import check_progress  # only map draws a bar: not imported with provider_kit
 
         items = batch_items(prompts)
-        workers = _checked("max_workers", max_workers, as_positive_int)
+        workers = None if max_workers is None else _checked("max_workers", max_workers, as_positive_int)
         check_progress(progress)
         if kwargs.get("timeout") is not None:
             _checked("timeout", kwargs["timeout"], as_positive_number)
         targets = self._targets(provider, fallbacks)
+        if executor is not None:
+            from ._executor import check_executor, map_on_executor  # not imported with provider_kit
+
+            check_executor(executor)
+            return map_on_executor(
+                self, executor, items, [name for name, _ in targets], kwargs,
+                window=workers, progress=progress, return_exceptions=return_exceptions,
+            )
+        if workers is None:
+            workers = DEFAULT_MAP_WORKERS
         return self._router.map(
             items, targets, kwargs, workers=workers, progress=progress, return_exceptions=return_exceptions
         )

@@ -43,7 +43,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("routing", ("provider_kit._routing", "provider_kit._tool_loop")),  # fallbacks, breakers, batches; run_tools
     (
         "registry",
-        ("provider_kit.registry", "provider_kit._building", "provider_kit._health", "provider_kit._shared_registry"),
+        ("provider_kit.registry", "provider_kit._building", "provider_kit._health", "provider_kit._shared_registry",
+         "provider_kit._executor"),  # map on an executor: the registry's worker-side copy
     ),
     ("public surface", ("provider_kit",)),  # __init__ re-exports the layers below
     ("testing", ("provider_kit.testing",)),  # a side module: nothing in the library imports it

@@ -69,7 +69,7 @@ def test_import_leaves_slow_modules_unloaded():
     for lazy in ("argparse", "tomllib", "tomli", "concurrent.futures", "dataclasses", "difflib",
                  "html", "provider_kit.cli", "provider_kit.testing", "asyncio",
                  # what only health_check_all, map and showing a value use: each module costs import time
-                 "provider_kit._health", "provider_kit._progress", "provider_kit._display",
+                 "provider_kit._health", "provider_kit._progress", "provider_kit._display", "provider_kit._executor",
                  # what only a tool made from a function uses (inspect, typing's hints, dataclasses)
                  "provider_kit._tool_schema", "provider_kit._tool_docstring", "inspect",
                  # the tool loop and each protocol's tool code: only calls with tools load them
@@ -95,6 +95,7 @@ ERROR_INSTANCES = [
     errors.ConfigError("bad config"),
     errors.NoProvidersError("none"),
     errors.UnknownProviderError("no provider 'x'"),
+    errors.ExecutorError("no answer came back", sent=False),
     errors.ProviderError("failed", provider="p", status_code=418, request_id="req_1"),
     errors.AuthenticationError("denied", provider="p", status_code=401, request_id="req_2"),
     errors.RateLimitError("slow", provider="p", retry_after=1.5, retryable=False, request_id="r"),
