@@ -28,6 +28,7 @@ import hashlib
 import os
 import pickle
 import threading
+import uuid
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -63,6 +64,10 @@ class Shipment:
 
     def __repr__(self) -> str:
         return f"<provider_kit registry, {len(self.data)} bytes pickled>"
+
+    def __dask_tokenize__(self) -> str:
+        # Dask names a task by hashing its arguments: the digest saves hashing the bytes.
+        return self.digest
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -105,10 +110,15 @@ def _portable(error: Exception) -> Exception:
 
 
 def run_prompt(
-    shipment: Shipment, names: Sequence[str], prompt: MessagesInput, kwargs: Dict[str, Any]
+    shipment: Shipment, names: Sequence[str], prompt: MessagesInput, kwargs: Dict[str, Any], task: str
 ) -> Tuple[bool, Any]:
     """Run one prompt of a batch in this (worker) process: ``(True, completion)`` or
-    ``(False, error)``. An interrupt or a dying process is not caught: that is the task lost."""
+    ``(False, error)``. An interrupt or a dying process is not caught: that is the task lost.
+
+    ``task`` (the batch's and the prompt's number) is unused here: it makes every task unlike
+    any other, for an executor that runs identical calls once (Dask's ``client.submit`` is
+    ``pure`` by default), which would give a prompt repeated to sample answers one answer.
+    """
     registry = _registry_for(shipment)
     targets = [(name, registry.get(name)) for name in names]
     try:
@@ -203,6 +213,7 @@ def map_on_executor(
     from ._progress import progress_bar
 
     shipment = _shipment(registry, kwargs)
+    batch = uuid.uuid4().hex
     total = len(items)
     limit = total if window is None else window
     results: List[Any] = [None] * total
@@ -222,7 +233,7 @@ def map_on_executor(
         while handed < total or pending:
             while refusal is None and handed < total and len(pending) < limit:
                 try:
-                    future = executor.submit(run_prompt, shipment, names, items[handed], kwargs)
+                    future = executor.submit(run_prompt, shipment, names, items[handed], kwargs, f"{batch}-{handed}")
                 except Exception as exc:  # shut down, or broken by a dead worker
                     refusal = exc
                     break

@@ -232,14 +232,14 @@ def test_what_cannot_travel_is_refused_before_anything_is_handed_over(make_fake:
     fake = make_fake("fake")
     registry = ProviderRegistry([fake])
     with Recording(1) as executor:
-        with pytest.raises(ConfigError, match="executor must be a concurrent.futures.Executor.*get_executor"):
+        with pytest.raises(ConfigError, match=r"executor must be a concurrent\.futures\.Executor.*get_executor"):
             registry.map(["a"], executor=object())  # type: ignore[arg-type]
         with pytest.raises(ConfigError, match="max_workers"):
             registry.map(["a"], executor=executor, max_workers=0)
-        with pytest.raises(ConfigError, match="keyword arguments cannot be sent.*do not pickle"):
+        with pytest.raises(ConfigError, match=r"keyword arguments cannot be sent.*do not pickle"):
             registry.map(["a"], executor=executor, extra_body={"lock": threading.Lock()})
         fake.on_reply = lambda: None  # a provider holding a lambda cannot travel
-        with pytest.raises(ConfigError, match="registry cannot be sent.*does not pickle"):
+        with pytest.raises(ConfigError, match=r"registry cannot be sent.*does not pickle"):
             registry.map(["a"], executor=executor)
         assert registry.map([], executor=executor) == []
     assert submitted == []
