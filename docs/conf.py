@@ -49,7 +49,7 @@ html_show_sourcelink = False
 # target; they still show, as plain text. Everything of provider_kit's own must resolve.
 nitpick_ignore_regex = [
     ("py:class", r"(collections\.abc|typing|datetime|pathlib|os|types|threading|concurrent\.futures)\..+"),
-    ("py:class", r"(Path|PathLike|Mapping|Sequence|Iterable|Iterator|Generator|Callable|datetime)"),
+    ("py:class", r"(Path|PathLike|Mapping|Sequence|Iterable|Iterator|Generator|Callable|datetime|Executor)"),
     ("py:exc", r"(KeyError|TimeoutError|ConnectionError|ValueError|TypeError)"),
     # Type aliases and helpers named in annotations, which the docstrings describe in words.
     ("py:class", r"(ConfigSource|KnownTypes|MessagesInput|Chunk|Piece|RecordedHeaders|_P)"),
