@@ -159,13 +159,17 @@ class Transport:
         body: Any = None,
         deadline: Deadline,
         max_retries: Optional[int] = None,
+        max_response_bytes: Optional[int] = None,
     ) -> HTTPResult:
         """Send a request and decode its JSON answer, retrying within ``deadline``.
 
         :param max_retries: overrides the policy's count (health checks make one attempt).
+        :param max_response_bytes: overrides the body cap (an embeddings answer is large by
+            nature, and its size is known from the request).
         :raises ProviderError: a subclass for each failure; see ``provider_kit.errors``.
         """
         url = f"{self.base_url}{path}"
+        limit = self.max_response_bytes if max_response_bytes is None else max_response_bytes
 
         def attempt() -> Tuple[requests.Response, bytes]:
             # The body is read inside the attempt: a connection reset half-way through it is
@@ -173,7 +177,7 @@ class Transport:
             response = self._send_once(method, url, body, deadline)
             try:
                 with self._translating(deadline):
-                    return response, self._read_body(response, deadline, self.max_response_bytes)
+                    return response, self._read_body(response, deadline, limit)
             finally:
                 response.close()
 

@@ -82,7 +82,7 @@ from __future__ import annotations
 import itertools
 import json as _json  # complete()'s json= argument shadows the name
 import time
-from typing import Any, ClassVar, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 from .._call_args import check_call_args
 from .._error_bodies import error_message
@@ -91,6 +91,9 @@ from .._streaming import DEFAULT_MAX_LINE_BYTES, SSE, StreamDecoder
 from .._transport import StreamBody, Transport
 from ..errors import RateLimitError, ResponseFormatError
 from ..types import Completion, MessagesInput, StreamChunk, Usage
+
+if TYPE_CHECKING:
+    from .._embeddings import Embeddings
 
 # EXCERPT_WINDOW, StreamState and error_from_event are also imported from here by each protocol.
 from ._answers import EXCERPT_WINDOW as EXCERPT_WINDOW
@@ -123,6 +126,10 @@ class HTTPProvider(CallFeatures, HealthChecks):
     STREAM_DECODER: ClassVar[StreamDecoder] = SSE
     #: The ``StreamState`` subclass that turns one stream's events into chunks.
     STREAM_STATE: ClassVar[Type[StreamState]] = StreamState
+    #: The most texts, and estimated tokens (None: no cap), one embeddings request may carry;
+    #: a larger input is split (``_embed``).
+    EMBED_MAX_INPUTS: ClassVar[int] = 256
+    EMBED_MAX_TOKENS: ClassVar[Optional[int]] = None
 
     # -- protocol hooks
 
@@ -135,6 +142,15 @@ class HTTPProvider(CallFeatures, HealthChecks):
 
     def _parse_completion(self, data: Any) -> Union[ParsedAnswer, Tuple[str, Optional[str], Optional[str], Usage]]:
         """A completion body read: a ``ParsedAnswer`` (or the tuple of its first four fields)."""
+        raise NotImplementedError
+
+    def _embed_request(self, model: str, texts: List[str], dimensions: Optional[int]) -> RequestSpec:
+        """The embeddings request for ``texts`` (within the type's limits), for a type with
+        ``EMBEDDINGS_PATH``."""
+        raise NotImplementedError
+
+    def _parse_embeddings(self, data: Any) -> Tuple[List[Any], Optional[str], Usage]:
+        """An embeddings answer read: (one ``array("f")`` per text in order, model, usage)."""
         raise NotImplementedError
 
     def _finish_reason(self, value: Any) -> Optional[str]:
@@ -285,6 +301,33 @@ class HTTPProvider(CallFeatures, HealthChecks):
             tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
         )
         return self._iter_stream(request, deadline, call, transport)
+
+    def embed(
+        self,
+        texts: Union[str, Sequence[str]],
+        *,
+        model: Optional[str] = None,
+        dimensions: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> Embeddings:
+        """Embed ``texts``: one vector per text, in input order (see ``provider_kit.Embeddings``).
+
+        A large input is split into requests the server takes (the type's count and token
+        limits per request) and put back together; every request runs inside the one deadline.
+
+        :param texts: a string (one vector), or a list of strings.
+        :param model: the embedding model (default: ``embedding_model``, else the type's).
+        :param dimensions: a shorter vector length, for the models that take one.
+        :param timeout: deadline in seconds for the whole call, every request and retry
+            included (default: the provider's ``timeout``).
+        :raises UnsupportedFeatureError: for a type without embeddings (nothing is sent).
+        :raises ConfigError: for an empty list, an item that is not a non-empty string, or
+            ``dimensions`` that is not a positive integer (nothing is sent).
+        :raises ProviderError: a subclass per failure, as for ``complete``.
+        """
+        from ._embed import embed  # loaded by the first call: most programs never embed
+
+        return embed(self, texts, model=model, dimensions=dimensions, timeout=timeout)
 
     def _iter_stream(
         self, request: RequestSpec, deadline: Deadline, call: ChatCall, transport: Transport

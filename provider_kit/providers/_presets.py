@@ -99,6 +99,12 @@ class Preset(NamedTuple):
     tool_id_rule: Optional[str] = None
     #: JSON-schema keywords the service refuses in a tool's parameters, removed before sending.
     tool_schema_drop: Tuple[str, ...] = ()
+    #: Whether the service has ``POST /embeddings`` (``embed()`` is refused before sending
+    #: otherwise), its default embedding model ("" when ``model=`` or ``embedding_model``
+    #: must name one), and the body field of ``dimensions=`` (Mistral's ``output_dimension``).
+    embeddings: bool = True
+    embedding_model: str = ""
+    dimensions_field: str = "dimensions"
 
 
 #: Every preset, in the order the docs list them.
@@ -109,6 +115,7 @@ PRESETS: Tuple[Preset, ...] = (
         default_model="llama-3.1-8b-instant",
         max_tokens_field="max_completion_tokens",
         reasoning_field="reasoning",
+        embeddings=False,
         note="rejects logprobs, logit_bias and messages[].name; n must be 1",
     ),
     Preset(
@@ -126,6 +133,8 @@ PRESETS: Tuple[Preset, ...] = (
         error_shape="top-level",
         seed_field="random_seed",
         tool_id_rule="alnum9",
+        embedding_model="mistral-embed",
+        dimensions_field="output_dimension",
         note='errors are a top-level {"object": "error", "message": ...}',
     ),
     Preset(
@@ -135,6 +144,7 @@ PRESETS: Tuple[Preset, ...] = (
         reasoning_field="reasoning_content",
         echo_reasoning=True,
         reasoning_off={"thinking": {"type": "disabled"}},
+        embeddings=False,
         note="no /v1 in the base URL (also served under /v1)",
     ),
     Preset(
@@ -151,12 +161,14 @@ PRESETS: Tuple[Preset, ...] = (
         "xai", "xAI", "https://api.x.ai/v1", "XAI_API_KEY",
         integer_error_codes=True,
         reasoning_field="reasoning_content",
+        embeddings=False,
         note="no default model: set model (grok-...)",
     ),
     Preset(
         "gemini", "Gemini", "https://generativelanguage.googleapis.com/v1beta/openai/", "GEMINI_API_KEY",
         default_model="gemini-2.5-flash",
         tool_schema_drop=("additionalProperties", "examples"),
+        embedding_model="gemini-embedding-001",
         note="Google's OpenAI-compatible endpoint",
     ),
     Preset(
@@ -227,6 +239,13 @@ class PresetProvider(OpenAIProvider):
             )
         super().validate_config()
 
+    def _embed_body(self, model: str, texts: List[str], dimensions: Optional[int]) -> Dict[str, Any]:
+        body = super()._embed_body(model, texts, dimensions)
+        field = self.PRESET.dimensions_field
+        if dimensions is not None and field != "dimensions":
+            body = {(field if key == "dimensions" else key): value for key, value in body.items()}
+        return body
+
     def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
         # A bare array (Together's) is the same listing without its envelope.
         return super()._models_page({"data": data} if isinstance(data, list) else data)
@@ -275,6 +294,8 @@ def preset_type(preset: Preset) -> type:
         "TOOL_CHOICES": frozenset(preset.tool_choices),
         "TOOL_ID_RULE": preset.tool_id_rule,
         "TOOL_SCHEMA_DROP": tuple(preset.tool_schema_drop),
+        "EMBEDDINGS_PATH": "/embeddings" if preset.embeddings else "",
+        "EMBEDDING_MODEL": preset.embedding_model,
     }
     if preset.reasoning_off is not None:
         attributes["REASONING_OFF"] = preset.reasoning_off

@@ -87,6 +87,11 @@ class ProviderSettings:
     #: The call pacing (``rpm``/``tpm``, or a server's exhausted budget); None: calls are not
     #: paced, and the call flow pays one attribute test for it.
     _limiter: Optional[Any] = None
+    #: The embeddings request's path (relative to ``base_url``); "" for a type without
+    #: embeddings, whose ``embed()`` refuses. A type with embeddings takes ``embedding_model``.
+    EMBEDDINGS_PATH: ClassVar[str] = ""
+    #: The model ``embed()`` uses when neither the call nor ``embedding_model`` names one.
+    EMBEDDING_MODEL: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -160,6 +165,8 @@ class ProviderSettings:
             from .._limiter import RateLimiter  # only a paced provider loads it
 
             self._limiter = RateLimiter(self.rpm, self.tpm)
+        #: The model ``embed()`` uses unless the call names one ("" when the type has none).
+        self.embedding_model: str = options.get("embedding_model") or self.EMBEDDING_MODEL
         self._configure(options)
         # An extra header named like a credential (Azure's "api-key", a hand-set
         # "Authorization") is treated as one: attached by HeaderAuth and redacted from errors.
@@ -180,6 +187,8 @@ class ProviderSettings:
 
     @classmethod
     def option_schema(cls) -> Dict[str, Validator]:
+        if cls.EMBEDDINGS_PATH:
+            return {**cls.COMMON_OPTIONS, "embedding_model": as_str, **cls.EXTRA_OPTIONS}
         return {**cls.COMMON_OPTIONS, **cls.EXTRA_OPTIONS}
 
     @classmethod
@@ -247,10 +256,15 @@ class ProviderSettings:
 
     def validate_config(self) -> None:
         """:raises ConfigError: when the provider cannot work as configured (no key, no model)."""
-        if self.require_api_key and not self._api_key:
-            raise ConfigError(f"{self._where}: {self._missing_key_reason()}")
+        self._validate_connection()
         if not self.model:
             raise ConfigError(f"{self._where}: no model configured")
+
+    def _validate_connection(self) -> None:
+        """What every request needs, whatever its model (``embed()`` checks only this):
+        :raises ConfigError: with no key where one is required."""
+        if self.require_api_key and not self._api_key:
+            raise ConfigError(f"{self._where}: {self._missing_key_reason()}")
 
     def _missing_key_reason(self) -> str:
         if self._api_key_env_named:

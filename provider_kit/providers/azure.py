@@ -20,7 +20,7 @@ import json
 import os
 import re
 import urllib.parse
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 from .._options import Validator, as_choice, as_str, as_url, check_options
 from ..errors import ConfigError
@@ -101,6 +101,8 @@ class AzureOpenAIProvider(OpenAIProvider):
     MODELS_PATH = "/models"
     #: Deployments are not models: the listing cannot say whether one exists.
     CHECK_MODEL = False
+    #: The embeddings deployment, named after its model as the portal does unless told otherwise.
+    EMBEDDING_MODEL = "text-embedding-3-small"
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "endpoint": as_url,
         "deployment": as_str,
@@ -189,14 +191,14 @@ class AzureOpenAIProvider(OpenAIProvider):
         except ValueError as error:
             raise ConfigError(f"{where}: ${API_VERSION_ENV}={value.strip()!r}: {error}") from None
 
-    def validate_config(self) -> None:
-        """:raises ConfigError: with no endpoint, no key or no deployment."""
+    def _validate_connection(self) -> None:
+        """:raises ConfigError: with no endpoint or no key."""
         if not self.endpoint:
             raise ConfigError(
                 f"{self.TYPE} provider {self.name!r}: no endpoint (set ${self.BASE_URL_ENV}, or "
                 "endpoint in its config: https://RESOURCE.openai.azure.com)"
             )
-        super().validate_config()
+        super()._validate_connection()
 
     def _headers(self, api_key: Optional[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
         if self.uses_v1:
@@ -221,6 +223,14 @@ class AzureOpenAIProvider(OpenAIProvider):
         if self.uses_v1:
             return RequestSpec("/chat/completions", body)
         path = f"/deployments/{urllib.parse.quote(deployment, safe='')}/chat/completions"
+        return RequestSpec(path, body, query=self._query())
+
+    def _embed_request(self, model: str, texts: List[str], dimensions: Optional[int]) -> RequestSpec:
+        # ``model`` is the embeddings deployment (``embedding_model``, or the call's).
+        body = self._embed_body(model, texts, dimensions)
+        if self.uses_v1:
+            return RequestSpec("/embeddings", body)
+        path = f"/deployments/{urllib.parse.quote(model, safe='')}/embeddings"
         return RequestSpec(path, body, query=self._query())
 
     def _apply_output_format(self, body: Dict[str, Any], call: ChatCall) -> None:

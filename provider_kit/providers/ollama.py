@@ -250,6 +250,12 @@ class OllamaProvider(HTTPProvider):
     DEFAULT_MODEL = "llama3.2"
     MODELS_PATH = "/api/tags"
     FINISH_REASONS = FINISH_REASONS
+    EMBEDDINGS_PATH = "/api/embed"
+    #: The most pulled embedding model in Ollama's library.
+    EMBEDDING_MODEL = "nomic-embed-text"
+    #: Texts per ``/api/embed`` request: the server embeds them one by one, so a batch only
+    #: bounds the answer (256 vectors of 4,096 JSON floats: about 24 MB).
+    EMBED_MAX_INPUTS = 256
     STREAM_DECODER = NDJSON
     STREAM_STATE = _OllamaStream
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {"keep_alive": as_keep_alive}
@@ -418,6 +424,27 @@ class OllamaProvider(HTTPProvider):
             content, data.get("model"), self._finish_reason(data.get("done_reason")), _usage(data),
             reasoning=thinking or None, provider_state=_thinking_state(thinking), tool_calls=_tool_calls(message),
         )
+
+    def _embed_request(self, model: str, texts: List[str], dimensions: Optional[int]) -> RequestSpec:
+        """``POST /api/embed`` with ``input`` a list (batched), as ``ollama.Client.embed`` sends."""
+        body: Dict[str, Any] = {"model": model, "input": texts}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        if self.keep_alive is not None:
+            body["keep_alive"] = self.keep_alive
+        return RequestSpec(self.EMBEDDINGS_PATH, body)
+
+    def _parse_embeddings(self, data: Any) -> Tuple[List[Any], Optional[str], Usage]:
+        """``{"model", "embeddings": [[float...]...], "prompt_eval_count", ...}``."""
+        from ._embed import decode_vector
+
+        if isinstance(data, dict) and data.get("error"):
+            raise error_from_event(self.name, 500, str(data["error"]), None, context="in a 200 response")
+        embeddings = data["embeddings"]
+        if not isinstance(embeddings, list):
+            raise TypeError("embeddings is not a list")
+        count = data.get("prompt_eval_count")
+        return [decode_vector(vector) for vector in embeddings], data.get("model"), Usage(count, None, count)
 
     def _health_problem(self, data: Any) -> Optional[str]:
         self._models_page(data)  # the shape only: the model is not checked

@@ -205,6 +205,11 @@ class OpenAIProvider(HTTPProvider):
     FINISH_REASONS = FINISH_REASONS
     STREAM_DECODER = SSE
     STREAM_STATE = _OpenAIStream
+    EMBEDDINGS_PATH = "/embeddings"
+    EMBEDDING_MODEL = "text-embedding-3-small"
+    #: OpenAI's limits per embeddings request: 2,048 inputs and 300,000 tokens in all.
+    EMBED_MAX_INPUTS = 2048
+    EMBED_MAX_TOKENS = 300_000
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {
         "organization": as_str,
         "project": as_str,
@@ -398,6 +403,26 @@ class OpenAIProvider(HTTPProvider):
             provider_state={field: reasoning} if field and reasoning else None,
             tool_calls=calls,
         )
+
+    def _embed_request(self, model: str, texts: List[str], dimensions: Optional[int]) -> RequestSpec:
+        return RequestSpec(self.EMBEDDINGS_PATH, self._embed_body(model, texts, dimensions))
+
+    def _embed_body(self, model: str, texts: List[str], dimensions: Optional[int]) -> Dict[str, Any]:
+        """What ``openai.OpenAI().embeddings.create`` sends, in its order: the vectors as
+        base64 float32 (a quarter of the JSON floats' bytes, decoded without parsing a number)."""
+        body: Dict[str, Any] = {"model": model, "input": texts}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        body["encoding_format"] = "base64"
+        return body
+
+    def _parse_embeddings(self, data: Any) -> Tuple[List[Any], Optional[str], Usage]:
+        """``{"data": [{"index", "embedding"}], "model", "usage": {"prompt_tokens", "total_tokens"}}``;
+        an embedding is base64, or a list of floats from a server that ignores the encoding."""
+        from ._embed import openai_vectors
+
+        usage = data.get("usage") or {}
+        return openai_vectors(data), data.get("model"), Usage(usage.get("prompt_tokens"), None, usage.get("total_tokens"))
 
     def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
         """``{"object": "list", "data": [{"id": ...}, ...]}``, one page (PROTOCOLS.md §A.7)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
 from ._base import JSONDict, Piece
+from ._embeddings import openai_embeddings
 from .openai import OpenAIWire
 
 if TYPE_CHECKING:
@@ -180,6 +181,9 @@ class AzureWire(OpenAIWire):
                 return self.error_reply(400, "you must provide a model parameter", param="model")
             return self._deployment_chat(server, body, str(body["model"]), None)
         parts = route.split("/")
+        if request.method == "POST" and (route == "embeddings" if v1 else (
+                len(parts) == 3 and parts[0] == "deployments" and parts[2] == "embeddings")):
+            return self._embeddings(server, request, None if v1 else parts[1])
         if request.method == "POST" and not v1 and len(parts) == 4 and parts[0] == "deployments" \
                 and parts[2:] == ["chat", "completions"]:
             body = self.parse_json(request)
@@ -187,6 +191,18 @@ class AzureWire(OpenAIWire):
                 return body
             return self._deployment_chat(server, body, parts[1], version)
         return self.error_reply(404)
+
+    def _embeddings(self, server: LoopbackServer, request: RecordedRequest, deployment: Optional[str]) -> Reply:
+        """An embeddings request to a deployment (the path's, or on v1 the body's ``model``)."""
+        body = self.parse_json(request)
+        if isinstance(body, Reply):
+            return body
+        name = deployment or body.get("model")
+        if not name:
+            return self.error_reply(400, "you must provide a model parameter", param="model")
+        if name not in server.models:
+            return self.error_reply(404, NO_DEPLOYMENT, code="DeploymentNotFound")
+        return openai_embeddings(body, self.error_reply, self.json_reply, model=str(name))
 
     def _check_key(self, server: LoopbackServer, request: RecordedRequest, v1: bool) -> Optional[Reply]:
         if server.api_key is None:

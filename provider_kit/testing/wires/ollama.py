@@ -32,6 +32,7 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
+from ._embeddings import ollama_embeddings
 from ._base import (
     Exchange,
     JSONDict,
@@ -124,6 +125,8 @@ class OllamaWire(Wire):
             return self.json_reply(200, {"models": [self._model(m) for m in server.models]})
         if (method, request.path) == ("POST", "/api/chat"):
             return self._chat(server, request)
+        if (method, request.path) == ("POST", "/api/embed"):
+            return self._embed(server, request)
         return Reply(404, body="404 page not found")  # Go's default, in text/plain
 
     @staticmethod
@@ -133,6 +136,21 @@ class OllamaWire(Wire):
                 "size": 2019393189, "digest": hashlib.sha256(name.encode()).hexdigest(),
                 "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
                             "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}}
+
+    def _embed(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
+        """``/api/embed``: a model among ``server.models``, or any named like an embedding model
+        (``nomic-embed-text``, ``all-minilm``), as if pulled."""
+        body = self.parse_json(request)
+        if isinstance(body, Reply):
+            return body
+        model = body.get("model")
+        if not model:
+            return self.error_reply(400, "model is required")
+        served = {_ollama_name(m) for m in server.models}
+        name = _ollama_name(str(model))
+        if name not in served and not any(mark in name for mark in ("embed", "minilm")):
+            return self.error_reply(404, f'model "{model}" not found, try pulling it first')
+        return ollama_embeddings(body, name, self.error_reply, self.json_reply)
 
     def _chat(self, server: LoopbackServer, request: RecordedRequest) -> Reply:
         if not request.body:

@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
+from ._embeddings import openai_embeddings
 from ._base import JSONDict, Piece, ScriptedCall, Wire, text_events
 from ._openai_checks import ChatTurn, check_chat_request
 from ._openai_tools import arguments_text, cut, new_call_id, tool_plan, wire_call
@@ -269,6 +270,11 @@ class OpenAIWire(Wire):
                                         code="invalid_api_key")
         if route == ("POST", prefix + "/chat/completions"):
             return self._chat(server, request)
+        if route == ("POST", prefix + "/embeddings"):
+            body = self.parse_json(request)
+            if isinstance(body, Reply):
+                return body
+            return openai_embeddings(body, self.error_reply, self.json_reply)
         if request.method == "GET" and request.path == prefix + "/models":
             models = [self._model(m) for m in server.models]
             if self.quirks.get("models_shape") == "array":
