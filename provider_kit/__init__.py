@@ -46,6 +46,7 @@ from .types import (
 )
 
 if _TYPE_CHECKING:
+    from ._embeddings import Embeddings
     from ._rate_limits import RateLimitInfo
     from ._tool_loop import run_tools
 
@@ -65,6 +66,11 @@ def __getattr__(name: str) -> _Any:
 
         globals()["RateLimitInfo"] = RateLimitInfo
         return RateLimitInfo
+    if name == "Embeddings":  # loaded by the first embed() or this name's first use
+        from ._embeddings import Embeddings
+
+        globals()["Embeddings"] = Embeddings
+        return Embeddings
     raise AttributeError(f"module 'provider_kit' has no attribute {name!r}")
 
 
@@ -79,6 +85,7 @@ __all__ = [
     "Completion",
     "Config",
     "ConfigError",
+    "Embeddings",
     "ExecutorError",
     "HealthReport",
     "HealthStatus",

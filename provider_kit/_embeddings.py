@@ -34,7 +34,7 @@ class Embeddings(_Value):
     """
 
     __slots__ = ("vectors", "model", "usage", "provider", "latency_s")
-    vectors: List["array[float]"]
+    vectors: List[array[float]]
     model: str
     usage: Usage
     provider: str
@@ -42,7 +42,7 @@ class Embeddings(_Value):
 
     def __init__(
         self,
-        vectors: Sequence["array[float]"],
+        vectors: Sequence[array[float]],
         model: str = "",
         usage: Optional[Usage] = None,
         provider: str = "",
@@ -68,16 +68,16 @@ class Embeddings(_Value):
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def __iter__(self) -> Iterator["array[float]"]:
+    def __iter__(self) -> Iterator[array[float]]:
         return iter(self.vectors)
 
     @overload
-    def __getitem__(self, index: int) -> "array[float]": ...
+    def __getitem__(self, index: int) -> array[float]: ...
 
     @overload
-    def __getitem__(self, index: slice) -> List["array[float]"]: ...
+    def __getitem__(self, index: slice) -> List[array[float]]: ...
 
-    def __getitem__(self, index: Union[int, slice]) -> Union["array[float]", List["array[float]"]]:
+    def __getitem__(self, index: Union[int, slice]) -> Union[array[float], List[array[float]]]:
         return self.vectors[index]
 
     def __hash__(self) -> int:

@@ -130,6 +130,19 @@ def _is_seconds(value: Any) -> bool:
     )
 
 
+def _embed_with(name: str, provider: Provider, texts: Any, kwargs: Dict[str, Any]) -> Any:
+    """``provider.embed(texts, **kwargs)``; embeddings are optional in the ``Provider`` protocol.
+
+    :raises UnsupportedFeatureError: for a provider without an ``embed`` method.
+    """
+    embed = getattr(provider, "embed", None)
+    if embed is None:
+        raise UnsupportedFeatureError(
+            f"provider {name!r} ({type(provider).__name__}) has no embed(): it cannot make embeddings"
+        )
+    return embed(texts, **kwargs)
+
+
 def _close_stream(chunks: Any) -> None:
     close = getattr(chunks, "close", None)
     if close is not None:
@@ -246,12 +259,13 @@ class Router:
         errors: List[ProviderKitError],
         *,
         limited: bool,
+        method: str = "complete",
     ) -> Tuple[bool, Optional[Completion]]:
         """One call through ``target``'s breaker: (admitted, the completion or None if it failed).
 
         A ``ProviderError``, or the provider's refusal of a feature the call asks for
         (``UnsupportedFeatureError``: another provider may take it), is appended to ``errors``;
-        anything else propagates.
+        anything else propagates. ``method`` "embed" calls ``embed`` instead (``embed``).
         """
         name, provider = target
         breaker = self.breaker(name)
@@ -261,7 +275,10 @@ class Router:
                 logger.debug("skipping provider %r: its circuit is open", name)
                 return False, None
             try:
-                completion = provider.complete(prompt, **kwargs)
+                if method == "complete":
+                    completion = provider.complete(prompt, **kwargs)
+                else:
+                    completion = _embed_with(name, provider, prompt, kwargs)
             except UnsupportedFeatureError as exc:  # nothing was sent: the circuit is not concerned
                 errors.append(exc)
                 logger.info("provider %r cannot take this call (%s)", name, describe_error(exc))
@@ -353,6 +370,19 @@ class Router:
         error = ProviderConnectionError(message, provider=targets[0][0])
         error.errors = []
         return error
+
+    # ----------------------------------------------------------------- embed
+
+    def embed(self, texts: Any, targets: List[Target], kwargs: Dict[str, Any]) -> Any:
+        """Embed with the first of ``targets`` that answers, as ``complete`` tries them: a
+        provider without embeddings refuses (``UnsupportedFeatureError``) and the next is tried."""
+        errors: List[ProviderKitError] = []
+        for target in targets:
+            _admitted, result = self._attempt(target, texts, kwargs, errors, limited=False, method="embed")
+            if result is not None:
+                answered: Any = result
+                return answered if answered.provider == target[0] else answered._replace(provider=target[0])
+        raise self._exhausted(targets, errors, "open", kwargs)
 
     # ----------------------------------------------------------------- stream
 

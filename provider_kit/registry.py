@@ -22,7 +22,20 @@ import threading
 import time
 import typing
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
 
 from ._building import (
     close_quietly,
@@ -51,6 +64,8 @@ from .types import CircuitState, Completion, HealthReport, MessagesInput, Provid
 
 if typing.TYPE_CHECKING:  # map's executor: concurrent.futures is imported only by a map that uses it
     from concurrent.futures import Executor
+
+    from ._embeddings import Embeddings  # loaded by the first embed()
 
 __all__ = [
     "DEFAULT_BATCH_CONCURRENCY",
@@ -382,6 +397,27 @@ class ProviderRegistry(Mapping[str, Provider]):
         """
         targets = self._targets(provider, fallbacks)
         return self._router.complete(prompt_or_messages, targets, kwargs)
+
+    def embed(
+        self,
+        texts: Union[str, Sequence[str]],
+        *,
+        provider: Optional[str] = None,
+        fallbacks: Union[str, Sequence[str], None] = None,
+        **kwargs: Any,
+    ) -> Embeddings:
+        """Embed ``texts`` with ``provider`` (default: ``default``), falling back as ``complete``
+        does; a provider without embeddings (Anthropic, a plain class with no ``embed``)
+        refuses with ``UnsupportedFeatureError`` and the next candidate is tried.
+
+        :param kwargs: ``model``, ``dimensions``, ``timeout``, passed to every provider tried
+            (leave ``model`` unset with fallbacks, so each uses its own embedding model).
+        :returns: the first ``Embeddings``; its ``provider`` names the provider that answered.
+        :raises UnsupportedFeatureError: when no candidate has embeddings.
+        :raises ProviderError: as for ``complete``, with ``errors``.
+        """
+        targets = self._targets(provider, fallbacks)
+        return self._router.embed(texts, targets, kwargs)  # type: ignore[no-any-return]
 
     def stream(
         self,

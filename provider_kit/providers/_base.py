@@ -82,7 +82,20 @@ from __future__ import annotations
 import itertools
 import json as _json  # complete()'s json= argument shadows the name
 import time
-from typing import TYPE_CHECKING, Any, ClassVar, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generator,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+)
 
 from .._call_args import check_call_args
 from .._error_bodies import error_message

@@ -91,7 +91,7 @@ def batches(texts: Sequence[str], max_inputs: int, max_tokens: Optional[int]) ->
     return slices
 
 
-def decode_vector(value: Any) -> "array[float]":
+def decode_vector(value: Any) -> array[float]:
     """One embedding as ``array("f")``: from base64 (little-endian float32, what
     ``encoding_format: "base64"`` returns) or from a JSON list of numbers.
 
@@ -156,7 +156,7 @@ def embed(
     provider._validate_connection()
     deadline = Deadline(seconds)
     transport = provider._transport
-    vectors: List["array[float]"] = []
+    vectors: List[array[float]] = []
     usages: List[Usage] = []
     answered_model = ""
     for start, stop in batches(items, provider.EMBED_MAX_INPUTS, provider.EMBED_MAX_TOKENS):
@@ -183,13 +183,13 @@ def embed(
     )
 
 
-def openai_vectors(data: Any) -> List["array[float]"]:
+def openai_vectors(data: Any) -> List[array[float]]:
     """``data[]`` of an OpenAI embeddings answer, put in ``index`` order (an item without an
     index keeps its place): every index from 0 once."""
     items = data["data"]
     if not isinstance(items, list):
         raise TypeError("data is not a list")
-    vectors: List[Optional["array[float]"]] = [None] * len(items)
+    vectors: List[Optional[array[float]]] = [None] * len(items)
     for position, item in enumerate(items):
         index = item.get("index", position)
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(items):

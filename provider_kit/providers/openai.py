@@ -422,7 +422,8 @@ class OpenAIProvider(HTTPProvider):
         from ._embed import openai_vectors
 
         usage = data.get("usage") or {}
-        return openai_vectors(data), data.get("model"), Usage(usage.get("prompt_tokens"), None, usage.get("total_tokens"))
+        count = Usage(usage.get("prompt_tokens"), None, usage.get("total_tokens"))
+        return openai_vectors(data), data.get("model"), count
 
     def _models_page(self, data: Any) -> Tuple[List[str], Optional[Dict[str, str]]]:
         """``{"object": "list", "data": [{"id": ...}, ...]}``, one page (PROTOCOLS.md §A.7)."""

@@ -100,6 +100,7 @@ _OPTIONS_SCHEMA = {
     "api_key": as_str,
     "timeout": as_positive_number,
     "reasoning": as_str,
+    "embeddings": as_bool,
 }
 
 
@@ -185,6 +186,8 @@ class FakeProvider:
         "required" and "name" (a tool's name); a call asking another raises
         ``UnsupportedFeatureError`` before anything is recorded, as a real provider type that
         cannot express it does (an empty set: ``tools=`` refused). None (the default): all.
+    :param embeddings: False makes ``embed`` raise ``UnsupportedFeatureError``, as a type
+        without embeddings does.
 
     Calls are recorded in ``calls`` (a list of ``FakeCall``), thread-safely.
     """
@@ -206,6 +209,7 @@ class FakeProvider:
         timeout: float = DEFAULT_TIMEOUT_S,
         reasoning: Optional[str] = None,
         tool_choices: Optional[Iterable[str]] = None,
+        embeddings: bool = True,
     ) -> None:
         self.name = name
         self.model = model
@@ -219,6 +223,7 @@ class FakeProvider:
         self.api_key = api_key
         self.timeout = float(timeout)
         self.reasoning = reasoning
+        self.embeddings = embeddings
         self.tool_choices = TOOL_CHOICE_FORMS if tool_choices is None else frozenset(tool_choices)
         unknown = self.tool_choices - TOOL_CHOICE_FORMS
         if unknown:
@@ -285,6 +290,13 @@ class FakeProvider:
     def _record(self, method: str, messages: List[Message], kwargs: Dict[str, Any]) -> None:
         with self._lock:
             self._calls.append(FakeCall(method, messages, kwargs))
+
+    def _next_failure(self) -> Optional[BaseException]:
+        """The next scripted reply when it is an exception (taken), else None (left)."""
+        with self._lock:
+            if self._replies and isinstance(self._replies[0], BaseException):
+                return self._replies.popleft()  # type: ignore[return-value]
+        return None
 
     def _next_reply(self, args: CallArgs) -> Reply:
         with self._lock:
@@ -515,6 +527,21 @@ class FakeProvider:
         if not self.healthy:
             return HealthStatus(self.name, False, elapsed, self.health_error or "unhealthy")
         return HealthStatus(self.name, True, elapsed)
+
+    def embed(
+        self, texts: Any, *, model: Optional[str] = None, dimensions: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> Any:
+        """Deterministic vectors (16 dimensions unless ``dimensions``), from the text and model
+        as the simulators make them; recorded as a ``FakeCall`` "embed" whose ``kwargs`` hold
+        ``texts``. Arguments are checked as a real provider checks them; a scripted exception
+        at the head of ``replies`` is raised (for fallback tests).
+
+        :raises UnsupportedFeatureError: when built with ``embeddings=False``.
+        """
+        from ._fake_embed import fake_embed
+
+        return fake_embed(self, texts, model, dimensions, timeout)
 
     def validate_config(self) -> None:
         """:raises ConfigError: when built with ``invalid="reason"``."""

@@ -47,7 +47,7 @@ def native_dimensions(model: str) -> int:
     return NATIVE_DIMENSIONS.get(name, DEFAULT_DIMENSIONS)
 
 
-def vector(model: str, text: str, dimensions: int) -> "array[float]":
+def vector(model: str, text: str, dimensions: int) -> array[float]:
     """The simulator's embedding of ``text``: unit length, ``dimensions`` float32 values."""
     digest = hashlib.sha256(f"{model}\0{text}".encode()).digest()
     values = [(byte - 127.5) / 127.5 for byte in digest]  # never 0: the norm is never 0
@@ -59,7 +59,7 @@ def vector(model: str, text: str, dimensions: int) -> "array[float]":
     return out
 
 
-def base64_of(values: "array[float]") -> str:
+def base64_of(values: array[float]) -> str:
     """``values`` as OpenAI's base64: little-endian float32."""
     if _BIG_ENDIAN:
         values = array("f", values)

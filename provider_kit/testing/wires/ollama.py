@@ -32,7 +32,6 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
-from ._embeddings import ollama_embeddings
 from ._base import (
     Exchange,
     JSONDict,
@@ -44,6 +43,7 @@ from ._base import (
     content_text,
     text_events,
 )
+from ._embeddings import ollama_embeddings
 
 if TYPE_CHECKING:
     from .._server import LoopbackServer

@@ -8,8 +8,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .._reply import Chunk, RecordedRequest, Reply, _dumps
-from ._embeddings import openai_embeddings
 from ._base import JSONDict, Piece, ScriptedCall, Wire, text_events
+from ._embeddings import openai_embeddings
 from ._openai_checks import ChatTurn, check_chat_request
 from ._openai_tools import arguments_text, cut, new_call_id, tool_plan, wire_call
 
