@@ -23,7 +23,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     # the value types, the content parts and their common base
     ("values", ("provider_kit.types", "provider_kit._messages", "provider_kit._parts", "provider_kit._value",
                 "provider_kit._progress", "provider_kit._tools", "provider_kit._tool_schema",
-                "provider_kit._tool_docstring", "provider_kit._rate_limits")),
+                "provider_kit._tool_docstring", "provider_kit._rate_limits", "provider_kit._embeddings")),
     # checks of arguments and options; the structured-output step every provider shares
     ("call arguments", ("provider_kit._call_args", "provider_kit._options", "provider_kit._structured")),
     (

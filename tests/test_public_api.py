@@ -79,7 +79,9 @@ def test_import_leaves_slow_modules_unloaded():
                  "provider_kit._structured", "provider_kit.providers._openai_schema",
                  "provider_kit.providers._anthropic_schema",
                  # only a paced provider, or an answer reporting a rate limit, loads these
-                 "provider_kit._limiter", "provider_kit._rate_limits"):
+                 "provider_kit._limiter", "provider_kit._rate_limits",
+                 # embeddings: only embed() loads them
+                 "provider_kit._embeddings", "provider_kit.providers._embed"):
         assert lazy not in loaded, f"import provider_kit loaded {lazy}"
     assert "provider_kit._shared_registry" in loaded  # its fork hook must be registered before a fork
 
