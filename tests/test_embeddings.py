@@ -113,11 +113,10 @@ def test_a_list_over_the_per_request_count_is_split_and_reassembled_in_order(kin
 @pytest.mark.parametrize("kind", EMBED_KINDS)
 def test_a_smaller_limit_splits_into_more_requests_in_order(kind):
     texts = [f"sentence number {n}" for n in range(7)]
-    with embedding_server(kind) as server:
-        with provider_of(kind, server, limited(kind, EMBED_MAX_INPUTS=3)) as provider:
-            whole = provider.embed(texts)
-            sent = [request.json()["input"] for request in embed_requests(server)]
-            singles = [provider.embed(text)[0] for text in texts]
+    with embedding_server(kind) as server, provider_of(kind, server, limited(kind, EMBED_MAX_INPUTS=3)) as provider:
+        whole = provider.embed(texts)
+        sent = [request.json()["input"] for request in embed_requests(server)]
+        singles = [provider.embed(text)[0] for text in texts]
     assert sent == [texts[0:3], texts[3:6], texts[6:7]]
     assert list(whole) == singles
 
