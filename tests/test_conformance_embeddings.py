@@ -54,7 +54,8 @@ def test_openai_sends_the_sdk_s_request_and_reads_the_same_vectors(dimensions):
 def test_openai_reads_float_vectors_from_a_server_that_ignores_the_encoding():
     with LoopbackServer("openai", api_key=KEY) as server, OpenAIProvider(api_key=KEY, base_url=server.base_url) as p:
         reference = p.embed(TEXTS)
-        floats = [{"object": "embedding", "index": i, "embedding": vector.tolist()} for i, vector in enumerate(reference)]
+        floats = [{"object": "embedding", "index": i, "embedding": vector.tolist()}
+                  for i, vector in enumerate(reference)]
         floats.reverse()  # items in any order: placed by index
         server.enqueue(Reply(200, json={"object": "list", "data": floats, "model": "m",
                                         "usage": {"prompt_tokens": 3, "total_tokens": 3}}))
@@ -95,9 +96,8 @@ def test_azure_sends_the_sdk_s_request_in_both_url_styles(api_version):
 
 @pytest.mark.parametrize("dimensions", [None, 128])
 def test_ollama_sends_the_sdk_s_request_and_reads_the_same_vectors(dimensions):
-    with LoopbackServer("ollama") as server:
-        with closing_ollama(server) as client:
-            theirs = client.embed(model="nomic-embed-text", input=TEXTS, dimensions=dimensions)
+    with LoopbackServer("ollama") as server, closing_ollama(server) as client:
+        theirs = client.embed(model="nomic-embed-text", input=TEXTS, dimensions=dimensions)
         sdk_request = server.last_request
         with OllamaProvider(base_url=server.base_url) as provider:
             ours = provider.embed(TEXTS, dimensions=dimensions)
@@ -109,9 +109,8 @@ def test_ollama_sends_the_sdk_s_request_and_reads_the_same_vectors(dimensions):
 
 
 def test_ollama_sends_keep_alive_as_the_sdk_does():
-    with LoopbackServer("ollama") as server:
-        with closing_ollama(server) as client:
-            client.embed(model="all-minilm", input=["x"], keep_alive="5m")
+    with LoopbackServer("ollama") as server, closing_ollama(server) as client:
+        client.embed(model="all-minilm", input=["x"], keep_alive="5m")
         sdk_body = server.last_request.json()
         with OllamaProvider(base_url=server.base_url, keep_alive="5m") as provider:
             provider.embed(["x"], model="all-minilm")
@@ -141,8 +140,8 @@ def test_a_preset_with_embeddings_embeds_at_its_path(preset):
 
 def test_a_preset_with_no_default_embedding_model_says_so_before_sending():
     preset = next(p for p in PRESETS if p.embeddings and not p.embedding_model)
-    with LoopbackServer(preset.name) as server:
-        with PRESET_TYPES[preset.name](api_key=KEY, base_url=server.base_url, model="m") as provider:
-            with pytest.raises(ConfigError, match="no embedding model"):
-                provider.embed("x")
+    with LoopbackServer(preset.name) as server, \
+            PRESET_TYPES[preset.name](api_key=KEY, base_url=server.base_url, model="m") as provider, \
+            pytest.raises(ConfigError, match="no embedding model"):
+        provider.embed("x")
     assert not server.requests

@@ -91,10 +91,10 @@ def test_dimensions_and_model_are_sent(kind):
 
 @pytest.mark.parametrize("kind", EMBED_KINDS)
 def test_the_embedding_model_option_and_the_call_s_model_choose_the_model(kind):
-    with embedding_server(kind, models=["chosen-embed", "configured-embed"]) as server:
-        with provider_of(kind, server, embedding_model="configured-embed") as provider:
-            assert provider.embed("x").model.startswith("configured-embed")
-            assert provider.embed("x", model="chosen-embed").model.startswith("chosen-embed")
+    with embedding_server(kind, models=["chosen-embed", "configured-embed"]) as server, \
+            provider_of(kind, server, embedding_model="configured-embed") as provider:
+        assert provider.embed("x").model.startswith("configured-embed")
+        assert provider.embed("x", model="chosen-embed").model.startswith("chosen-embed")
 
 
 @pytest.mark.parametrize("kind", EMBED_KINDS)
@@ -124,21 +124,20 @@ def test_a_smaller_limit_splits_into_more_requests_in_order(kind):
 @pytest.mark.parametrize("kind", EMBED_KINDS)
 def test_the_token_cap_splits_a_request(kind):
     texts = ["x" * 40, "y" * 40, "z" * 40]
-    with embedding_server(kind) as server:
-        with provider_of(kind, server, limited(kind, EMBED_MAX_TOKENS=100)) as provider:
-            provider.embed(texts)
+    with embedding_server(kind) as server, provider_of(kind, server, limited(kind, EMBED_MAX_TOKENS=100)) as provider:
+        provider.embed(texts)
     assert [len(request.json()["input"]) for request in embed_requests(server)] == [2, 1]
 
 
 @pytest.mark.parametrize("kind", EMBED_KINDS)
 def test_every_request_of_a_split_call_runs_inside_the_one_deadline(kind):
     # Each request takes 0.3 s, well inside the timeout; five of them do not fit in it.
-    with embedding_server(kind, latency=0.3) as server:
-        with provider_of(kind, server, limited(kind, EMBED_MAX_INPUTS=1)) as provider:
-            started = time.monotonic()
-            with pytest.raises(ProviderTimeoutError):
-                provider.embed(["a", "b", "c", "d", "e"], timeout=1.0)
-            elapsed = time.monotonic() - started
+    with embedding_server(kind, latency=0.3) as server, \
+            provider_of(kind, server, limited(kind, EMBED_MAX_INPUTS=1)) as provider:
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeoutError):
+            provider.embed(["a", "b", "c", "d", "e"], timeout=1.0)
+        elapsed = time.monotonic() - started
     assert elapsed < 1.6  # the deadline, not five times the latency
     assert len(embed_requests(server)) <= 4
 
@@ -149,35 +148,35 @@ BAD_TEXTS = [[], "", [""], ["ok", ""], [1], ["ok", None], b"bytes", {"a": "b"}, 
 @pytest.mark.parametrize("kind", EMBED_KINDS)
 @pytest.mark.parametrize("texts", BAD_TEXTS, ids=repr)
 def test_bad_texts_are_refused_before_sending(kind, texts):
-    with embedding_server(kind) as server, provider_of(kind, server) as provider:
-        with pytest.raises(ConfigError, match="texts"):
-            provider.embed(texts)
+    with embedding_server(kind) as server, provider_of(kind, server) as provider, \
+            pytest.raises(ConfigError, match="texts"):
+        provider.embed(texts)
     assert not server.requests
 
 
 @pytest.mark.parametrize("kind", EMBED_KINDS)
 @pytest.mark.parametrize("dimensions", [0, -3, 1.5, "8", True])
 def test_dimensions_that_are_not_a_positive_int_are_refused_before_sending(kind, dimensions):
-    with embedding_server(kind) as server, provider_of(kind, server) as provider:
-        with pytest.raises(ConfigError, match="dimensions"):
-            provider.embed("text", dimensions=dimensions)
+    with embedding_server(kind) as server, provider_of(kind, server) as provider, \
+            pytest.raises(ConfigError, match="dimensions"):
+        provider.embed("text", dimensions=dimensions)
     assert not server.requests
 
 
 @pytest.mark.parametrize("kind", EMBED_KINDS)
 @pytest.mark.parametrize("timeout", [0, -1, "5", True])
 def test_a_bad_timeout_is_refused_before_sending(kind, timeout):
-    with embedding_server(kind) as server, provider_of(kind, server) as provider:
-        with pytest.raises(ConfigError, match="timeout"):
-            provider.embed("text", timeout=timeout)
+    with embedding_server(kind) as server, provider_of(kind, server) as provider, \
+            pytest.raises(ConfigError, match="timeout"):
+        provider.embed("text", timeout=timeout)
     assert not server.requests
 
 
 @pytest.mark.parametrize("kind", NO_EMBED_KINDS)
 def test_a_type_without_embeddings_refuses_naming_it_before_sending(kind):
-    with LoopbackServer(kind, api_key=KEY) as server, provider_of(kind, server) as provider:
-        with pytest.raises(UnsupportedFeatureError, match=f"the {kind} provider type has no embeddings"):
-            provider.embed(["hello"])
+    with LoopbackServer(kind, api_key=KEY) as server, provider_of(kind, server) as provider, \
+            pytest.raises(UnsupportedFeatureError, match=f"the {kind} provider type has no embeddings"):
+        provider.embed(["hello"])
     assert not server.requests
     assert "embedding_model" not in CLASSES[kind].option_schema()
 
@@ -202,9 +201,9 @@ def test_an_error_answer_is_raised_as_its_class(kind):
 def test_a_wrong_key_is_an_authentication_error_that_never_shows_the_key(kind):
     with embedding_server(kind) as server:
         wrong = "sk-wrong-key-0123456789abcdef"
-        with CLASSES[kind](api_key=wrong, base_url=server.base_url, max_retries=0) as provider:
-            with pytest.raises(AuthenticationError) as caught:
-                provider.embed("x")
+        with CLASSES[kind](api_key=wrong, base_url=server.base_url, max_retries=0) as provider, \
+                pytest.raises(AuthenticationError) as caught:
+            provider.embed("x")
     assert wrong not in str(caught.value) and wrong not in repr(caught.value)
 
 

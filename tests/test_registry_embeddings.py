@@ -61,9 +61,9 @@ def test_a_type_without_embeddings_falls_back_to_one_with_them():
 
 
 def test_when_no_candidate_has_embeddings_the_refusal_is_raised():
-    with ProviderRegistry([FakeProvider("a", embeddings=False), NoEmbed()]) as registry:
-        with pytest.raises(UnsupportedFeatureError) as caught:
-            registry.embed("x", provider="a", fallbacks=["plain"])
+    with ProviderRegistry([FakeProvider("a", embeddings=False), NoEmbed()]) as registry, \
+            pytest.raises(UnsupportedFeatureError) as caught:
+        registry.embed("x", provider="a", fallbacks=["plain"])
     assert "'a'" in str(caught.value) and "'plain'" in str(caught.value)
     assert len(caught.value.errors) == 2
 
