@@ -48,8 +48,8 @@ html_show_sourcelink = False
 # No intersphinx (the build is offline), so annotations naming the standard library have no
 # target; they still show, as plain text. Everything of provider_kit's own must resolve.
 nitpick_ignore_regex = [
-    ("py:class", r"(collections\.abc|typing|datetime|pathlib|os|types|threading|concurrent\.futures)\..+"),
-    ("py:class", r"(Path|PathLike|Mapping|Sequence|Iterable|Iterator|Generator|Callable|datetime|Executor)"),
+    ("py:class", r"(collections\.abc|typing|datetime|pathlib|os|types|threading|concurrent\.futures|array)\..+"),
+    ("py:class", r"(Path|PathLike|Mapping|Sequence|Iterable|Iterator|Generator|Callable|datetime|Executor|array)"),
     ("py:exc", r"(KeyError|TimeoutError|ConnectionError|ValueError|TypeError)"),
     # Type aliases and helpers named in annotations, which the docstrings describe in words.
     ("py:class", r"(ConfigSource|KnownTypes|MessagesInput|Chunk|Piece|RecordedHeaders|_P)"),
