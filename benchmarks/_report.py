@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import _capability_clients
 import _clients
+import _embed_bench
 import _payloads
 import _scenarios as sc
 import _tool_clients
@@ -159,6 +160,7 @@ def targets_table(results: Dict[str, Any], threads: int) -> List[str]:
          "(reported)", MISSING),
     ]
     rows += capability_rows(results)
+    rows += embedding_rows(results)
     return [
         "## Targets (provider_kit OpenAIProvider unless said)", "",
         "Import, per call and threaded are judged on CPU time (of the importing interpreter, of the client "
@@ -215,6 +217,29 @@ def capability_rows(results: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
             f"CPU <= {target:.2f}x SDK" if target else "(reported)",
             verdict(vs_sdk, target) if target else MISSING))
     return rows
+
+
+def embedding_rows(results: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
+    """Target rows: provider_kit's embeddings against the openai SDK's (CPU and memory growth)."""
+    embed = results.get("embeddings") or {}
+    rows, count = embed.get("rows", {}), embed.get("count", 0)
+    if "pk" not in rows:
+        return [("Embeddings", f"failed: {embed.get('errors', {}).get('pk', 'not measured')}", "", MISSING)]
+    pk_cpu, pk_mem = sc.median(rows["pk"]["cpu_ms"]), sc.median(rows["pk"]["growth_mib"])
+    sdk = rows.get("openai")
+    cpu_ratio = pk_cpu / sc.median(sdk["cpu_ms"]) if sdk else None
+    mem_ratio = pk_mem / sc.median(sdk["growth_mib"]) if sdk else None
+    sdk_text = (f" (openai SDK {fmt(sc.median(sdk['cpu_ms']))} ms, {fmt(sc.median(sdk['growth_mib']))} MiB)"
+                if sdk else " (openai SDK not measured)")
+    return [
+        (f"Embeddings, {count:,} x {_embed_bench.DIMENSIONS}, CPU",
+         f"{fmt(pk_cpu)} ms = **{ratio(cpu_ratio)} SDK**{sdk_text}",
+         f"<= {_embed_bench.CPU_TARGET:.2f}x SDK", verdict(cpu_ratio, _embed_bench.CPU_TARGET)),
+        (f"Embeddings, {count:,} x {_embed_bench.DIMENSIONS}, memory",
+         f"peak RSS growth {fmt(pk_mem)} MiB = **{ratio(mem_ratio)} SDK** (vectors as `array('f')`; the SDK's "
+         "lists of floats)",
+         f"<= {_embed_bench.MEMORY_TARGET:.2f}x SDK", verdict(mem_ratio, _embed_bench.MEMORY_TARGET)),
+    ]
 
 
 def capability_table(results: Dict[str, Any]) -> List[str]:

@@ -28,6 +28,7 @@ _guard.forbid_non_loopback()
 import _capability_clients  # noqa: E402
 import _capability_scenarios as caps  # noqa: E402
 import _clients  # noqa: E402
+import _embed_bench  # noqa: E402
 import _report  # noqa: E402
 import _scenarios as sc  # noqa: E402
 import _tool_clients  # noqa: E402
@@ -36,10 +37,12 @@ THREADS = 16
 #: Rounds and sizes. Per-call batches are smaller for slow clients; results are per call.
 FULL: Dict[str, Any] = dict(import_reps=15, import_heavy_reps=3, call_rounds=15, batch=200, thread_rounds=5,
             thread_calls=40, chunk_rounds=7, stall=0.3, stream_rounds=5, stream_words=2000,
-            fan_rounds=5, mem_rounds=2, mem_calls=1000, cap_rounds=15, cap_batch=100)
+            fan_rounds=5, mem_rounds=2, mem_calls=1000, cap_rounds=15, cap_batch=100, embed_rounds=3,
+            embed_texts=_embed_bench.TEXTS)
 QUICK: Dict[str, Any] = dict(import_reps=2, import_heavy_reps=1, call_rounds=2, batch=20, thread_rounds=1,
              thread_calls=3, chunk_rounds=1, stall=0.3, stream_rounds=1, stream_words=200,
-             fan_rounds=1, mem_rounds=1, mem_calls=20, cap_rounds=2, cap_batch=10)
+             fan_rounds=1, mem_rounds=1, mem_calls=20, cap_rounds=2, cap_batch=10, embed_rounds=1,
+             embed_texts=300)
 #: Relative cost per call, to size batches so that no client dominates the run time.
 SLOW = {"openai": 2, "anthropic": 2, "ollama": 2, "litellm": 10}
 
@@ -74,6 +77,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         for client in clients.values():
             client.close()
         _capabilities(results, keys, urls, plan, notes)
+        sc.log(f"embeddings: {plan['embed_texts']:,} texts x {_embed_bench.DIMENSIONS}, {plan['embed_rounds']} rounds")
+        results["embeddings"] = _embed_bench.scenario(urls, plan["embed_rounds"], plan["embed_texts"],
+                                                      with_sdk="openai" in keys)
         sc.log(f"threaded: {THREADS} threads")
         calls = {key: max(2, plan["thread_calls"] // SLOW.get(key, 1)) for key in clients}
         results["threaded"] = sc.threaded(
@@ -101,6 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for scenario, specs in _report.CAPABILITIES:
         kinds = {spec.key: spec.kind for spec in specs}
         failed += [key for key in results[scenario]["errors"] if kinds[key] != "alternative"]
+    failed += [key for key in results["embeddings"]["errors"] if key == "pk"]
     return 1 if failed or results["server"].get("errors") else 0
 
 
