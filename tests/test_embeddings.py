@@ -21,6 +21,7 @@ from provider_kit import (
     Embeddings,
     InvalidRequestError,
     ProviderTimeoutError,
+    RateLimitError,
     ResponseFormatError,
     UnsupportedFeatureError,
     Usage,
@@ -255,3 +256,21 @@ def test_the_embeddings_value_is_a_sequence_with_a_short_repr_and_pickles():
     assert value.tolist()[0] == vectors[0].tolist()
     with pytest.raises(AttributeError):
         value.model = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kind", EMBED_KINDS)
+def test_embed_waits_on_the_provider_s_rate_limiter_like_a_chat_call(kind: str) -> None:
+    with embedding_server(kind) as server:
+        provider = provider_of(kind, server, rpm=1)  # one request a minute
+        try:
+            provider.embed(["one"])
+            started = time.monotonic()
+            with pytest.raises(RateLimitError) as caught:
+                provider.embed(["two"], timeout=2)  # the wait (~60 s) cannot fit: refused at once
+            assert time.monotonic() - started < 1.5
+            assert caught.value.retry_after > 50
+            with pytest.raises(RateLimitError):
+                provider.complete("three", timeout=2)  # one limiter for both kinds of call
+            assert len(embed_requests(server)) == 1
+        finally:
+            provider.close()

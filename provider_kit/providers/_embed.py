@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple, Union
 
 from .._embeddings import Embeddings
 from .._retry import Deadline
-from ..errors import ConfigError, UnsupportedFeatureError
+from ..errors import ConfigError, RateLimitError, UnsupportedFeatureError
 from ..types import Usage
 
 if TYPE_CHECKING:
@@ -162,15 +162,25 @@ def embed(
     for start, stop in batches(items, provider.EMBED_MAX_INPUTS, provider.EMBED_MAX_TOKENS):
         batch = items[start:stop]
         request = provider._embed_request(model, batch, dimensions)
+        # The provider's rate limiter paces each request as it paces a chat call (rpm, tpm, a
+        # budget the server said is spent), within the one deadline.
+        limiter = provider._limiter
+        estimate = provider._pace(limiter, request, deadline) if limiter is not None else 0
         # Each request gets the time left of the one deadline (the transport reads it).
-        result = transport.request_json(
-            request.method, request.target, body=request.body, deadline=deadline,
-            max_response_bytes=transport.max_response_bytes + len(batch) * _BYTES_PER_VECTOR,
-        )
+        try:
+            result = transport.request_json(
+                request.method, request.target, body=request.body, deadline=deadline,
+                max_response_bytes=transport.max_response_bytes + len(batch) * _BYTES_PER_VECTOR,
+            )
+        except RateLimitError as error:
+            provider._server_refused(error)
+            raise
         with provider._shape_errors(result.request_id, source=None):
             got, got_model, usage = provider._parse_embeddings(result.data)
             if len(got) != len(batch):
                 raise ValueError(f"{len(got)} embeddings in answer to {len(batch)} texts")
+        if limiter is not None:
+            provider._after_call(limiter, estimate, usage, None)
         vectors.extend(got)
         usages.append(usage)
         answered_model = answered_model or got_model or ""
