@@ -81,5 +81,7 @@ def test_setup_commands_need_no_pip_outside_a_virtual_environment():
 
 
 def test_the_readme_stays_a_front_page():
-    # The detail belongs in docs/: the README was 39 KB before the docs site.
-    assert len(README.read_text(encoding="utf-8")) < 15_000
+    # The detail belongs in docs/: the README was 39 KB before the docs site. 15 KB held until
+    # tools, embeddings, the response cache, the call log and executors each needed a few lines
+    # on the front page (where the cache and log files live is something a reader must see).
+    assert len(README.read_text(encoding="utf-8")) < 18_000
