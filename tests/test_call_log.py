@@ -368,8 +368,8 @@ def test_logs_usage_totals_per_provider_and_model(capsys, tmp_path):
 def test_logs_finds_the_log_through_the_config(capsys, tmp_path):
     _write_log(tmp_path / "calls.sqlite3")
     config = tmp_path / "provider_kit.toml"
-    config.write_text('log = "calls.sqlite3"\n[providers.a]\ntype = "%s"\nbase_url = "http://127.0.0.1:9"\n'
-                      'api_key = "x"\n' % SOME_KIND)
+    config.write_text(f'log = "calls.sqlite3"\n[providers.a]\ntype = "{SOME_KIND}"\n'
+                      'base_url = "http://127.0.0.1:9"\napi_key = "x"\n')
     code, out, _ = run(capsys, "logs", "--config", config)
     assert code == 0 and "first answer" in out
 
