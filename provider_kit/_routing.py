@@ -149,6 +149,27 @@ def _model_of(provider: Provider, kwargs: Dict[str, Any]) -> Optional[str]:
     return model if isinstance(model, str) else None
 
 
+def _rate_limited(targets: List[Target]) -> int:
+    """How many calls are waiting on the rate limiters of ``targets`` now."""
+    return sum(getattr(getattr(provider, "_limiter", None), "waiting", 0) or 0 for _, provider in targets)
+
+
+def _finished(futures: Iterable[Any], bar: Any, targets: List[Target]) -> Iterator[Any]:
+    """The futures as they finish (``as_completed``); with a progress bar, it is told every
+    quarter second how many calls are waiting on a rate limit, so a batch that is being paced
+    says so instead of looking stuck."""
+    from concurrent.futures import FIRST_COMPLETED, as_completed, wait
+
+    if bar is None:
+        yield from as_completed(futures)
+        return
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+        bar.waiting(_rate_limited(targets))
+        yield from done
+
+
 def _close_stream(chunks: Any) -> None:
     close = getattr(chunks, "close", None)
     if close is not None:
@@ -479,7 +500,7 @@ class Router:
         """``complete`` for every item in ``workers`` threads; results in input order."""
         if not items:
             return []
-        from concurrent.futures import ThreadPoolExecutor, as_completed
+        from concurrent.futures import ThreadPoolExecutor
 
         from ._progress import progress_bar
 
@@ -492,7 +513,7 @@ class Router:
                 executor.submit(self.complete, item, targets, kwargs, batch=abandoned): index
                 for index, item in enumerate(items)
             }
-            for future in as_completed(futures):
+            for future in _finished(futures, bar, targets):
                 error = future.exception()
                 if bar is not None:  # before a raise, so the bar's last line counts the failure
                     bar.update(failed=error is not None)

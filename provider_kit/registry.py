@@ -586,8 +586,9 @@ class ProviderRegistry(Mapping[str, Provider]):
             watches: on a terminal or in Jupyter, never into a server's log. True draws it
             always, False never, "text" always and as text even in Jupyter. In Jupyter it is
             tqdm's widget when tqdm and ipywidgets are installed; elsewhere tqdm's text bar when
-            tqdm is, else a one-line bar. It ends as one line: ``provider_kit map: 20/20 done,
-            1 failed, 3.2 s``.
+            tqdm is, else a one-line bar. While calls wait on a rate limit (``rpm``/``tpm``, or
+            a server's spent budget) it says how many. It ends as one line: ``provider_kit map:
+            20/20 done, 1 failed, 3.2 s``.
         :param return_exceptions: when True, a failed prompt's exception takes its place in the
             result list; when False, the first failure is raised, prompts not yet started are
             cancelled, prompts waiting for a circuit give up, and calls already running finish
