@@ -154,10 +154,11 @@ def _rate_limited(targets: List[Target]) -> int:
     return sum(getattr(getattr(provider, "_limiter", None), "waiting", 0) or 0 for _, provider in targets)
 
 
-def _finished(futures: Iterable[Any], bar: Any, targets: List[Target]) -> Iterator[Any]:
-    """The futures as they finish (``as_completed``); with a progress bar, it is told every
-    quarter second how many calls are waiting on a rate limit, so a batch that is being paced
-    says so instead of looking stuck."""
+def _finished(futures: Mapping[Any, int], bar: Any, targets: List[Target]) -> Iterator[Any]:
+    """The futures (-> their input index) as they finish, as ``as_completed``; with a progress
+    bar, it is told every quarter second how many calls are waiting on a rate limit, so a batch
+    that is being paced says so instead of looking stuck. Futures found finished together come
+    in input order."""
     from concurrent.futures import FIRST_COMPLETED, as_completed, wait
 
     if bar is None:
@@ -167,7 +168,7 @@ def _finished(futures: Iterable[Any], bar: Any, targets: List[Target]) -> Iterat
     while pending:
         done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
         bar.waiting(_rate_limited(targets))
-        yield from done
+        yield from sorted(done, key=futures.__getitem__)
 
 
 def _close_stream(chunks: Any) -> None:
