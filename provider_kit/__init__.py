@@ -13,6 +13,7 @@ from ._version import __version__
 from .config import Config, ProviderSpec, load_config
 from .errors import (
     AuthenticationError,
+    CallLogWarning,
     ConfigError,
     ExecutorError,
     InvalidRequestError,
@@ -46,9 +47,12 @@ from .types import (
 )
 
 if _TYPE_CHECKING:
+    from ._call_log import CallLog
+    from ._call_record import CallRecord
     from ._embeddings import Embeddings
     from ._rate_limits import RateLimitInfo
     from ._tool_loop import run_tools
+    from ._usage import UsageReport, UsageTotals
 
 logging.getLogger("provider_kit").addHandler(logging.NullHandler())
 
@@ -71,7 +75,21 @@ def __getattr__(name: str) -> _Any:
 
         globals()["Embeddings"] = Embeddings
         return Embeddings
+    if name in _LAZY:  # on_call hooks, the call log and usage: loaded by their first use
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'provider_kit' has no attribute {name!r}")
+
+
+_LAZY = {
+    "CallLog": "._call_log",
+    "CallRecord": "._call_record",
+    "UsageReport": "._usage",
+    "UsageTotals": "._usage",
+}
 
 
 def __dir__() -> _List[str]:
@@ -81,6 +99,9 @@ __all__ = [
     "AnthropicProvider",
     "AuthenticationError",
     "AzureOpenAIProvider",
+    "CallLog",
+    "CallLogWarning",
+    "CallRecord",
     "CircuitState",
     "Completion",
     "Config",
@@ -119,6 +140,8 @@ __all__ = [
     "UnknownProviderError",
     "UnsupportedFeatureError",
     "Usage",
+    "UsageReport",
+    "UsageTotals",
     "__version__",
     "get_registry",
     "load_config",

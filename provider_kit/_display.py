@@ -209,3 +209,34 @@ def completion_html(completion: Any) -> str:
         parts.append(f'<pre style="{pre}">tool calls:\n{html.escape(chr(10).join(calls))}</pre>')
     parts.append(f"{html_table(_completion_table(completion))}</div>")
     return "".join(parts)
+
+
+# -- usage ----------------------------------------------------------------------------------
+
+_USAGE_COLUMNS = (
+    ("calls", "calls"),
+    ("failures", "failed"),
+    ("cache_hits", "cache hits"),
+    ("input_tokens", "tokens in"),
+    ("output_tokens", "tokens out"),
+    ("cached_input_tokens", "cached in"),
+    ("reasoning_tokens", "reasoning"),
+)
+
+
+def _usage_table(rows: Mapping[Tuple[str, str], Any]) -> Table:
+    header = ["provider", "model", *(title for _, title in _USAGE_COLUMNS)]
+    body = [
+        [provider, model or "-", *(str(getattr(totals, key)) for key, _ in _USAGE_COLUMNS)]
+        for (provider, model), totals in rows.items()
+    ]
+    return header, body, set(range(2, len(header)))
+
+
+def usage_text(rows: Mapping[Tuple[str, str], Any]) -> str:
+    """The aligned table of ``registry.usage()`` (a row per provider and model)."""
+    return text_table(_usage_table(rows)) if rows else "(no calls)"
+
+
+def usage_html(rows: Mapping[Tuple[str, str], Any]) -> str:
+    return html_table(_usage_table(rows))

@@ -21,6 +21,7 @@ __all__ = [
     "as_bool",
     "as_choice",
     "as_env_name",
+    "as_log_setting",
     "as_non_negative_int",
     "as_non_negative_number",
     "as_positive_int",
@@ -160,6 +161,18 @@ def as_str_list(value: Any) -> List[str]:
         if not isinstance(item, str):
             raise ValueError(f"item {index} must be a string, not {type_name(item)}")
     return list(value)
+
+
+def as_log_setting(value: Any) -> Any:
+    """The call log setting: true (the default file), false (none), or a file path (a
+    non-empty string or ``os.PathLike``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) or (hasattr(value, "__fspath__") and not isinstance(value, bytes)):
+        if str(value).strip():
+            return value
+        raise ValueError("must be true, false or a file path, not an empty string")
+    raise ValueError(f"must be true, false or a file path, not {type_name(value)}")
 
 
 def as_str_dict(value: Any) -> Dict[str, str]:

@@ -60,6 +60,13 @@ def summary(done: int, total: int, failed: int, elapsed: float) -> str:
     return f"{_LABEL}: {done}/{total} done, {failed} failed, {elapsed:.1f} s"
 
 
+def waiting_note(count: int) -> str:
+    """What a bar adds while calls wait on a rate limit ("" when none does)."""
+    if not count:
+        return ""
+    return f", {count} call{'' if count == 1 else 's'} waiting on a rate limit"
+
+
 class _PlainProgress:
     """A one-line bar on ``stream``, redrawn with ``\\r`` at most every 0.1 s, replaced at the end
     by the summary line."""
@@ -74,6 +81,7 @@ class _PlainProgress:
         self._failed = 0
         self._drawn_at = -math.inf
         self._width_drawn = 0
+        self._waiting = 0
         self._draw()
 
     def _write(self, text: str) -> None:
@@ -85,8 +93,8 @@ class _PlainProgress:
         filled = self._WIDTH * self._done // self._total
         bar = "#" * filled + "." * (self._WIDTH - filled)
         failed = f", {self._failed} failed" if self._failed else ""
-        line = f"{_LABEL} [{bar}] {self._done}/{self._total}{failed}"
-        self._write("\r" + line)
+        line = f"{_LABEL} [{bar}] {self._done}/{self._total}{failed}{waiting_note(self._waiting)}"
+        self._write("\r" + line.ljust(self._width_drawn))  # blanks cover a longer line
         self._width_drawn = len(line)
         self._drawn_at = time.monotonic()
 
@@ -94,6 +102,12 @@ class _PlainProgress:
         self._done += 1
         self._failed += failed
         if self._done == self._total or time.monotonic() - self._drawn_at >= 0.1:
+            self._draw()
+
+    def waiting(self, count: int) -> None:
+        """``count`` calls are waiting on a rate limit now (shown while it is not 0)."""
+        if count != self._waiting:
+            self._waiting = count
             self._draw()
 
     def close(self) -> None:
@@ -112,13 +126,25 @@ class _TqdmProgress:
         self._total = total
         self._done = 0
         self._failed = 0
+        self._waiting = 0
 
     def update(self, failed: bool) -> None:
         self._done += 1
         if failed:
             self._failed += 1
-            self._bar.set_postfix_str(f"{self._failed} failed", refresh=False)
+            self._postfix(refresh=False)
         self._bar.update(1)
+
+    def waiting(self, count: int) -> None:
+        """``count`` calls are waiting on a rate limit now (shown while it is not 0)."""
+        if count != self._waiting:
+            self._waiting = count
+            self._postfix(refresh=True)
+
+    def _postfix(self, refresh: bool) -> None:
+        failed = f"{self._failed} failed" if self._failed else ""
+        waiting = waiting_note(self._waiting).lstrip(", ")
+        self._bar.set_postfix_str(", ".join(part for part in (failed, waiting) if part), refresh=refresh)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # a bar that fails to close must not hide the results

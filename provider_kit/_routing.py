@@ -143,6 +143,34 @@ def _embed_with(name: str, provider: Provider, texts: Any, kwargs: Dict[str, Any
     return embed(texts, **kwargs)
 
 
+def _model_of(provider: Provider, kwargs: Dict[str, Any]) -> Optional[str]:
+    """The model a call asked for: its ``model`` argument, else the provider's own."""
+    model = kwargs.get("model") or getattr(provider, "model", None)
+    return model if isinstance(model, str) else None
+
+
+def _rate_limited(targets: List[Target]) -> int:
+    """How many calls are waiting on the rate limiters of ``targets`` now."""
+    return sum(getattr(getattr(provider, "_limiter", None), "waiting", 0) or 0 for _, provider in targets)
+
+
+def _finished(futures: Mapping[Any, int], bar: Any, targets: List[Target]) -> Iterator[Any]:
+    """The futures (-> their input index) as they finish, as ``as_completed``; with a progress
+    bar, it is told every quarter second how many calls are waiting on a rate limit, so a batch
+    that is being paced says so instead of looking stuck. Futures found finished together come
+    in input order."""
+    from concurrent.futures import FIRST_COMPLETED, as_completed, wait
+
+    if bar is None:
+        yield from as_completed(futures)
+        return
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+        bar.waiting(_rate_limited(targets))
+        yield from sorted(done, key=futures.__getitem__)
+
+
 def _close_stream(chunks: Any) -> None:
     close = getattr(chunks, "close", None)
     if close is not None:
@@ -173,11 +201,15 @@ class Router:
         self._changed = threading.Condition(threading.RLock())
         self._breakers: Dict[str, CircuitBreaker] = {}
         self._slots: Dict[str, threading.BoundedSemaphore] = {}
+        from ._usage import UsageCounter  # with a registry, not with import provider_kit
+
+        #: Calls, failures and tokens per provider and model (``registry.usage()``).
+        self.usage = UsageCounter()
 
     def __getstate__(self) -> Dict[str, Any]:
         # Locks do not pickle, and a circuit's monotonic times mean nothing in another process.
         state = self.__dict__.copy()
-        for key in ("_lock", "_changed", "_breakers", "_slots"):
+        for key in ("_lock", "_changed", "_breakers", "_slots", "usage"):
             del state[key]
         return state
 
@@ -280,10 +312,12 @@ class Router:
                 else:
                     completion = _embed_with(name, provider, prompt, kwargs)
             except UnsupportedFeatureError as exc:  # nothing was sent: the circuit is not concerned
+                self.usage.count(name, _model_of(provider, kwargs), None, failed=True)
                 errors.append(exc)
                 logger.info("provider %r cannot take this call (%s)", name, describe_error(exc))
                 return True, None
             except BaseException as exc:
+                self.usage.count(name, _model_of(provider, kwargs), None, failed=True)
                 breaker.record(exc)
                 if not isinstance(exc, ProviderError):
                     raise  # a bad argument or an interrupt: no other provider would help
@@ -291,6 +325,7 @@ class Router:
                 logger.info("provider %r failed (%s)", name, describe_error(exc))
                 return True, None
             breaker.record(None)
+        self.usage.count_answer(name, completion, provider, kwargs)
         if isinstance(completion, Completion) and completion.provider != name:
             completion = completion._replace(provider=name)
         return True, completion
@@ -407,13 +442,16 @@ class Router:
                 first = next(chunks)
             except StopIteration:  # a provider that sent nothing at all, not even a final chunk
                 breaker.record(None)
+                self.usage.count(name, _model_of(provider, kwargs), None, failed=False)
                 return
             except UnsupportedFeatureError as exc:  # nothing was sent: try the next provider
+                self.usage.count(name, _model_of(provider, kwargs), None, failed=True)
                 _close_stream(chunks)
                 errors.append(exc)
                 logger.info("provider %r cannot take this call (%s)", name, describe_error(exc))
                 continue
             except BaseException as exc:
+                self.usage.count(name, _model_of(provider, kwargs), None, failed=True)
                 breaker.record(exc)
                 _close_stream(chunks)
                 if not isinstance(exc, ProviderError):
@@ -424,16 +462,27 @@ class Router:
             # The first chunk proves the provider is up: close its circuit (and end a half-open
             # trial) now rather than when the stream ends, however long the caller reads.
             breaker.record(None)
+            last, failed = first, False
             try:
                 yield first._from(name) if isinstance(first, StreamChunk) else first
                 for chunk in chunks:
+                    last = chunk
                     yield chunk._from(name) if isinstance(chunk, StreamChunk) else chunk
             except ProviderError as exc:
+                failed = True
                 breaker.note_failure(exc)
                 exc.errors = [*errors, exc]
                 raise
+            except Exception:
+                failed = True
+                raise
             finally:
                 _close_stream(chunks)
+                # Counted when it ends; a stream closed early is a call without usage.
+                if failed:
+                    self.usage.count(name, _model_of(provider, kwargs), None, failed=True)
+                else:
+                    self.usage.count_answer(name, last, provider, kwargs)
             return
         raise self._exhausted(targets, errors, "open", kwargs)
 
@@ -452,7 +501,7 @@ class Router:
         """``complete`` for every item in ``workers`` threads; results in input order."""
         if not items:
             return []
-        from concurrent.futures import ThreadPoolExecutor, as_completed
+        from concurrent.futures import ThreadPoolExecutor
 
         from ._progress import progress_bar
 
@@ -465,7 +514,7 @@ class Router:
                 executor.submit(self.complete, item, targets, kwargs, batch=abandoned): index
                 for index, item in enumerate(items)
             }
-            for future in as_completed(futures):
+            for future in _finished(futures, bar, targets):
                 error = future.exception()
                 if bar is not None:  # before a raise, so the bar's last line counts the failure
                     bar.update(failed=error is not None)

@@ -15,7 +15,7 @@ import traceback
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, TextIO, cast
 
-from . import _cli_complete, _cli_serve
+from . import _cli_complete, _cli_logs, _cli_serve
 from ._cli_parser import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -142,6 +142,9 @@ def _build_parser() -> Parser:
         "  provider-kit demo",
         parents=(simulated,),
     )
+
+    logs = command("logs", _cli_logs.SUMMARY, _cli_logs.DESCRIPTION, _cli_logs.EXAMPLE)
+    _cli_logs.add_arguments(logs)
 
     serve = command("serve", _cli_serve.SUMMARY, _cli_serve.DESCRIPTION, _cli_serve.EXAMPLE, parents=(simulated,))
     _cli_serve.add_arguments(serve)
@@ -400,4 +403,5 @@ _COMMANDS = {
     "config": _cmd_config,
     "demo": _cmd_demo,
     "serve": _cli_serve.run,
+    "logs": _cli_logs.run,
 }

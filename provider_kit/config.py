@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ._options import Validator, as_non_negative_int, as_positive_number, check_options, did_you_mean
+from ._options import Validator, as_log_setting, as_non_negative_int, as_positive_number, check_options, did_you_mean
 from ._options import type_name as _type_name
 from ._secrets import mask_options
 from .errors import ConfigError
@@ -54,7 +54,7 @@ USER_CONFIG_PARTS = (".config", "provider_kit", "config.toml")
 #: below the providers and must not import them.
 _builtin_classes: Mapping[str, Any] = {}
 
-_TOP_LEVEL_KEYS = ("default_provider", "providers", "breaker_threshold", "breaker_cooldown")
+_TOP_LEVEL_KEYS = ("default_provider", "providers", "breaker_threshold", "breaker_cooldown", "log")
 
 PathLike = Union[str, "os.PathLike[str]"]
 ConfigSource = Union[PathLike, Mapping[str, Any], "Config", None]
@@ -176,11 +176,14 @@ class Config:
     file, ``"dict"`` or ``"environment"``), ``searched`` what the search looked at.
     ``breaker_threshold`` and ``breaker_cooldown`` are the registry's circuit-breaker settings,
     None when the configuration leaves them to the registry's defaults.
+    ``log`` is the call log (True, False or a path; a relative path is relative to the file),
+    None when not set.
     """
 
     __slots__ = (
         "_breaker_cooldown",
         "_breaker_threshold",
+        "_log",
         "_default_provider",
         "_origin",
         "_providers",
@@ -198,8 +201,10 @@ class Config:
         searched: Sequence[str] = (),
         breaker_threshold: Optional[int] = None,
         breaker_cooldown: Optional[float] = None,
+        log: Union[bool, str, None] = None,
     ) -> None:
         self._providers = {spec.name: spec for spec in providers}
+        self._log = log
         self._default_provider = default_provider
         self._source = source
         self._origin = origin
@@ -242,6 +247,11 @@ class Config:
         """Seconds an open circuit stays open, or None (the registry's default)."""
         return self._breaker_cooldown
 
+    @property
+    def log(self) -> Union[bool, str, None]:
+        """The top-level ``log``: True, False, a path (as written), or None when not set."""
+        return self._log
+
     def as_dict(self, mask: bool = True) -> Dict[str, Any]:
         """The effective configuration in the TOML shape, every secret masked by default."""
         data: Dict[str, Any] = {}
@@ -251,6 +261,8 @@ class Config:
             data["breaker_threshold"] = self._breaker_threshold
         if self._breaker_cooldown is not None:
             data["breaker_cooldown"] = self._breaker_cooldown
+        if self._log is not None:
+            data["log"] = self._log
         data["providers"] = {name: spec.as_dict(mask=mask) for name, spec in self._providers.items()}
         return data
 
@@ -335,6 +347,7 @@ def _validate_data(
 _REGISTRY_SETTINGS: Dict[str, Validator] = {
     "breaker_threshold": as_non_negative_int,
     "breaker_cooldown": as_positive_number,
+    "log": as_log_setting,
 }
 
 

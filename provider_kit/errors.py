@@ -21,6 +21,7 @@
         └── ResponseFormatError      a 2xx body or stream that cannot be parsed
 
     UserWarning
+    ├── CallLogWarning               the call log could not be written (.path)
     └── ProviderSkippedWarning       a configured provider was skipped (.provider, .reason)
 
 ``message`` is the only positional argument of every class and the extras are keyword
@@ -37,9 +38,11 @@ from typing import Any, List, Optional, Sequence, Tuple, Type
 
 __all__ = [
     "AuthenticationError",
+    "CallLogWarning",
     "ConfigError",
     "ExecutorError",
     "InvalidRequestError",
+    "MaxTurnsExceededError",
     "NoProvidersError",
     "ProviderConnectionError",
     "ProviderError",
@@ -48,7 +51,6 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "ResponseFormatError",
-    "MaxTurnsExceededError",
     "ServerError",
     "ToolLoopError",
     "ToolLoopTimeoutError",
@@ -277,3 +279,12 @@ def error_for_status(
         retry_after=retry_after,
         body=body,
     )
+
+
+class CallLogWarning(UserWarning):
+    """The call log could not be written (a locked, read-only or corrupt file, a directory
+    that cannot be made); the call itself went on. Issued once per log; ``path`` is its file."""
+
+    def __init__(self, message: str, *, path: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.path = path

@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import typing
 from collections.abc import Mapping
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
@@ -62,10 +62,13 @@ from .config import ConfigSource, load_config
 from .errors import ConfigError, NoProvidersError, UnknownProviderError
 from .types import CircuitState, Completion, HealthReport, MessagesInput, Provider, StreamChunk
 
-if typing.TYPE_CHECKING:  # map's executor: concurrent.futures is imported only by a map that uses it
+if TYPE_CHECKING:
+    # map's executor: concurrent.futures is imported only by a map that uses it
     from concurrent.futures import Executor
 
+    from ._call_record import CallRecord
     from ._embeddings import Embeddings  # loaded by the first embed()
+    from ._usage import UsageReport
 
 __all__ = [
     "DEFAULT_BATCH_CONCURRENCY",
@@ -107,6 +110,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN,
         batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY,
         clock: Callable[[], float] = time.monotonic,
+        on_call: Any = None,
     ) -> None:
         """
         :param providers: providers to ``register`` right away.
@@ -117,6 +121,8 @@ class ProviderRegistry(Mapping[str, Provider]):
         :param batch_concurrency: the most ``map`` calls in flight against one provider, across
             every ``map`` running at once.
         :param clock: the monotonic clock of the circuit breakers, in seconds (for tests).
+        :param on_call: a hook (or a list of them) given every call's ``CallRecord``: see
+            ``add_on_call``.
         :raises ConfigError: when one of ``providers`` is invalid or a duplicate, or a setting is
             out of range.
         """
@@ -131,6 +137,14 @@ class ProviderRegistry(Mapping[str, Provider]):
             batch_concurrency=_checked("batch_concurrency", batch_concurrency, as_positive_int),
             clock=clock,
         )
+        #: The registry's on_call hooks (a ``_call_record.Hooks``), given to each provider it
+        #: holds; None until the first is added.
+        self._hooks: Any = None
+        if on_call is not None:
+            from ._call_record import check_hooks
+
+            for hook in check_hooks(on_call):
+                self.add_on_call(hook)
         for provider in providers:
             self.register(provider)
 
@@ -147,6 +161,8 @@ class ProviderRegistry(Mapping[str, Provider]):
         breaker_cooldown: Optional[float] = None,
         batch_concurrency: Optional[int] = None,
         clock: Optional[Callable[[], float]] = None,
+        on_call: Any = None,
+        log: Any = None,
     ) -> ProviderRegistry:
         """Build every configured provider: refuse a mistake, skip what is absent.
 
@@ -168,6 +184,10 @@ class ProviderRegistry(Mapping[str, Provider]):
             ``breaker_cooldown``, else the default (30 s).
         :param batch_concurrency: as for the constructor; None means the default (4).
         :param clock: as for the constructor; None means ``time.monotonic``.
+        :param on_call: as for the constructor.
+        :param log: the call log: True for the default file
+            (``$XDG_CACHE_HOME/provider_kit/calls.sqlite3``), a path, a ``CallLog``, or False
+            for none; None takes the config's top-level ``log``, else none.
         :raises ConfigError: when the configuration has a mistake (the message names the file,
             the provider and the key), or with ``strict=True`` when a provider was skipped.
         :raises NoProvidersError: when no provider could be registered; the message lists
@@ -175,7 +195,15 @@ class ProviderRegistry(Mapping[str, Provider]):
         """
         extra: Dict[str, Any] = dict(types or {})
         config = load_config(source, known_types={**builtin_types(), **extra})
-        registry = cls(**registry_settings(config, breaker_threshold, breaker_cooldown, batch_concurrency, clock))
+        registry = cls(
+            **registry_settings(config, breaker_threshold, breaker_cooldown, batch_concurrency, clock), on_call=on_call
+        )
+        if log is not None or config.log is not None:
+            from ._call_log import open_log
+
+            call_log = open_log(log if log is not None else config.log, config.source)
+            if call_log is not None:
+                registry.add_on_call(call_log)
         skipped = register_all(registry, config, extra, strict=strict)
         for name, reason in skipped.items():
             registry._skip(name, reason)
@@ -207,6 +235,10 @@ class ProviderRegistry(Mapping[str, Provider]):
                 )
             self._providers[name] = provider
             self._skipped.pop(name, None)
+            if self._hooks is not None:
+                from ._call_record import add_hook
+
+                add_hook(provider, self._hooks)
             if old is not provider:
                 self._router.forget(name)  # a new provider starts with a closed circuit
         if old is not None and old is not provider:
@@ -353,6 +385,45 @@ class ProviderRegistry(Mapping[str, Provider]):
         """
         self.get(name)
         return self._router.breaker(name).state()
+
+    # ----------------------------------------------------------------- usage and on_call hooks
+
+    def usage(self) -> UsageReport:
+        """Calls, failures, cache hits, and input, output, cached and reasoning tokens per
+        provider and model, of the calls made through this registry (``complete``, ``stream``,
+        ``map``: each provider tried counts) since it was built. A stream counts when it ends.
+
+        :returns: a ``UsageReport``: ``(provider, model)`` -> ``UsageTotals``, a table as its
+            repr, ``to_dict()`` for JSON.
+        """
+        return self._router.usage.report()
+
+    def add_on_call(self, hook: Callable[[CallRecord], Any]) -> None:
+        """Call ``hook(record)`` with a ``CallRecord`` after every call of every provider this
+        registry holds (or registers later): through ``complete``, ``stream`` and ``map``, one
+        per provider tried, and straight on ``registry[name]``. The hook is given to each
+        provider (a provider shared by two registries reports to both). A hook that raises is
+        logged and never breaks the call.
+
+        :raises ConfigError: when ``hook`` is not callable.
+        """
+        from ._call_record import Hooks, add_hook, check_hook
+
+        check_hook(hook)
+        with self._lock:
+            first = self._hooks is None
+            if first:
+                self._hooks = Hooks()
+            self._hooks.add(hook)
+            providers = list(self._providers.values()) if first else []
+        for provider in providers:
+            add_hook(provider, self._hooks)
+
+    def remove_on_call(self, hook: Callable[[CallRecord], Any]) -> None:
+        """Stop calling ``hook`` (nothing when it was not added)."""
+        with self._lock:
+            if self._hooks is not None:
+                self._hooks.remove(hook)
 
     @property
     def batch_concurrency(self) -> int:
@@ -515,8 +586,9 @@ class ProviderRegistry(Mapping[str, Provider]):
             watches: on a terminal or in Jupyter, never into a server's log. True draws it
             always, False never, "text" always and as text even in Jupyter. In Jupyter it is
             tqdm's widget when tqdm and ipywidgets are installed; elsewhere tqdm's text bar when
-            tqdm is, else a one-line bar. It ends as one line: ``provider_kit map: 20/20 done,
-            1 failed, 3.2 s``.
+            tqdm is, else a one-line bar. While calls wait on a rate limit (``rpm``/``tpm``, or
+            a server's spent budget) it says how many. It ends as one line: ``provider_kit map:
+            20/20 done, 1 failed, 3.2 s``.
         :param return_exceptions: when True, a failed prompt's exception takes its place in the
             result list; when False, the first failure is raised, prompts not yet started are
             cancelled, prompts waiting for a circuit give up, and calls already running finish

@@ -23,7 +23,9 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     # the value types, the content parts and their common base
     ("values", ("provider_kit.types", "provider_kit._messages", "provider_kit._parts", "provider_kit._value",
                 "provider_kit._progress", "provider_kit._tools", "provider_kit._tool_schema",
-                "provider_kit._tool_docstring", "provider_kit._rate_limits", "provider_kit._embeddings")),
+                "provider_kit._tool_docstring", "provider_kit._rate_limits", "provider_kit._embeddings",
+                # CallRecord and the on_call hooks; registry.usage()'s counter and report
+                "provider_kit._call_record", "provider_kit._usage")),
     # checks of arguments and options; the structured-output step every provider shares
     ("call arguments", ("provider_kit._call_args", "provider_kit._options", "provider_kit._structured")),
     (
@@ -35,6 +37,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
             "provider_kit._breaker",
             "provider_kit._error_bodies",
             "provider_kit._limiter",
+            "provider_kit._call_log",  # the SQLite call log
         ),
     ),
     ("transport", ("provider_kit._transport",)),  # the only importer of requests and urllib3
@@ -56,6 +59,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
             "provider_kit._cli_parser",
             "provider_kit._cli_serve",
             "provider_kit._cli_complete",
+            "provider_kit._cli_logs",
             "provider_kit.cli",
             "provider_kit.__main__",
         ),

@@ -268,3 +268,39 @@ def test_on_a_terminal_the_bar_is_drawn_by_default() -> None:
     summary = SUMMARY.search(terminal)
     assert summary and summary.groups() == ("3", "3", "1")
     assert "provider_kit map" in terminal[: summary.start()]  # a bar was drawn before it
+
+
+# -- waiting on a rate limit ------------------------------------------------------------------
+
+
+def test_the_plain_bar_says_when_calls_wait_on_a_rate_limit(
+    capsys: pytest.CaptureFixture[str], no_tqdm: None
+) -> None:
+    from _kinds import CLASSES, SOME_KIND
+
+    from provider_kit.testing import LoopbackServer
+
+    with LoopbackServer(SOME_KIND) as server:
+        # 120 requests a minute: two at once, then one every 0.5 s, so the third prompt waits.
+        provider = CLASSES[SOME_KIND](base_url=server.base_url, api_key="sk-test", rpm=120)
+        with ProviderRegistry([provider]) as registry:
+            results = registry.map(["a", "b", "c"], max_workers=3, progress=True)
+    assert all(not isinstance(result, Exception) for result in results)
+    drawn = capsys.readouterr().err.rstrip("\n").split("\r")[1:]
+    assert any(re.search(r"\d calls? waiting on a rate limit$", line.rstrip()) for line in drawn), drawn
+    assert "waiting" not in drawn[-1]  # the summary line says nothing of it
+    assert SUMMARY.fullmatch(drawn[-1].rstrip())
+
+
+def test_a_tqdm_bar_shows_the_wait_next_to_the_failures(recording_tqdm: Callable[..., None]) -> None:
+    from provider_kit._progress import progress_bar
+
+    recording_tqdm("tqdm.std")
+    bar = progress_bar(3, True)
+    assert bar is not None
+    bar.update(failed=True)
+    bar.waiting(2)
+    assert RecordingTqdm.made[0].postfix == "1 failed, 2 calls waiting on a rate limit"
+    bar.waiting(0)
+    assert RecordingTqdm.made[0].postfix == "1 failed"
+    bar.close()

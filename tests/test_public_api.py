@@ -81,7 +81,9 @@ def test_import_leaves_slow_modules_unloaded():
                  # only a paced provider, or an answer reporting a rate limit, loads these
                  "provider_kit._limiter", "provider_kit._rate_limits",
                  # embeddings: only embed() loads them
-                 "provider_kit._embeddings", "provider_kit.providers._embed"):
+                 "provider_kit._embeddings", "provider_kit.providers._embed",
+                 # only on_call hooks, the call log and a registry load these
+                 "provider_kit._call_record", "provider_kit._call_log", "provider_kit._usage", "sqlite3"):
         assert lazy not in loaded, f"import provider_kit loaded {lazy}"
     assert "provider_kit._shared_registry" in loaded  # its fork hook must be registered before a fork
 

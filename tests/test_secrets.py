@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _kinds import CLASSES, KINDS
 
 from provider_kit._secrets import Redactor
 
@@ -47,3 +48,29 @@ def test_the_hide_the_cause_idiom_is_written_once() -> None:
     pattern = re.compile(r"redact\([^)]*\)\s*!=")
     offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if pattern.search(p.read_text("utf-8"))]
     assert offenders == []
+
+
+def test_the_call_log_file_never_holds_a_key_or_a_credential_header(tmp_path: Path) -> None:
+    """Every kind of call, failures quoting the key included: the log's bytes (database, WAL)
+    hold neither the key nor a secret header's value."""
+    from provider_kit import CallLog, ProviderError
+    from provider_kit.testing import LoopbackServer
+
+    key, token = "sk-log-sweep-0123456789abcdef", "tok-log-sweep-9876543210"
+    path = tmp_path / "calls.sqlite3"
+    for kind in KINDS:
+        with LoopbackServer(kind) as server:
+            provider = CLASSES[kind](base_url=server.base_url, api_key=key, max_retries=0,
+                                     headers={"X-Api-Token": token}, on_call=CallLog(path))
+            with provider:
+                provider.complete("Hello")
+                list(provider.stream("Hello"))
+                server.enqueue(server.error_reply(401, f"Incorrect API key provided: {key}"))
+                with pytest.raises(ProviderError):
+                    provider.complete("Hello")
+    assert len(CallLog(path).entries(100)) == 3 * len(KINDS)
+    files = list(tmp_path.glob("calls.sqlite3*"))
+    assert path in files
+    for candidate in files:
+        data = candidate.read_bytes()
+        assert key.encode() not in data and token.encode() not in data, candidate.name

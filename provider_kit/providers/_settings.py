@@ -106,6 +106,7 @@ class ProviderSettings:
         headers: Optional[Mapping[str, str]] = None,
         require_api_key: Optional[bool] = None,
         max_response_bytes: Optional[int] = None,
+        on_call: Any = None,
         **extra: Any,
     ) -> None:
         self.name = name or self.TYPE
@@ -168,6 +169,11 @@ class ProviderSettings:
         #: The model ``embed()`` uses unless the call names one ("" when the type has none).
         self.embedding_model: str = options.get("embedding_model") or self.EMBEDDING_MODEL
         self._configure(options)
+        if on_call is not None:  # hooks: this provider's calls are observed (_call_record.py)
+            from .._call_record import check_hooks
+
+            for hook in check_hooks(on_call):
+                self.add_on_call(hook)
         # An extra header named like a credential (Azure's "api-key", a hand-set
         # "Authorization") is treated as one: attached by HeaderAuth and redacted from errors.
         secret_extra = {k: v for k, v in self.extra_headers.items() if is_secret_name(k)}
@@ -182,6 +188,31 @@ class ProviderSettings:
             error_detail=self._error_detail,
             **{key: options[key] for key in ("max_response_bytes",) if key in options},
         )
+
+    # -- on_call hooks (provider_kit/_call_record.py, imported by the first hook)
+
+    def add_on_call(self, hook: Any) -> None:
+        """Call ``hook(record)`` with a ``CallRecord`` after each ``complete`` and ``stream``
+        of this provider (a stream's when it ends, fails or is closed). A hook that raises is
+        logged and never breaks the call.
+
+        :raises ConfigError: when ``hook`` is not callable.
+        """
+        from .._call_record import add_hook, check_hook
+
+        add_hook(self, check_hook(hook))
+
+    def remove_on_call(self, hook: Any) -> None:
+        """Stop calling ``hook`` (nothing when it was not added)."""
+        from .._call_record import remove_hook
+
+        remove_hook(self, hook)
+
+    @property
+    def on_call(self) -> Tuple[Any, ...]:
+        """The hooks called after each call, in order (a registry's own hooks count as one)."""
+        hooks = self.__dict__.get("_on_call")
+        return tuple(hooks) if hooks is not None else ()
 
     # -- construction hooks
 
