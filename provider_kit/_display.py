@@ -130,7 +130,8 @@ def _completion_table(completion: Any) -> Table:
         completion.finish_reason or "-",
         count(usage.input_tokens),
         count(usage.output_tokens),
-        milliseconds(completion.latency_s),
+        # An answer from the response cache says so where its latency would mislead.
+        milliseconds(completion.latency_s) + (" (cached)" if getattr(completion, "cached", False) else ""),
     ]
     numeric = {3, 4, 5}
     # The usage details get a column only when the provider reported them.

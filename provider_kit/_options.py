@@ -10,6 +10,7 @@ never contains the value itself: ``check_options`` decides whether the value may
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, List
 
@@ -19,6 +20,7 @@ from .errors import ConfigError
 __all__ = [
     "Validator",
     "as_bool",
+    "as_cache_setting",
     "as_choice",
     "as_env_name",
     "as_log_setting",
@@ -151,6 +153,15 @@ def as_bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {type_name(value)}")
     return value
+
+
+def as_cache_setting(value: Any) -> Any:
+    """A response cache setting: true, false, a file path, or a ``ResponseCache``."""
+    if isinstance(value, bool) or getattr(value, "_is_response_cache", False):
+        return value
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bytes) and os.fspath(value).strip():
+        return value
+    raise ValueError(f"must be true, false or a file path, not {type_name(value)}")
 
 
 def as_str_list(value: Any) -> List[str]:

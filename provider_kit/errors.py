@@ -22,7 +22,11 @@
 
     UserWarning
     ├── CallLogWarning               the call log could not be written (.path)
-    └── ProviderSkippedWarning       a configured provider was skipped (.provider, .reason)
+    ├── ProviderSkippedWarning       a configured provider was skipped (.provider, .reason)
+    └── ResponseCacheWarning         the response cache cannot be used now; calls go on (.path)
+
+    KeyboardInterrupt
+    └── MapInterrupted               Ctrl-C stopped registry.map (.results: the answers so far)
 
 ``message`` is the only positional argument of every class and the extras are keyword
 attributes, so every error pickles and copies without extra code.
@@ -48,6 +52,8 @@ __all__ = [
     "ProviderError",
     "ProviderKitError",
     "ProviderSkippedWarning",
+    "ResponseCacheWarning",
+    "MapInterrupted",
     "ProviderTimeoutError",
     "RateLimitError",
     "ResponseFormatError",
@@ -133,6 +139,44 @@ class ProviderSkippedWarning(UserWarning):
         super().__init__(message)
         self.provider = provider
         self.reason = reason
+
+
+class ResponseCacheWarning(UserWarning):
+    """The response cache could not be read or written (a locked, read-only or corrupt file);
+    the call went to the provider. Issued once per cache and kind of problem; ``path`` is the
+    cache file."""
+
+    def __init__(self, message: str, *, path: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class MapInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or another ``KeyboardInterrupt``) stopped ``registry.map``.
+
+    A ``KeyboardInterrupt``, so that code that stops on Ctrl-C still stops; it carries what the
+    batch had when it stopped. ``results`` is in input order: a ``Completion``, the exception
+    of a prompt that failed, or None for a prompt with no answer yet. ``done`` counts the
+    prompts with a result. Prompts not started were cancelled; calls in flight finish in the
+    background within their deadlines (and, with a response cache, store their answers there:
+    the same ``map`` run again sends only the prompts still unanswered).
+    """
+
+    def __init__(self, message: str = "map interrupted", *, results: Optional[List[Any]] = None) -> None:
+        super().__init__(message)
+        self.results: List[Any] = list(results) if results is not None else []
+
+    @property
+    def done(self) -> int:
+        """How many prompts have a result (an answer or an error)."""
+        return sum(result is not None for result in self.results)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild_map_interrupted, (str(self), self.results))
+
+
+def _rebuild_map_interrupted(message: str, results: List[Any]) -> MapInterrupted:
+    return MapInterrupted(message, results=results)
 
 
 class ProviderError(ProviderKitError):

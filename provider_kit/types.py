@@ -143,6 +143,9 @@ class Completion(_Value):
 
     ``rate_limit`` is the budget the server reported in its headers (a ``RateLimitInfo``:
     requests and tokens remaining, and seconds until each resets), None when it sent none.
+
+    ``cached`` is True when the answer came from the response cache (nothing was sent;
+    ``latency_s`` is then the lookup's time).
     """
 
     __slots__ = (
@@ -160,6 +163,7 @@ class Completion(_Value):
         "tool_calls",
         "messages",
         "rate_limit",
+        "cached",
     )
     _repr_skip = ("raw", "messages")
     text: str
@@ -176,6 +180,7 @@ class Completion(_Value):
     tool_calls: Tuple[ToolCall, ...]
     messages: Optional[Tuple[Message, ...]]
     rate_limit: Optional[RateLimitInfo]
+    cached: bool
 
     def __init__(
         self,
@@ -193,6 +198,7 @@ class Completion(_Value):
         tool_calls: Sequence[ToolCall] = (),
         messages: Optional[Sequence[Message]] = None,
         rate_limit: Optional[RateLimitInfo] = None,
+        cached: bool = False,
     ) -> None:
         self._set(
             text=text,
@@ -209,6 +215,7 @@ class Completion(_Value):
             tool_calls=tuple(tool_calls),
             messages=tuple(messages) if messages is not None else None,
             rate_limit=rate_limit,
+            cached=cached,
         )
 
     @property
@@ -240,6 +247,8 @@ class Completion(_Value):
             data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         if self.rate_limit is not None:
             data["rate_limit"] = self.rate_limit.to_dict()
+        if self.cached:
+            data["cached"] = True
         if include_raw:
             data["raw"] = self.raw
         return data
@@ -272,7 +281,8 @@ class StreamChunk(_Value):
     whose ``raw_arguments`` grow chunk by chunk: for a live display; None in a chunk that does
     not advance one), and the last chunk's ``tool_calls`` are the assembled calls: the same as
     ``complete`` returns for the same reply. The last chunk's ``rate_limit`` is the budget
-    the server reported (as ``Completion.rate_limit``).
+    the server reported (as ``Completion.rate_limit``). In a stream replayed from the response
+    cache, the last chunk's ``cached`` is True (as ``Completion.cached``).
     """
 
     # A stream makes one chunk per event, hundreds for a tool call's arguments: a chunk on the way
@@ -281,7 +291,7 @@ class StreamChunk(_Value):
     __slots__ = ("text", "provider", "reasoning", "_call", "_end")
     #: The fields, in constructor order (what equality, pickling and ``_replace`` go by).
     _FIELDS = ("text", "finish_reason", "usage", "provider", "reasoning", "data", "parsed", "provider_state",
-               "tool_call", "tool_calls", "rate_limit")
+               "tool_call", "tool_calls", "rate_limit", "cached")
     text: str
     provider: Optional[str]
     reasoning: str
@@ -301,13 +311,14 @@ class StreamChunk(_Value):
         tool_call: Optional[ToolCall] = None,
         tool_calls: Sequence[ToolCall] = (),
         rate_limit: Optional[RateLimitInfo] = None,
+        cached: bool = False,
     ) -> None:
         calls = tuple(tool_calls) if tool_calls else ()
         end = None
         if finish_reason is not None or usage is not None or data is not None or parsed is not None or (
-            provider_state is not None or calls or rate_limit is not None
+            provider_state is not None or calls or rate_limit is not None or cached
         ):
-            end = (finish_reason, usage, data, parsed, provider_state, calls, rate_limit)
+            end = (finish_reason, usage, data, parsed, provider_state, calls, rate_limit, bool(cached))
         self._set(text=text, provider=provider, reasoning=reasoning, _call=tool_call, _end=end)
 
     @classmethod
@@ -362,6 +373,11 @@ class StreamChunk(_Value):
         return None if end is None else end[6]
 
     @property
+    def cached(self) -> bool:
+        end = self._end
+        return False if end is None else end[7]
+
+    @property
     def tool_call(self) -> Optional[ToolCall]:
         call = self._call
         if call is None or isinstance(call, ToolCall):
@@ -413,6 +429,8 @@ class StreamChunk(_Value):
             data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         if self.rate_limit is not None:
             data["rate_limit"] = self.rate_limit.to_dict()
+        if self.cached:
+            data["cached"] = True
         return data
 
     def __repr__(self) -> str:
@@ -423,6 +441,8 @@ class StreamChunk(_Value):
             for key in ("reasoning", "data", "parsed", "provider_state", "tool_call", "tool_calls", "rate_limit")
             if getattr(self, key) not in (None, "", ())
         ]
+        if self.cached:
+            shown.append("cached=True")
         return f"StreamChunk({', '.join(shown)})"
 
 

@@ -85,6 +85,7 @@ import time
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     ClassVar,
     Generator,
     Iterable,
@@ -233,37 +234,51 @@ class HTTPProvider(CallFeatures, HealthChecks):
             max_retries=max_retries, extra_headers=extra_headers, extra_body=extra_body, cache=cache,
             tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
         )
-        limiter = self._limiter
-        estimate = self._pace(limiter, request, deadline) if limiter is not None else 0
-        try:
-            result = transport.request_json(
-                request.method, request.target, body=request.body, deadline=deadline, max_retries=call.max_retries
-            )
-        except RateLimitError as error:
-            self._server_refused(error)
-            raise
-        headers = result.headers
-        rate_limit = _rate_limit_of(headers) if (
-            "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers
-            or "anthropic-ratelimit-requests-remaining" in headers or "anthropic-ratelimit-tokens-remaining" in headers
-        ) else None
-        with self._shape_errors(result.request_id, source=result.data, transport=transport):
-            answer = ParsedAnswer.of(self._parse_completion(result.data))
+        cache_key = stored = None
+        if self.response_cache is not None and call.cache is not False:
+            cache_key, stored = self._cached_body(call, request)
+        request_id = rate_limit = None
+        if stored is None:
+            # Paced and sent only when the cache had no answer: a hit costs the server nothing.
+            limiter = self._limiter
+            estimate = self._pace(limiter, request, deadline) if limiter is not None else 0
+            try:
+                result = transport.request_json(
+                    request.method, request.target, body=request.body, deadline=deadline,
+                    max_retries=call.max_retries,
+                )
+            except RateLimitError as error:
+                self._server_refused(error)
+                raise
+            request_id, body = result.request_id, result.data
+            headers = result.headers
+            rate_limit = _rate_limit_of(headers) if (
+                "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers
+                or "anthropic-ratelimit-requests-remaining" in headers
+                or "anthropic-ratelimit-tokens-remaining" in headers
+            ) else None
+        else:
+            limiter, body = None, stored
+        with self._shape_errors(request_id, source=body, transport=transport):
+            answer = ParsedAnswer.of(self._parse_completion(body))
         if limiter is not None or rate_limit is not None:
             self._after_call(limiter, estimate, answer.usage, rate_limit)
         data = parsed = None
         if call.output is not None:
             data, parsed = _structured_result(
                 call.output, answer.text, answer.finish_reason,
-                provider=self.name, request_id=result.request_id, redact=transport.redact,
+                provider=self.name, request_id=request_id, redact=transport.redact,
             )
+        if cache_key is not None and stored is None:  # stored once it proved a whole, usable answer
+            self.response_cache.put(cache_key, {"body": body}, provider=self.name, model=call.model,
+                                    kind="complete")
         return Completion(
             text=answer.text,
             model=answer.model or call.model,
             provider=self.name,
             finish_reason=answer.finish_reason,
             usage=answer.usage,
-            raw=result.data,
+            raw=body,
             latency_s=time.monotonic() - started,
             data=data,
             parsed=parsed,
@@ -271,7 +286,17 @@ class HTTPProvider(CallFeatures, HealthChecks):
             provider_state=answer.provider_state,
             tool_calls=answer.tool_calls,
             rate_limit=rate_limit,
+            cached=stored is not None,
         )
+
+    def _cached_body(self, call: ChatCall, request: RequestSpec) -> Tuple[Optional[str], Any]:
+        """The call's cache key and the answer body stored under it (None: not stored yet); the
+        key is None when the request cannot be keyed (and is then not cached)."""
+        key = _cache_key(self.TYPE, self.base_url, call.model, request.target, request.body)
+        if key is None:
+            return None, None
+        found = self.response_cache.get(key)
+        return key, (found.get("body") if found is not None else None)
 
     def stream(
         self,
@@ -313,6 +338,8 @@ class HTTPProvider(CallFeatures, HealthChecks):
             max_retries=max_retries, extra_headers=extra_headers, extra_body=extra_body, cache=cache,
             tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
         )
+        if self.response_cache is not None and call.cache is not False:
+            return self._cached_stream(request, deadline, call, transport)
         return self._iter_stream(request, deadline, call, transport)
 
     def embed(
@@ -342,9 +369,37 @@ class HTTPProvider(CallFeatures, HealthChecks):
 
         return embed(self, texts, model=model, dimensions=dimensions, timeout=timeout)
 
-    def _iter_stream(
+    def _cached_stream(
         self, request: RequestSpec, deadline: Deadline, call: ChatCall, transport: Transport
     ) -> Generator[StreamChunk, None, None]:
+        """A stream through the response cache: a stored one replayed chunk by chunk, else the
+        server's, stored once its final chunk has arrived (a stream closed early is not)."""
+        from .._response_cache import replay_chunks, stored_chunks
+
+        cache = self.response_cache
+        key = _cache_key(self.TYPE, self.base_url, call.model, request.target, request.body)
+        stored = cache.get(key) if key is not None else None
+        replayed = replay_chunks(stored, self.name) if stored is not None else None
+        if replayed is not None:
+            *chunks, final = replayed
+            yield from chunks
+            yield self._last_chunk(final, call, [chunk.text for chunk in chunks], None, transport)
+            return
+        if key is None:
+            yield from self._iter_stream(request, deadline, call, transport)
+            return
+
+        def store(chunks: List[StreamChunk]) -> None:
+            cache.put(key, stored_chunks(chunks), provider=self.name, model=call.model, kind="stream")
+
+        yield from self._iter_stream(request, deadline, call, transport, store)
+
+    def _iter_stream(
+        self, request: RequestSpec, deadline: Deadline, call: ChatCall, transport: Transport,
+        store: Optional[Callable[[List[StreamChunk]], None]] = None,
+    ) -> Generator[StreamChunk, None, None]:
+        """The server's stream. ``store``, when given, receives every chunk (the final one
+        last) before the final chunk is yielded: a caller who stops there still stores it."""
         limiter = self._limiter
         estimate = self._pace(limiter, request, deadline) if limiter is not None else 0
         try:
@@ -356,14 +411,18 @@ class HTTPProvider(CallFeatures, HealthChecks):
             raise
         # The text is kept only when the last chunk parses it (schema= / json=True).
         texts: Optional[List[str]] = [] if call.output is not None else None
+        seen: Optional[List[StreamChunk]] = [] if store is not None else None
         with stream_body:
             source, whole_answer = self._stream_source(stream_body, transport)
             if whole_answer is not None:
                 *chunks, final = whole_answer
                 yield from chunks
-                yield self._last_chunk(
+                last = self._last_chunk(
                     final, call, [chunk.text for chunk in chunks], stream_body, transport, limiter, estimate
                 )
+                if store is not None:
+                    store([*chunks, last])
+                yield last
                 return
             state = self._new_stream_state()
             name = self.name
@@ -392,7 +451,11 @@ class HTTPProvider(CallFeatures, HealthChecks):
                         texts.append(chunk.text)
                     # Every chunk says who is answering: the states set it, _from covers a
                     # subclass's own state that does not.
-                    yield chunk if chunk.provider == name else chunk._from(name)
+                    if chunk.provider != name:
+                        chunk = chunk._from(name)
+                    if seen is not None:
+                        seen.append(chunk)
+                    yield chunk
                 # The gap deadline runs from here, not from the last byte: time the caller
                 # spent on the previous chunk is not the server's delay.
                 deadline.restart()
@@ -402,17 +465,20 @@ class HTTPProvider(CallFeatures, HealthChecks):
                     stream_body.request_id,
                     transport,
                 )
-            yield self._last_chunk(state.final_chunk(), call, texts, stream_body, transport, limiter, estimate)
+            last = self._last_chunk(state.final_chunk(), call, texts, stream_body, transport, limiter, estimate)
+            if store is not None and seen is not None:
+                store([*seen, last])
+            yield last
 
     def _last_chunk(
-        self, final: StreamChunk, call: ChatCall, texts: Optional[List[str]], stream_body: StreamBody,
+        self, final: StreamChunk, call: ChatCall, texts: Optional[List[str]], stream_body: Optional[StreamBody],
         transport: Transport, limiter: Any = None, estimate: int = 0,
     ) -> StreamChunk:
         """The final chunk as yielded: from this provider, with the rate limit its server
         reported, and with ``data``/``parsed`` built from the whole text by the step
         ``complete`` uses, so both agree."""
         final = final._from(self.name)
-        headers = stream_body.response.headers
+        headers = stream_body.response.headers if stream_body is not None else {}  # None: a replay
         if limiter is not None or (
             "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers
             or "anthropic-ratelimit-requests-remaining" in headers or "anthropic-ratelimit-tokens-remaining" in headers
@@ -425,7 +491,8 @@ class HTTPProvider(CallFeatures, HealthChecks):
             return final
         data, parsed = _structured_result(
             call.output, "".join(texts or ()), final.finish_reason,
-            provider=self.name, request_id=stream_body.request_id, redact=transport.redact,
+            provider=self.name, request_id=stream_body.request_id if stream_body is not None else None,
+            redact=transport.redact,
         )
         return final._replace(data=data, parsed=parsed)
 
@@ -551,6 +618,13 @@ def _rate_limit_of(headers: Any) -> Any:
     from .._rate_limits import rate_limit_from_headers
 
     return rate_limit_from_headers(headers)
+
+
+def _cache_key(*args: Any) -> Optional[str]:
+    """``_response_cache.cache_key``, imported by the first call with a response cache."""
+    from .._response_cache import cache_key
+
+    return cache_key(*args)
 
 
 def _structured_result(*args: Any, **kwargs: Any) -> Any:

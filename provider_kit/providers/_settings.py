@@ -21,6 +21,7 @@ from .._call_args import check_timeout
 from .._options import (
     Validator,
     as_bool,
+    as_cache_setting,
     as_env_name,
     as_non_negative_int,
     as_positive_int,
@@ -81,6 +82,7 @@ class ProviderSettings:
         # Client-side pacing: requests and tokens per minute (see provider_kit/_limiter.py).
         "rpm": as_positive_number,
         "tpm": as_positive_number,
+        "response_cache": as_cache_setting,
     }
     #: Options of one provider type only; subclasses extend this.
     EXTRA_OPTIONS: ClassVar[Dict[str, Validator]] = {}
@@ -168,6 +170,13 @@ class ProviderSettings:
             self._limiter = RateLimiter(self.rpm, self.tpm)
         #: The model ``embed()`` uses unless the call names one ("" when the type has none).
         self.embedding_model: str = options.get("embedding_model") or self.EMBEDDING_MODEL
+        #: The response cache calls look answers up in (``response_cache=``), or None. The
+        #: module is imported only when one is configured: ``import provider_kit`` stays light.
+        self.response_cache: Any = None
+        if options.get("response_cache", False) is not False:
+            from .._response_cache import open_cache
+
+            self.response_cache = open_cache(options["response_cache"])
         self._configure(options)
         if on_call is not None:  # hooks: this provider's calls are observed (_call_record.py)
             from .._call_record import check_hooks
