@@ -38,6 +38,7 @@ __all__ = [
     "provider_name",
     "register_all",
     "registry_settings",
+    "response_cache_setting",
     "warn_skipped",
 ]
 
@@ -107,9 +108,12 @@ def registry_settings(
 
 
 def register_all(
-    registry: ProviderRegistry, config: Config, types: Mapping[str, Any], *, strict: bool
+    registry: ProviderRegistry, config: Config, types: Mapping[str, Any], *, strict: bool, cache: Any = None
 ) -> Dict[str, str]:
     """Build and register every provider of ``config``; name -> reason for each one skipped.
+
+    ``cache`` (a ``ResponseCache``, or None) is given as ``response_cache`` to every provider
+    whose type takes that option and whose table does not set it.
 
     :raises ConfigError: for a mistake in a table, or with ``strict`` when a provider was
         skipped and others were not; the registry is closed first, so nothing built is kept.
@@ -117,7 +121,7 @@ def register_all(
     skipped: Dict[str, str] = {}
     try:
         for spec in config.providers.values():
-            reason = _register_spec(registry, spec, types)
+            reason = _register_spec(registry, _with_cache(spec, types, cache) if cache is not None else spec, types)
             if reason is not None:
                 skipped[spec.name] = reason
     except BaseException:
@@ -127,6 +131,32 @@ def register_all(
         registry.close()
         raise ConfigError(_strict_message(config, skipped))
     return skipped
+
+
+def response_cache_setting(config: Config, cache: Any) -> Any:
+    """The registry's response cache: the ``cache=`` argument, else the config's ``cache``;
+    None when there is none. Opened (lazily: no file is touched yet) only when set."""
+    setting = cache if cache is not None else config.cache
+    if setting is None or setting is False:
+        return None
+    from ._response_cache import open_cache
+
+    return open_cache(setting)
+
+
+def _with_cache(spec: ProviderSpec, types: Mapping[str, Any], cache: Any) -> ProviderSpec:
+    """``spec`` with ``response_cache`` set to the registry's, when its type takes the option
+    and its table leaves it unset (a table's own ``response_cache``, false included, wins)."""
+    if "response_cache" in spec.options or spec.type is None:
+        return spec
+    try:
+        factory = resolve_type(spec, types)
+    except (TypeUnavailable, ConfigError):  # reported when the spec itself is built
+        return spec
+    option_schema = getattr(factory, "option_schema", None)
+    if not callable(option_schema) or "response_cache" not in option_schema():
+        return spec  # a third-party type without the option: its calls are not cached
+    return ProviderSpec(spec.name, spec.type, {**spec.options, "response_cache": cache}, spec.where)
 
 
 def _register_spec(registry: ProviderRegistry, spec: ProviderSpec, types: Mapping[str, Any]) -> Optional[str]:

@@ -45,7 +45,14 @@ from typing import (
 
 from ._breaker import CircuitBreaker
 from ._plugins import describe_error
-from .errors import ConfigError, ProviderConnectionError, ProviderError, ProviderKitError, UnsupportedFeatureError
+from .errors import (
+    ConfigError,
+    MapInterrupted,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderKitError,
+    UnsupportedFeatureError,
+)
 from .providers._settings import DEFAULT_TIMEOUT
 from .types import Completion, Message, MessagesInput, Provider, StreamChunk
 
@@ -175,6 +182,23 @@ def _close_stream(chunks: Any) -> None:
     close = getattr(chunks, "close", None)
     if close is not None:
         close()
+
+
+def _interrupted(futures: Mapping[Any, int], results: List[Any], return_exceptions: bool) -> MapInterrupted:
+    """The ``MapInterrupted`` of a batch stopped by a ``KeyboardInterrupt``: ``results`` with
+    every call finished by now filled in (a failure only with ``return_exceptions``)."""
+    for future, index in futures.items():
+        if results[index] is None and future.done() and not future.cancelled():
+            error = future.exception()
+            if error is None:
+                results[index] = future.result()
+            elif return_exceptions and isinstance(error, Exception):
+                results[index] = error
+    done = sum(isinstance(result, Completion) for result in results)
+    return MapInterrupted(
+        f"map interrupted: {done} of {len(results)} prompts answered (their answers are in .results)",
+        results=results,
+    )
 
 
 class Router:
@@ -509,11 +533,10 @@ class Router:
         abandoned = threading.Event()
         bar = progress_bar(len(items), progress)
         executor = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="provider_kit-map")
+        futures: Dict[Any, int] = {}
         try:
-            futures = {
-                executor.submit(self.complete, item, targets, kwargs, batch=abandoned): index
-                for index, item in enumerate(items)
-            }
+            for index, item in enumerate(items):
+                futures[executor.submit(self.complete, item, targets, kwargs, batch=abandoned)] = index
             for future in _finished(futures, bar, targets):
                 error = future.exception()
                 if bar is not None:  # before a raise, so the bar's last line counts the failure
@@ -521,6 +544,10 @@ class Router:
                 if error is not None and not (return_exceptions and isinstance(error, Exception)):
                     raise error
                 results[futures[future]] = future.result() if error is None else error
+        except KeyboardInterrupt as interrupt:
+            # Ctrl-C (in this thread, or raised by a call): the caller gets control back now,
+            # with every answer already received (see MapInterrupted).
+            raise _interrupted(futures, results, return_exceptions) from interrupt
         finally:
             # Waiting is over (all done, or a failure is being raised): cancel what has not
             # started, wake the prompts waiting for a circuit so they give up, and leave running

@@ -29,7 +29,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ._options import Validator, as_log_setting, as_non_negative_int, as_positive_number, check_options, did_you_mean
+from ._options import (
+    Validator,
+    as_cache_setting,
+    as_log_setting,
+    as_non_negative_int,
+    as_positive_number,
+    check_options,
+    did_you_mean,
+)
 from ._options import type_name as _type_name
 from ._secrets import mask_options
 from .errors import ConfigError
@@ -54,7 +62,7 @@ USER_CONFIG_PARTS = (".config", "provider_kit", "config.toml")
 #: below the providers and must not import them.
 _builtin_classes: Mapping[str, Any] = {}
 
-_TOP_LEVEL_KEYS = ("default_provider", "providers", "breaker_threshold", "breaker_cooldown", "log")
+_TOP_LEVEL_KEYS = ("default_provider", "providers", "breaker_threshold", "breaker_cooldown", "log", "cache")
 
 PathLike = Union[str, "os.PathLike[str]"]
 ConfigSource = Union[PathLike, Mapping[str, Any], "Config", None]
@@ -177,13 +185,16 @@ class Config:
     ``breaker_threshold`` and ``breaker_cooldown`` are the registry's circuit-breaker settings,
     None when the configuration leaves them to the registry's defaults.
     ``log`` is the call log (True, False or a path; a relative path is relative to the file),
-    None when not set.
+    None when not set. ``cache`` is the
+    response cache of every provider (True, False or a path; a relative path in a file is
+    relative to the file's directory), None when not set.
     """
 
     __slots__ = (
         "_breaker_cooldown",
         "_breaker_threshold",
         "_log",
+        "_cache",
         "_default_provider",
         "_origin",
         "_providers",
@@ -205,6 +216,10 @@ class Config:
     ) -> None:
         self._providers = {spec.name: spec for spec in providers}
         self._log = log
+        cache: Any = None,
+    ) -> None:
+        self._providers = {spec.name: spec for spec in providers}
+        self._cache = cache
         self._default_provider = default_provider
         self._source = source
         self._origin = origin
@@ -251,6 +266,9 @@ class Config:
     def log(self) -> Union[bool, str, None]:
         """The top-level ``log``: True, False, a path (as written), or None when not set."""
         return self._log
+    def cache(self) -> Any:
+        """The top-level ``cache``: True, False, a path, or None when not set."""
+        return self._cache
 
     def as_dict(self, mask: bool = True) -> Dict[str, Any]:
         """The effective configuration in the TOML shape, every secret masked by default."""
@@ -263,6 +281,8 @@ class Config:
             data["breaker_cooldown"] = self._breaker_cooldown
         if self._log is not None:
             data["log"] = self._log
+        if self._cache is not None:
+            data["cache"] = self._cache if isinstance(self._cache, bool) else str(self._cache)
         data["providers"] = {name: spec.as_dict(mask=mask) for name, spec in self._providers.items()}
         return data
 
@@ -348,13 +368,20 @@ _REGISTRY_SETTINGS: Dict[str, Validator] = {
     "breaker_threshold": as_non_negative_int,
     "breaker_cooldown": as_positive_number,
     "log": as_log_setting,
+    "cache": as_cache_setting,
 }
 
 
-def _registry_settings(data: Mapping[str, Any], *, label: str) -> Dict[str, Any]:
-    """The top-level registry settings present in ``data``, validated."""
+def _registry_settings(data: Mapping[str, Any], *, label: str, directory: Optional[Path] = None) -> Dict[str, Any]:
+    """The top-level registry settings present in ``data``, validated; a relative ``cache``
+    path is taken relative to ``directory`` (the config file's)."""
     present = {key: data[key] for key in _REGISTRY_SETTINGS if key in data}
-    return check_options(present, _REGISTRY_SETTINGS, where=label)
+    settings = check_options(present, _REGISTRY_SETTINGS, where=label)
+    cache = settings.get("cache")
+    if cache is not None and not isinstance(cache, bool) and isinstance(cache, (str, os.PathLike)):
+        path = Path(os.fspath(cache)).expanduser()
+        settings["cache"] = directory / path if directory is not None and not path.is_absolute() else path
+    return settings
 
 
 def _read_toml(path: Path) -> Dict[str, Any]:
@@ -389,7 +416,7 @@ def _read_toml(path: Path) -> Dict[str, Any]:
 def _from_file(path: Path, known: Mapping[str, Any]) -> Config:
     data = _read_toml(path)
     default, specs = _validate_data(data, label=str(path), known=known)
-    settings = _registry_settings(data, label=str(path))
+    settings = _registry_settings(data, label=str(path), directory=path.parent)
     return Config(specs, default_provider=default, source=path, origin=str(path), **settings)
 
 

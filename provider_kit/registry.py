@@ -43,9 +43,17 @@ from ._building import (
     provider_name,
     register_all,
     registry_settings,
+    response_cache_setting,
     warn_skipped,
 )
-from ._options import Validator, as_non_negative_int, as_positive_int, as_positive_number, did_you_mean
+from ._options import (
+    Validator,
+    as_cache_setting,
+    as_non_negative_int,
+    as_positive_int,
+    as_positive_number,
+    did_you_mean,
+)
 from ._plugins import ENTRY_POINT_GROUP, builtin_types
 from ._routing import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -163,6 +171,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         clock: Optional[Callable[[], float]] = None,
         on_call: Any = None,
         log: Any = None,
+        cache: Any = None,
     ) -> ProviderRegistry:
         """Build every configured provider: refuse a mistake, skip what is absent.
 
@@ -188,6 +197,9 @@ class ProviderRegistry(Mapping[str, Provider]):
         :param log: the call log: True for the default file
             (``$XDG_CACHE_HOME/provider_kit/calls.sqlite3``), a path, a ``CallLog``, or False
             for none; None takes the config's top-level ``log``, else none.
+        :param cache: the response cache of every provider whose table sets no
+            ``response_cache``: True (a file under the user's cache directory), a file path,
+            a ``ResponseCache``, or False for none; None takes the config's top-level ``cache``.
         :raises ConfigError: when the configuration has a mistake (the message names the file,
             the provider and the key), or with ``strict=True`` when a provider was skipped.
         :raises NoProvidersError: when no provider could be registered; the message lists
@@ -195,6 +207,8 @@ class ProviderRegistry(Mapping[str, Provider]):
         """
         extra: Dict[str, Any] = dict(types or {})
         config = load_config(source, known_types={**builtin_types(), **extra})
+        if cache is not None:
+            _checked("cache", cache, as_cache_setting)
         registry = cls(
             **registry_settings(config, breaker_threshold, breaker_cooldown, batch_concurrency, clock), on_call=on_call
         )
@@ -204,7 +218,7 @@ class ProviderRegistry(Mapping[str, Provider]):
             call_log = open_log(log if log is not None else config.log, config.source)
             if call_log is not None:
                 registry.add_on_call(call_log)
-        skipped = register_all(registry, config, extra, strict=strict)
+        skipped = register_all(registry, config, extra, strict=strict, cache=response_cache_setting(config, cache))
         for name, reason in skipped.items():
             registry._skip(name, reason)
         if not len(registry):
@@ -599,6 +613,11 @@ class ProviderRegistry(Mapping[str, Provider]):
             circuits, batch slots). A prompt whose worker dies fails with ``ExecutorError``
             and the batch returns. See "Beyond one machine" in docs/scaling.rst.
         :param kwargs: passed to every ``complete`` call (``model``, ``max_tokens``, ...).
+        :raises MapInterrupted: on Ctrl-C (a ``KeyboardInterrupt`` in this thread or raised by a
+            call), at once: its ``results`` hold every answer received so far (None for a prompt
+            not answered yet); prompts not started are cancelled, and calls in flight finish in
+            the background. With a response cache, the same ``map`` run again sends only the
+            prompts with no answer yet.
         :raises ConfigError: for ``prompts`` that is not a list of prompts, a bad
             ``max_workers``, ``progress`` or ``timeout``, an ``executor`` that is not one, or
             a registry or arguments that do not pickle.

@@ -38,6 +38,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
             "provider_kit._error_bodies",
             "provider_kit._limiter",
             "provider_kit._call_log",  # the SQLite call log
+            "provider_kit._response_cache",  # the response cache's SQLite file
         ),
     ),
     ("transport", ("provider_kit._transport",)),  # the only importer of requests and urllib3
@@ -60,6 +61,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
             "provider_kit._cli_serve",
             "provider_kit._cli_complete",
             "provider_kit._cli_logs",
+            "provider_kit._cli_cache",
             "provider_kit.cli",
             "provider_kit.__main__",
         ),
