@@ -17,6 +17,7 @@ from .errors import (
     ConfigError,
     ExecutorError,
     InvalidRequestError,
+    MapInterrupted,
     MaxTurnsExceededError,
     NoProvidersError,
     ProviderConnectionError,
@@ -25,6 +26,7 @@ from .errors import (
     ProviderSkippedWarning,
     ProviderTimeoutError,
     RateLimitError,
+    ResponseCacheWarning,
     ResponseFormatError,
     ServerError,
     ToolLoopError,
@@ -51,6 +53,7 @@ if _TYPE_CHECKING:
     from ._call_record import CallRecord
     from ._embeddings import Embeddings
     from ._rate_limits import RateLimitInfo
+    from ._response_cache import ResponseCache
     from ._tool_loop import run_tools
     from ._usage import UsageReport, UsageTotals
 
@@ -81,6 +84,11 @@ def __getattr__(name: str) -> _Any:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if name == "ResponseCache":  # sqlite3 and the cache module: only for who uses a cache
+        from ._response_cache import ResponseCache
+
+        globals()["ResponseCache"] = ResponseCache
+        return ResponseCache
     raise AttributeError(f"module 'provider_kit' has no attribute {name!r}")
 
 
@@ -112,6 +120,7 @@ __all__ = [
     "HealthStatus",
     "Image",
     "InvalidRequestError",
+    "MapInterrupted",
     "MaxTurnsExceededError",
     "Message",
     "NoProvidersError",
@@ -128,6 +137,8 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "RateLimitInfo",
+    "ResponseCache",
+    "ResponseCacheWarning",
     "ResponseFormatError",
     "ServerError",
     "StreamChunk",

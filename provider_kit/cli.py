@@ -15,7 +15,7 @@ import traceback
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, TextIO, cast
 
-from . import _cli_complete, _cli_logs, _cli_serve
+from . import _cli_cache, _cli_complete, _cli_logs, _cli_serve
 from ._cli_parser import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -148,6 +148,9 @@ def _build_parser() -> Parser:
 
     serve = command("serve", _cli_serve.SUMMARY, _cli_serve.DESCRIPTION, _cli_serve.EXAMPLE, parents=(simulated,))
     _cli_serve.add_arguments(serve)
+
+    cache = command("cache", _cli_cache.SUMMARY, _cli_cache.DESCRIPTION, _cli_cache.EXAMPLE)
+    _cli_cache.add_arguments(cache, common)
     return parser
 
 
@@ -404,4 +407,5 @@ _COMMANDS = {
     "demo": _cmd_demo,
     "serve": _cli_serve.run,
     "logs": _cli_logs.run,
+    "cache": _cli_cache.run,
 }
