@@ -34,10 +34,6 @@ def cache_file(tmp_path: Path) -> Path:
     return tmp_path / "cache" / "responses.sqlite3"
 
 
-def _prompts(server: LoopbackServer) -> List[str]:
-    return [json.dumps(request.json, sort_keys=True) for request in server.requests]
-
-
 def test_a_second_complete_is_answered_from_the_cache(kind, server, make, cache_file):
     provider = make(server, response_cache=str(cache_file), max_retries=0)
     first = provider.complete("Name a river.", max_tokens=20)
