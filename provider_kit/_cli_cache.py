@@ -36,7 +36,8 @@ def duration(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="cache_command", metavar="ACTION", title="actions")
+    actions = parser.add_subparsers(dest="cache_command", metavar="ACTION", title="actions",
+                                    help="info or clear (each has its own --help)")
     actions.required = True
     info = actions.add_parser("info", parents=[common], help="the file, its entries, size, oldest and newest",
                               description="Show the response cache's file, entries, size and dates.")
