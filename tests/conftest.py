@@ -39,6 +39,7 @@ _SCRUBBED = {
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",
     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC",
+    "XDG_CACHE_HOME",  # cache=True writes under $HOME/.cache, the test's own HOME
 }
 
 

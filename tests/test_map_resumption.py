@@ -17,8 +17,7 @@ from _support import KEY
 
 from provider_kit import Completion, MapInterrupted, ProviderRegistry
 from provider_kit.errors import ServerError
-from provider_kit.testing import LoopbackServer
-from provider_kit.testing._reply import Reply
+from provider_kit.testing import LoopbackServer, Reply
 
 PROMPTS = [f"ticket {index}" for index in range(8)]
 
@@ -30,6 +29,11 @@ def _sent(server: LoopbackServer) -> List[str]:
         text = json.dumps(request.json())
         found += [prompt for prompt in PROMPTS if f'"{prompt}"' in text]
     return found
+
+
+def _echo(server: LoopbackServer, request: Any) -> Reply:
+    """The simulator's own answer (what it sends when no reply is queued)."""
+    return server._wire.simulate(server, request)  # type: ignore[union-attr]
 
 
 def _wait_for_map_threads() -> None:
@@ -88,9 +92,8 @@ def test_a_batch_that_failed_midway_resumes_from_the_cache(tmp_path: Path):
             text = json.dumps(request.json())
             if any(f'"{prompt}"' in text for prompt in failing):
                 return server.error_reply(500)
-            return server.wire_reply(request)
+            return _echo(server, request)
 
-        server.wire_reply = lambda request: server._wire.simulate(server, request)  # type: ignore[attr-defined]
         server.enqueue(answer, times=100)
         with ProviderRegistry.from_config(config) as registry:
             first = registry.map(PROMPTS, progress=False)
@@ -123,7 +126,7 @@ def test_ctrl_c_returns_at_once_with_the_answers_received(make):
         def answer(request: Any) -> Reply:
             if '"ticket 7"' in json.dumps(request.json()):
                 return Reply(200, hang=hang)
-            return server._wire.simulate(server, request)
+            return _echo(server, request)
 
         server.enqueue(answer, times=100)
         provider = _Counting("tickets", api_key=KEY, base_url=server.base_url, timeout=60)

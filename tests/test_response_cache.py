@@ -4,7 +4,6 @@ locked or read-only file never fails a call), threads and processes, file permis
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import sqlite3
@@ -19,7 +18,7 @@ from typing import Any, List
 
 import pytest
 from _kinds import SOME_KIND
-from _support import KEY, serve
+from _support import KEY
 
 import provider_kit
 from provider_kit import ProviderRegistry, ResponseCache, ResponseCacheWarning
