@@ -94,6 +94,7 @@ def targets_table(results: Dict[str, Any], threads: int) -> List[str]:
     plan, imports = results["plan"], results["import"]["modules"]
     per_call, threaded, stream = results["per_call"], results["threaded"], results["long_stream"]
     chunks, fan, memory = results["first_chunk"], results["fan_out"], results["memory"]
+    cache = results["cache_hit"]
 
     def import_cost(module: str, field: str) -> float:
         return float(imports.get(module, {}).get(field, float("nan")))
@@ -149,6 +150,10 @@ def targets_table(results: Dict[str, Any], threads: int) -> List[str]:
         ("Hung provider, 1 s deadline",
          f"{fmt(sc.median(hung_over), 1)} ms after the deadline (max {fmt(max(hung_over), 1)})",
          "<= 100 ms", verdict(max(hung_over), 100.0)),
+        ("Response cache hit",
+         f"CPU {fmt(sc.median(cache['cpu_us']['hit']))} us vs {fmt(sc.median(cache['cpu_us']['uncached']))} us "
+         f"uncached = **{ratio(cache['ratio'])} an uncached loopback call**",
+         "<= 0.10x uncached", verdict(cache["ratio"], 0.10)),
         ("Peak RSS after import",
          f"{fmt(rss['import:provider_kit'], 1)} MB "
          f"({signed(diff(rss['import:provider_kit'], rss['import:requests']))} MB vs requests; "

@@ -182,6 +182,39 @@ def paired_calls(calls: Dict[str, Callable[[str], Any]], rounds: int, batch: Dic
     return {key: {"wall_us": wall[key], "cpu_us": cpu[key]} for key in keys}
 
 
+def cache_hit(base_url: str, rounds: int, batch: int) -> Result:
+    """A response-cache hit against an uncached call of the same provider (OpenAI wire, server in
+    another process): µs of this process's CPU per call, and their ratio per round (paired)."""
+    from provider_kit import OpenAIProvider, ResponseCache
+
+    with tempfile.TemporaryDirectory() as directory:
+        cache = ResponseCache(os.path.join(directory, "bench.sqlite3"))
+        plain = OpenAIProvider("plain", base_url=base_url, api_key=_clients.API_KEY)
+        cached = OpenAIProvider("cached", base_url=base_url, api_key=_clients.API_KEY, response_cache=cache)
+        stored = [f"cached prompt {number:06d}" for number in range(batch)]
+        for prompt in stored:  # fill the cache (and warm both providers up)
+            cached.complete(prompt)
+            plain.complete(prompt)
+        cpu: Dict[str, List[float]] = {"uncached": [], "hit": []}
+        for round_number in range(rounds):
+            for key in rotated(["uncached", "hit"], round_number):
+                if key == "uncached":
+                    prompts, call = [f"fresh {round_number:03d} {n:06d}" for n in range(batch)], plain.complete
+                else:
+                    prompts, call = stored, cached.complete
+                gc.collect()
+                started = time.process_time()
+                results = [call(prompt) for prompt in prompts]
+                cpu[key].append((time.process_time() - started) / batch * 1e6)
+                if any(result.cached != (key == "hit") for result in results):
+                    raise AssertionError(f"cache benchmark: a {key} call was answered wrongly")
+        plain.close()
+        cached.close()
+        cache.close()
+    ratios = [hit / uncached for hit, uncached in zip(cpu["hit"], cpu["uncached"]) if uncached > 0]
+    return {"cpu_us": cpu, "ratio": median(ratios)}
+
+
 def threaded(build: Callable[[str], _clients.Client], keys: List[str], rounds: int, threads: int,
              calls: Dict[str, int]) -> Result:
     """``threads`` threads sharing one client; calls per second and CPU per call, every reply checked."""

@@ -76,6 +76,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["long_stream"] = sc.long_stream(clients, plan["stream_rounds"], plan["stream_words"])
         for client in clients.values():
             client.close()
+        sc.log("response cache hit")
+        results["cache_hit"] = sc.cache_hit(urls["openai"], plan["call_rounds"], plan["batch"])
         _capabilities(results, keys, urls, plan, notes)
         sc.log(f"embeddings: {plan['embed_texts']:,} texts x {_embed_bench.DIMENSIONS}, {plan['embed_rounds']} rounds")
         results["embeddings"] = _embed_bench.scenario(urls, plan["embed_rounds"], plan["embed_texts"],

@@ -24,6 +24,7 @@ SCENARIOS = [
     "Long stream",
     "Health fan-out, 8 x 200 ms",
     "Hung provider, 1 s deadline",
+    "Response cache hit",
     "Peak RSS after import",
     "Peak RSS after calls",
     *(f"{scenario}, {protocol}" for scenario in ("Structured output", "Image call")
