@@ -85,7 +85,7 @@ def test_import_leaves_slow_modules_unloaded():
                  # only on_call hooks, the call log and a registry load these
                  "provider_kit._call_record", "provider_kit._call_log", "provider_kit._usage", "sqlite3",
                  # what only a response cache uses
-                 "provider_kit._response_cache"):
+                 "provider_kit._response_cache", "provider_kit.providers._cached_calls"):
         assert lazy not in loaded, f"import provider_kit loaded {lazy}"
     assert "provider_kit._shared_registry" in loaded  # its fork hook must be registered before a fork
 

@@ -290,13 +290,9 @@ class HTTPProvider(CallFeatures, HealthChecks):
         )
 
     def _cached_body(self, call: ChatCall, request: RequestSpec) -> Tuple[Optional[str], Any]:
-        """The call's cache key and the answer body stored under it (None: not stored yet); the
-        key is None when the request cannot be keyed (and is then not cached)."""
-        key = _cache_key(self.TYPE, self.base_url, call.model, request.target, request.body)
-        if key is None:
-            return None, None
-        found = self.response_cache.get(key)
-        return key, (found.get("body") if found is not None else None)
+        from ._cached_calls import cached_body
+
+        return cached_body(self, call, request)
 
     def stream(
         self,
@@ -372,27 +368,9 @@ class HTTPProvider(CallFeatures, HealthChecks):
     def _cached_stream(
         self, request: RequestSpec, deadline: Deadline, call: ChatCall, transport: Transport
     ) -> Generator[StreamChunk, None, None]:
-        """A stream through the response cache: a stored one replayed chunk by chunk, else the
-        server's, stored once its final chunk has arrived (a stream closed early is not)."""
-        from .._response_cache import replay_chunks, stored_chunks
+        from ._cached_calls import cached_stream  # only a provider with a response cache loads it
 
-        cache = self.response_cache
-        key = _cache_key(self.TYPE, self.base_url, call.model, request.target, request.body)
-        stored = cache.get(key) if key is not None else None
-        replayed = replay_chunks(stored, self.name) if stored is not None else None
-        if replayed is not None:
-            *chunks, final = replayed
-            yield from chunks
-            yield self._last_chunk(final, call, [chunk.text for chunk in chunks], None, transport)
-            return
-        if key is None:
-            yield from self._iter_stream(request, deadline, call, transport)
-            return
-
-        def store(chunks: List[StreamChunk]) -> None:
-            cache.put(key, stored_chunks(chunks), provider=self.name, model=call.model, kind="stream")
-
-        yield from self._iter_stream(request, deadline, call, transport, store)
+        return cached_stream(self, request, deadline, call, transport)
 
     def _iter_stream(
         self, request: RequestSpec, deadline: Deadline, call: ChatCall, transport: Transport,
@@ -618,13 +596,6 @@ def _rate_limit_of(headers: Any) -> Any:
     from .._rate_limits import rate_limit_from_headers
 
     return rate_limit_from_headers(headers)
-
-
-def _cache_key(*args: Any) -> Optional[str]:
-    """``_response_cache.cache_key``, imported by the first call with a response cache."""
-    from .._response_cache import cache_key
-
-    return cache_key(*args)
 
 
 def _structured_result(*args: Any, **kwargs: Any) -> Any:
