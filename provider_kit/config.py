@@ -185,9 +185,8 @@ class Config:
     ``breaker_threshold`` and ``breaker_cooldown`` are the registry's circuit-breaker settings,
     None when the configuration leaves them to the registry's defaults.
     ``log`` is the call log (True, False or a path; a relative path is relative to the file),
-    None when not set. ``cache`` is the
-    response cache of every provider (True, False or a path; a relative path in a file is
-    relative to the file's directory), None when not set.
+    None when not set. ``cache`` is the response cache of every provider (True, False or a
+    path; a relative path in a file is relative to the file's directory), None when not set.
     """
 
     __slots__ = (
@@ -213,12 +212,10 @@ class Config:
         breaker_threshold: Optional[int] = None,
         breaker_cooldown: Optional[float] = None,
         log: Union[bool, str, None] = None,
-    ) -> None:
-        self._providers = {spec.name: spec for spec in providers}
-        self._log = log
         cache: Any = None,
     ) -> None:
         self._providers = {spec.name: spec for spec in providers}
+        self._log = log
         self._cache = cache
         self._default_provider = default_provider
         self._source = source
@@ -266,6 +263,8 @@ class Config:
     def log(self) -> Union[bool, str, None]:
         """The top-level ``log``: True, False, a path (as written), or None when not set."""
         return self._log
+
+    @property
     def cache(self) -> Any:
         """The top-level ``cache``: True, False, a path, or None when not set."""
         return self._cache
