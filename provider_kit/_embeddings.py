@@ -31,14 +31,16 @@ class Embeddings(_Value):
         into); ``output_tokens`` is None: an embedding has no output tokens.
     :ivar provider: the name of the provider that answered.
     :ivar latency_s: seconds the whole call took, every request included.
+    :ivar cached: True when every vector came from the response cache (nothing was sent).
     """
 
-    __slots__ = ("vectors", "model", "usage", "provider", "latency_s")
+    __slots__ = ("vectors", "model", "usage", "provider", "latency_s", "cached")
     vectors: List[array[float]]
     model: str
     usage: Usage
     provider: str
     latency_s: float
+    cached: bool
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class Embeddings(_Value):
         usage: Optional[Usage] = None,
         provider: str = "",
         latency_s: float = 0.0,
+        cached: bool = False,
     ) -> None:
         self._set(
             vectors=list(vectors),
@@ -54,6 +57,7 @@ class Embeddings(_Value):
             usage=usage if usage is not None else Usage(),
             provider=provider,
             latency_s=latency_s,
+            cached=cached,
         )
 
     @property
@@ -89,7 +93,7 @@ class Embeddings(_Value):
         shape = f"{count} vector{'s' if count != 1 else ''} of {self.dimensions} dimensions"
         return (
             f"Embeddings({shape}, model={self.model!r}, provider={self.provider!r}, "
-            f"usage={self.usage!r}, latency_s={self.latency_s:.3f})"
+            f"usage={self.usage!r}, latency_s={self.latency_s:.3f}" + (", cached=True)" if self.cached else ")")
         )
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:

@@ -274,3 +274,27 @@ def test_embed_waits_on_the_provider_s_rate_limiter_like_a_chat_call(kind: str) 
             assert len(embed_requests(server)) == 1
         finally:
             provider.close()
+
+
+@pytest.mark.parametrize("kind", EMBED_KINDS)
+def test_embeddings_come_back_from_the_response_cache_request_by_request(kind: str, tmp_path: Any) -> None:
+    cache_file = tmp_path / "responses.sqlite3"
+    with embedding_server(kind) as server:
+        provider = provider_of(kind, server, limited(kind, EMBED_MAX_INPUTS=2), response_cache=str(cache_file))
+        try:
+            first = provider.embed(["a", "b", "c"])  # two requests: [a, b] and [c]
+            assert len(embed_requests(server)) == 2 and first.cached is False
+            again = provider.embed(["a", "b", "c"])
+            assert len(embed_requests(server)) == 2  # nothing sent
+            assert again.cached is True and again.tolist() == first.tolist()
+            assert again.usage == first.usage
+            partly = provider.embed(["a", "b", "d"])  # [a, b] stored, [d] not: one request
+            assert len(embed_requests(server)) == 3 and partly.cached is False
+            assert partly.tolist()[:2] == first.tolist()[:2]
+            provider.embed(["a", "b", "c"], cache=False)  # skips the cache: both sent again
+            assert len(embed_requests(server)) == 5
+            with pytest.raises(ConfigError, match="cache"):
+                provider.embed(["a"], cache="no")  # type: ignore[arg-type]
+        finally:
+            provider.close()
+    assert KEY.encode() not in cache_file.read_bytes()

@@ -345,6 +345,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
         model: Optional[str] = None,
         dimensions: Optional[int] = None,
         timeout: Optional[float] = None,
+        cache: Optional[bool] = None,
     ) -> Embeddings:
         """Embed ``texts``: one vector per text, in input order (see ``provider_kit.Embeddings``).
 
@@ -356,6 +357,8 @@ class HTTPProvider(CallFeatures, HealthChecks):
         :param dimensions: a shorter vector length, for the models that take one.
         :param timeout: deadline in seconds for the whole call, every request and retry
             included (default: the provider's ``timeout``).
+        :param cache: False skips the response cache (when the provider has one) for this call;
+            otherwise each request of the call is looked up there first and stored after.
         :raises UnsupportedFeatureError: for a type without embeddings (nothing is sent).
         :raises ConfigError: for an empty list, an item that is not a non-empty string, or
             ``dimensions`` that is not a positive integer (nothing is sent).
@@ -363,7 +366,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
         """
         from ._embed import embed  # loaded by the first call: most programs never embed
 
-        return embed(self, texts, model=model, dimensions=dimensions, timeout=timeout)
+        return embed(self, texts, model=model, dimensions=dimensions, timeout=timeout, cache=cache)
 
     def _cached_stream(
         self, request: RequestSpec, deadline: Deadline, call: ChatCall, transport: Transport

@@ -134,6 +134,7 @@ def embed(
     model: Optional[str],
     dimensions: Optional[int],
     timeout: Optional[float],
+    cache: Optional[bool] = None,
 ) -> Embeddings:
     """``provider.embed(...)``: see ``HTTPProvider.embed``."""
     started = time.monotonic()
@@ -159,28 +160,49 @@ def embed(
     vectors: List[array[float]] = []
     usages: List[Usage] = []
     answered_model = ""
+    if cache is not None and not isinstance(cache, bool):
+        raise ConfigError(f"{where}: cache must be True or False, got {cache!r}")
+    response_cache = provider.response_cache if cache is not False else None
+    all_cached = True
     for start, stop in batches(items, provider.EMBED_MAX_INPUTS, provider.EMBED_MAX_TOKENS):
         batch = items[start:stop]
         request = provider._embed_request(model, batch, dimensions)
-        # The provider's rate limiter paces each request as it paces a chat call (rpm, tpm, a
-        # budget the server said is spent), within the one deadline.
-        limiter = provider._limiter
-        estimate = provider._pace(limiter, request, deadline) if limiter is not None else 0
-        # Each request gets the time left of the one deadline (the transport reads it).
-        try:
-            result = transport.request_json(
-                request.method, request.target, body=request.body, deadline=deadline,
-                max_response_bytes=transport.max_response_bytes + len(batch) * _BYTES_PER_VECTOR,
-            )
-        except RateLimitError as error:
-            provider._server_refused(error)
-            raise
-        with provider._shape_errors(result.request_id, source=None):
-            got, got_model, usage = provider._parse_embeddings(result.data)
+        # Each request of a split input is a cache entry of its own: a re-run after an
+        # interruption sends only the requests that have no answer stored yet.
+        key = stored = None
+        if response_cache is not None:
+            from .._response_cache import cache_key
+
+            key = cache_key(provider.TYPE, provider.base_url, model, request.target, request.body)
+            found = response_cache.get(key) if key is not None else None
+            stored = found.get("body") if found is not None else None
+        request_id = None
+        if stored is None:
+            all_cached = False
+            # The provider's rate limiter paces each request as it paces a chat call (rpm, tpm,
+            # a budget the server said is spent), within the one deadline.
+            limiter = provider._limiter
+            estimate = provider._pace(limiter, request, deadline) if limiter is not None else 0
+            # Each request gets the time left of the one deadline (the transport reads it).
+            try:
+                result = transport.request_json(
+                    request.method, request.target, body=request.body, deadline=deadline,
+                    max_response_bytes=transport.max_response_bytes + len(batch) * _BYTES_PER_VECTOR,
+                )
+            except RateLimitError as error:
+                provider._server_refused(error)
+                raise
+            request_id, body = result.request_id, result.data
+        else:
+            limiter, body = None, stored
+        with provider._shape_errors(request_id, source=None):
+            got, got_model, usage = provider._parse_embeddings(body)
             if len(got) != len(batch):
                 raise ValueError(f"{len(got)} embeddings in answer to {len(batch)} texts")
         if limiter is not None:
             provider._after_call(limiter, estimate, usage, None)
+        if key is not None and stored is None and response_cache is not None:
+            response_cache.put(key, {"body": body}, provider=provider.name, model=model, kind="embed")
         vectors.extend(got)
         usages.append(usage)
         answered_model = answered_model or got_model or ""
@@ -190,6 +212,7 @@ def embed(
         usage=sum_usage(usages),
         provider=provider.name,
         latency_s=time.monotonic() - started,
+        cached=all_cached,
     )
 
 

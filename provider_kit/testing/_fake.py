@@ -530,17 +530,21 @@ class FakeProvider:
 
     def embed(
         self, texts: Any, *, model: Optional[str] = None, dimensions: Optional[int] = None,
-        timeout: Optional[float] = None,
+        timeout: Optional[float] = None, cache: Optional[bool] = None,
     ) -> Any:
         """Deterministic vectors (16 dimensions unless ``dimensions``), from the text and model
         as the simulators make them; recorded as a ``FakeCall`` "embed" whose ``kwargs`` hold
         ``texts``. Arguments are checked as a real provider checks them; a scripted exception
         at the head of ``replies`` is raised (for fallback tests).
 
+        ``cache`` is checked as a real provider checks it (a fake has no response cache).
+
         :raises UnsupportedFeatureError: when built with ``embeddings=False``.
         """
         from ._fake_embed import fake_embed
 
+        if cache is not None and not isinstance(cache, bool):
+            raise ConfigError(f"fake provider {self.name!r}: cache must be True or False, got {cache!r}")
         return fake_embed(self, texts, model, dimensions, timeout)
 
     def validate_config(self) -> None:
