@@ -6,8 +6,12 @@ Fixtures live in conftest.py; this module holds the plain functions they and the
 from __future__ import annotations
 
 import logging
+import os
+import stat
+import subprocess
 import threading
 import traceback
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, Union
 
 import pytest
@@ -112,3 +116,16 @@ def in_thread(target: Callable[[], Any], wait: float = 10.0) -> Callable[[], Any
         return outcome["value"]
 
     return join
+
+
+def read_only(paths: List[Path]) -> Any:
+    """Make ``paths`` read-only (for root, which writes anyway: immutable); returns the undo."""
+    if os.geteuid() != 0:
+        modes = {path: stat.S_IMODE(path.stat().st_mode) for path in paths}
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        return lambda: [path.chmod(mode) for path, mode in modes.items()]
+    done = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"running as root and chattr cannot make a file read-only here: {done.stderr.strip()}")
+    return lambda: subprocess.run(["chattr", "-i", *map(str, paths)], check=True)

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 from _kinds import SOME_KIND
-from _support import KEY
+from _support import KEY, read_only
 
 from provider_kit import (
     CallLog,
@@ -259,15 +259,19 @@ def test_a_corrupt_log_warns_once_and_never_fails_a_call(server, make, tmp_path,
     assert sum("call log" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING) == 1
 
 
-@pytest.mark.skipif(sys.platform == "win32" or (hasattr(os, "geteuid") and os.geteuid() == 0),
-                    reason="needs POSIX permissions that apply to this user")
+@pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX permissions")
 def test_a_read_only_log_warns_and_the_call_goes_on(server, make, tmp_path):
     path = tmp_path / "calls.sqlite3"
-    CallLog(path)(_record())  # a real log, then made read-only
-    path.chmod(0o400)
-    provider = make(server, on_call=CallLog(path))
-    with pytest.warns(CallLogWarning):
-        assert provider.complete("Hello").text
+    writer = CallLog(path)
+    writer(_record())  # a real log, then made read-only (for root: immutable)
+    writer.close()
+    undo = read_only([path, path.parent])
+    try:
+        provider = make(server, on_call=CallLog(path))
+        with pytest.warns(CallLogWarning):
+            assert provider.complete("Hello").text
+    finally:
+        undo()
 
 
 def test_a_log_whose_directory_cannot_be_made_warns_and_the_call_goes_on(server, make, tmp_path):

@@ -18,7 +18,7 @@ from typing import Any, List
 
 import pytest
 from _kinds import SOME_KIND
-from _support import KEY
+from _support import KEY, read_only
 
 import provider_kit
 from provider_kit import ProviderRegistry, ResponseCache, ResponseCacheWarning
@@ -264,25 +264,12 @@ def test_a_database_locked_before_the_cache_opens_it_never_fails_a_call(server, 
     assert provider.complete("hi").cached
 
 
-def _read_only(paths: List[Path]) -> Any:
-    """Make ``paths`` read-only (for root, which writes anyway: immutable); returns the undo."""
-    if os.geteuid() != 0:
-        modes = {path: stat.S_IMODE(path.stat().st_mode) for path in paths}
-        for path in paths:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-        return lambda: [path.chmod(mode) for path, mode in modes.items()]
-    done = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"running as root and chattr cannot make a file read-only here: {done.stderr.strip()}")
-    return lambda: subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
-
-
 def test_a_read_only_file_in_a_read_only_directory_never_fails_a_call(server, make, cache_file):
     writer = ResponseCache(cache_file)
     make(server, response_cache=writer).complete("stored")
     writer.close()  # the last connection: SQLite folds the WAL back in and removes its files
     assert list(cache_file.parent.iterdir()) == [cache_file]
-    undo = _read_only([cache_file, cache_file.parent])
+    undo = read_only([cache_file, cache_file.parent])
     try:
         provider = make(server, response_cache=ResponseCache(cache_file))
         sent = len(server.requests)
