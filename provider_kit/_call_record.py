@@ -1,7 +1,7 @@
 """``CallRecord``, one call's secret-free account, and the ``on_call`` hooks that receive it.
 
 A provider with hooks (``on_call=``, ``provider.add_on_call``, or a registry it belongs to)
-has its ``complete`` and ``stream`` replaced, on the instance, by the observers here: a
+has its ``complete``, ``stream`` and ``embed`` replaced, on the instance, by the observers here: a
 provider without hooks runs the class's methods untouched and pays nothing at all.
 
 One record per call of a provider: through a registry with fallbacks, one per provider tried,
@@ -37,7 +37,8 @@ class CallRecord(_Value):
 
     ``time`` is when the call started (an aware UTC datetime); ``provider`` the provider's name
     and ``provider_type`` its ``TYPE``; ``model`` the model that answered (else the one asked
-    for); ``method`` "complete" or "stream"; ``messages`` the conversation sent, as dicts
+    for); ``method`` "complete", "stream" or "embed"; ``messages`` the conversation sent (for
+    ``embed``, the texts as one user message of text parts), as dicts
     (``Message.to_dict``), the system prompt first. ``text`` is the answer (for a stream that
     failed or was closed early, the text that had arrived), None when nothing arrived;
     ``error_type`` and ``error_message`` the exception's class name and message (already free
@@ -264,7 +265,13 @@ class _Call:
 
 def _completion_fields(completion: Any) -> Dict[str, Any]:
     if not isinstance(completion, Completion):
-        return {"text": getattr(completion, "text", None)}
+        # ``embed``'s ``Embeddings``: no text, but its model, usage and whether it was cached.
+        fields: Dict[str, Any] = {"text": getattr(completion, "text", None)}
+        for name in ("model", "usage"):
+            if getattr(completion, name, None) is not None:
+                fields[name] = getattr(completion, name)
+        fields["cached"] = bool(getattr(completion, "cached", False))
+        return fields
     return {
         "model": completion.model,
         "text": completion.text,
@@ -358,8 +365,10 @@ def _close(chunks: Any) -> None:
 
 
 def observe(provider: Any, hooks: Hooks) -> None:
-    """Route ``provider``'s ``complete`` and ``stream`` through ``hooks`` (on the instance)."""
-    for method in ("complete", "stream"):
+    """Route ``provider``'s ``complete``, ``stream`` and ``embed`` (when it has one) through
+    ``hooks`` (on the instance). An ``embed`` record's messages are the texts, as one user
+    message of text parts."""
+    for method in ("complete", "stream", "embed"):
         if callable(getattr(type(provider), method, None)):
             setattr(provider, method, _Observed(provider, method, hooks))
 

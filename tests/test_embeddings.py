@@ -298,3 +298,30 @@ def test_embeddings_come_back_from_the_response_cache_request_by_request(kind: s
         finally:
             provider.close()
     assert KEY.encode() not in cache_file.read_bytes()
+
+
+@pytest.mark.parametrize("kind", EMBED_KINDS)
+def test_an_embed_call_reaches_on_call_hooks_and_the_call_log(kind: str, tmp_path: Any) -> None:
+    from provider_kit import CallLog
+
+    records: List[Any] = []
+    log = CallLog(tmp_path / "calls.sqlite3")
+    with embedding_server(kind) as server:
+        provider = provider_of(kind, server, on_call=[records.append, log])
+        try:
+            result = provider.embed(["alpha", "beta"])
+        finally:
+            provider.close()
+    [record] = records
+    assert record.method == "embed" and record.ok and record.text is None and not record.cached
+    assert record.usage == result.usage and record.model == result.model
+    assert record.messages == ({"role": "user", "content": [{"type": "text", "text": "alpha"},
+                                                            {"type": "text", "text": "beta"}]},)
+    [entry] = log.entries()
+    assert entry["method"] == "embed" and "alpha" in json_text(entry)
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)
