@@ -190,6 +190,25 @@ def _outcome(future: Future[Tuple[bool, Any]]) -> Tuple[bool, Any]:
     return ok, value
 
 
+def _interrupted(pending: Dict[Future[Tuple[bool, Any]], int], results: List[Any],
+                 return_exceptions: bool) -> BaseException:
+    """The ``MapInterrupted`` of a batch stopped by Ctrl-C: ``results`` with every prompt back
+    by now filled in (a failure only with ``return_exceptions``)."""
+    from .errors import MapInterrupted
+    from .types import Completion
+
+    for future, index in pending.items():
+        if results[index] is None and future.done() and not future.cancelled():
+            ok, value = _outcome(future)
+            if ok or (return_exceptions and isinstance(value, Exception)):
+                results[index] = value
+    answered = sum(isinstance(result, Completion) for result in results)
+    return MapInterrupted(
+        f"map interrupted: {answered} of {len(results)} prompts answered (their answers are in .results)",
+        results=results,
+    )
+
+
 def map_on_executor(
     registry: ProviderRegistry,
     executor: Executor,
@@ -246,6 +265,9 @@ def map_on_executor(
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=pending.__getitem__):
                 settle(pending.pop(future), *_outcome(future))
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C: control comes back now, with every answer already back (as Router.map).
+        raise _interrupted(pending, results, return_exceptions) from interrupt
     finally:
         # All answered, or a failure or an interrupt is being raised: drop what has not
         # started; tasks already running finish on their workers within their own deadlines.

@@ -160,3 +160,32 @@ def test_ctrl_c_returns_at_once_with_the_answers_received(make):
         # An answer returned a moment before the signal may not be filed yet; all others are.
         assert len(answered) >= 6
         assert "prompts answered" in str(caught.value) and "KeyboardInterrupt" not in str(caught.value)
+
+
+def test_ctrl_c_on_an_executor_keeps_every_answer_back():
+    """A KeyboardInterrupt while ``map(executor=...)`` hands prompts over (here: raised by the
+    executor's ``submit`` in the caller's thread, as Ctrl-C would be): MapInterrupted carrying
+    every answer back by then, not a bare KeyboardInterrupt that loses them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class CtrlCAtTheLastPrompt(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            self.submitted += 1
+            if self.submitted == len(PROMPTS):
+                raise KeyboardInterrupt
+            return super().submit(*args, **kwargs)
+
+    with LoopbackServer(SOME_KIND, api_key=KEY) as server:
+        provider = CLASSES[SOME_KIND]("tickets", api_key=KEY, base_url=server.base_url, timeout=60)
+        with ProviderRegistry([provider]) as registry, CtrlCAtTheLastPrompt(2) as pool:
+            with pytest.raises(MapInterrupted) as caught:
+                registry.map(PROMPTS, executor=pool, max_workers=2, progress=False)
+    results = caught.value.results
+    assert results[-1] is None  # never handed over
+    # With two prompts out at a time, the last is handed over once five have come back.
+    back = [index for index, result in enumerate(results) if result is not None]
+    assert len(back) >= len(PROMPTS) - 3
+    assert all(results[index].text == f"echo: ticket {index}" for index in back)
+    assert "prompts answered" in str(caught.value)
