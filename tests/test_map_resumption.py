@@ -179,9 +179,10 @@ def test_ctrl_c_on_an_executor_keeps_every_answer_back():
 
     with LoopbackServer(SOME_KIND, api_key=KEY) as server:
         provider = CLASSES[SOME_KIND]("tickets", api_key=KEY, base_url=server.base_url, timeout=60)
-        with ProviderRegistry([provider]) as registry, CtrlCAtTheLastPrompt(2) as pool:
-            with pytest.raises(MapInterrupted) as caught:
-                registry.map(PROMPTS, executor=pool, max_workers=2, progress=False)
+        with ProviderRegistry([provider]) as registry, CtrlCAtTheLastPrompt(2) as pool, pytest.raises(
+            MapInterrupted
+        ) as caught:
+            registry.map(PROMPTS, executor=pool, max_workers=2, progress=False)
     results = caught.value.results
     assert results[-1] is None  # never handed over
     # With two prompts out at a time, the last is handed over once five have come back.
