@@ -37,6 +37,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
+from ._streaming import load_json
 from ._tools import ToolCall
 from .errors import ConfigError, ResponseCacheWarning
 from .types import StreamChunk, Usage
@@ -179,7 +180,7 @@ class ResponseCache:
         if row is None:
             return None
         try:
-            value = json.loads(row[0])
+            value = load_json(row[0])  # the C scanner straight away: a hit's largest cost after the query
         except (ValueError, RecursionError):
             logger.debug("response cache %s: entry %s is not JSON; ignored", self.path, key[:12])
             return None
