@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import warnings
 from pathlib import Path
@@ -71,20 +70,11 @@ LogSetting = Union[bool, str, "os.PathLike[str]", "CallLog", None]
 
 
 def default_log_path() -> Path:
-    """Where ``log = true`` keeps its file: ``$XDG_CACHE_HOME/provider_kit/calls.sqlite3``, else
-    ``~/.cache/provider_kit/`` on Linux, ``~/Library/Caches/provider_kit/`` on macOS and
-    ``%LOCALAPPDATA%\\provider_kit\\Cache\\`` on Windows."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and os.path.isabs(xdg):
-        base = Path(xdg) / "provider_kit"
-    elif sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA")
-        base = (Path(local) if local else Path.home() / "AppData" / "Local") / "provider_kit" / "Cache"
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches" / "provider_kit"
-    else:
-        base = Path.home() / ".cache" / "provider_kit"
-    return base / DEFAULT_FILE_NAME
+    """Where ``log = true`` keeps its file: ``calls.sqlite3`` in the user's cache directory,
+    beside the response cache's (``_response_cache.user_cache_dir``)."""
+    from ._response_cache import user_cache_dir
+
+    return user_cache_dir() / DEFAULT_FILE_NAME
 
 
 def log_path(setting: Any, config_file: Optional[Path] = None) -> Optional[Path]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import re
 from pathlib import Path
 from typing import Any, Dict, List, TextIO
 
+from ._cli_cache import duration
 from ._cli_parser import EXIT_OK
 
 SUMMARY = "show the latest calls of the call log, or token totals"
@@ -26,15 +26,6 @@ EXAMPLE = """\
   provider-kit logs --json | jq -r .text
   provider-kit logs --usage --since 7d"""
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def age(text: str) -> float:
-    """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` (or ``1.5d``) in seconds; an argparse type."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 7d, 12h, 30m or 45s, not {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _count(text: str) -> int:
@@ -52,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", "--provider", metavar="NAME", help="only this provider's calls")
     parser.add_argument("--json", action="store_true", help="print JSON lines (JSON with --usage)")
     parser.add_argument("--usage", action="store_true", help="token totals per provider and model instead")
-    parser.add_argument("--since", type=age, metavar="AGE",
+    parser.add_argument("--since", type=duration, metavar="AGE",
                         help="with --usage, only calls within AGE: 7d, 12h, 30m, 45s, 2w (default: all)")
     parser.add_argument("--log", metavar="PATH", help="the log file (default: the config's, else the default)")
 

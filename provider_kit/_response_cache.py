@@ -68,21 +68,24 @@ CREATE INDEX IF NOT EXISTS responses_created ON responses (created);
 CacheSetting = Union[bool, str, "os.PathLike[str]", "ResponseCache", None]
 
 
-def default_cache_path() -> Path:
-    """Where ``cache=True`` keeps its file: ``$XDG_CACHE_HOME/provider_kit/responses.sqlite3``,
-    else ``~/.cache/provider_kit/`` on Linux, ``~/Library/Caches/provider_kit/`` on macOS and
-    ``%LOCALAPPDATA%\\provider_kit\\Cache\\`` on Windows."""
+def user_cache_dir() -> Path:
+    """provider_kit's directory in the user's cache: ``$XDG_CACHE_HOME/provider_kit``, else
+    ``~/.cache/provider_kit/`` on Linux, ``~/Library/Caches/provider_kit/`` on macOS and
+    ``%LOCALAPPDATA%\\provider_kit\\Cache\\`` on Windows (the call log's file lives there too)."""
     xdg = os.environ.get("XDG_CACHE_HOME")
     if xdg and os.path.isabs(xdg):
-        base = Path(xdg) / "provider_kit"
-    elif sys.platform == "win32":
+        return Path(xdg) / "provider_kit"
+    if sys.platform == "win32":
         local = os.environ.get("LOCALAPPDATA")
-        base = (Path(local) if local else Path.home() / "AppData" / "Local") / "provider_kit" / "Cache"
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches" / "provider_kit"
-    else:
-        base = Path.home() / ".cache" / "provider_kit"
-    return base / DEFAULT_FILE_NAME
+        return (Path(local) if local else Path.home() / "AppData" / "Local") / "provider_kit" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "provider_kit"
+    return Path.home() / ".cache" / "provider_kit"
+
+
+def default_cache_path() -> Path:
+    """Where ``cache=True`` keeps its file: ``responses.sqlite3`` in ``user_cache_dir()``."""
+    return user_cache_dir() / DEFAULT_FILE_NAME
 
 
 def cache_path(setting: Union[bool, str, os.PathLike[str]]) -> Path:
