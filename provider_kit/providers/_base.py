@@ -252,11 +252,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
                 raise
             request_id, body = result.request_id, result.data
             headers = result.headers
-            rate_limit = _rate_limit_of(headers) if (
-                "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers
-                or "anthropic-ratelimit-requests-remaining" in headers
-                or "anthropic-ratelimit-tokens-remaining" in headers
-            ) else None
+            rate_limit = _rate_limit_of(headers) if _reports_budget(headers) else None
         else:
             limiter, body = None, stored
         with self._shape_errors(request_id, source=body, transport=transport):
@@ -460,10 +456,7 @@ class HTTPProvider(CallFeatures, HealthChecks):
         ``complete`` uses, so both agree."""
         final = final._from(self.name)
         headers = stream_body.response.headers if stream_body is not None else {}  # None: a replay
-        if limiter is not None or (
-            "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers
-            or "anthropic-ratelimit-requests-remaining" in headers or "anthropic-ratelimit-tokens-remaining" in headers
-        ):
+        if limiter is not None or _reports_budget(headers):
             rate_limit = _rate_limit_of(headers)
             self._after_call(limiter, estimate, final.usage, rate_limit)
             if rate_limit is not None:
@@ -592,6 +585,16 @@ class HTTPProvider(CallFeatures, HealthChecks):
             self._apply_features(request, call)
         transport = self._transport if not call.extra_headers else self._transport.with_headers(call.extra_headers)
         return call, request, Deadline(args.timeout if args.timeout is not None else self.timeout), transport
+
+
+#: The headers whose presence says the server reported a rate-limit budget (OpenAI's family,
+#: Anthropic's): looked for on every answer, before anything is parsed.
+_BUDGET_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens",
+                   "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-tokens-remaining")
+
+
+def _reports_budget(headers: Any) -> bool:
+    return any(name in headers for name in _BUDGET_HEADERS)
 
 
 def _rate_limit_of(headers: Any) -> Any:
